@@ -1,0 +1,4 @@
+import XCTest
+@testable import Container
+
+final class ContainerPlaceholderTests: XCTestCase {}

@@ -1,0 +1,4 @@
+import XCTest
+@testable import Images
+
+final class ImagesPlaceholderTests: XCTestCase {}

@@ -1,0 +1,4 @@
+import XCTest
+@testable import RangeCoder
+
+final class RangeCoderPlaceholderTests: XCTestCase {}
