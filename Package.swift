@@ -30,6 +30,8 @@ let package = Package(
             .target(name: "CBLAS", condition: .when(platforms: [.linux, .windows, .android])),
             "FileIO",
         ]),
+        // Vector quantisation: codebooks, nearest-code search, EMA updates, usage statistics.
+        .target(name: "Quantizer", dependencies: ["Engine"]),
         // Entropy coding: integer frequency tables and a 64-bit range coder.
         .target(name: "RangeCoder"),
         // The .vqc container: header, tile table, CRCs, limits.
@@ -47,6 +49,7 @@ let package = Package(
         .testTarget(name: "RangeCoderTests", dependencies: ["RangeCoder"]),
         .testTarget(name: "ContainerTests", dependencies: ["Container"]),
         .testTarget(name: "EngineTests", dependencies: ["Engine"]),
+        .testTarget(name: "QuantizerTests", dependencies: ["Quantizer"]),
         .testTarget(name: "CLITests", dependencies: ["vqcodec"]),
     ]
 )

@@ -1,0 +1,136 @@
+import Engine
+
+/// Product-quantisation codebooks: `groups` independent codebooks of `codebookSize` vectors with
+/// `dimension` components each. A latent map with `groups * dimension` channels is split into
+/// `groups` channel groups; group `g` (channels `g*dimension ..< (g+1)*dimension`) is quantised
+/// with codebook `g`.
+///
+/// Layout: `vectors[(g * codebookSize + k) * dimension + i]`, which is also the safetensors
+/// tensor `codebook` of shape `[groups, codebookSize, dimension]`.
+public struct Codebooks: Sendable, Equatable {
+    public let groups: Int
+    public let codebookSize: Int
+    public let dimension: Int
+    public var vectors: [Float]
+
+    public init(groups: Int, codebookSize: Int, dimension: Int, vectors: [Float]) {
+        precondition(groups > 0 && codebookSize > 1 && dimension > 0)
+        precondition(vectors.count == groups * codebookSize * dimension,
+                     "codebook needs \(groups * codebookSize * dimension) values, got \(vectors.count)")
+        self.groups = groups
+        self.codebookSize = codebookSize
+        self.dimension = dimension
+        self.vectors = vectors
+    }
+
+    /// Channels of the latent map this codebook quantises.
+    public var channels: Int { groups * dimension }
+
+    /// The index of the codebook vector nearest (squared Euclidean distance) to each latent vector.
+    ///
+    /// - Parameter latent: `[N, groups*dimension, h, w]`.
+    /// - Returns: symbols `[N, groups, h, w]` flattened in that order; ties go to the lowest index.
+    public func nearestSymbols(latent: Tensor) -> [Int32] {
+        precondition(latent.shape.count == 4 && latent.shape[1] == channels,
+                     "latent shape \(latent.shape) does not have \(channels) channels")
+        let (n, h, w) = (latent.shape[0], latent.shape[2], latent.shape[3])
+        let plane = h * w
+        var symbols = [Int32](repeating: 0, count: n * groups * plane)
+        // |c|^2 per code, once: distance = |c|^2 - 2 x.c (+ |x|^2, constant per vector).
+        var norms = [Float](repeating: 0, count: groups * codebookSize)
+        for j in 0..<(groups * codebookSize) {
+            var s: Float = 0
+            for i in 0..<dimension { let v = vectors[j * dimension + i]; s += v * v }
+            norms[j] = s
+        }
+        latent.data.withUnsafeBufferPointer { x in
+            vectors.withUnsafeBufferPointer { c in
+                var v = [Float](repeating: 0, count: dimension)
+                for b in 0..<n {
+                    for g in 0..<groups {
+                        for p in 0..<plane {
+                            for i in 0..<dimension { v[i] = x[((b * channels) + g * dimension + i) * plane + p] }
+                            var best = 0
+                            var bestDistance = Float.infinity
+                            for k in 0..<codebookSize {
+                                let base = (g * codebookSize + k) * dimension
+                                var dot: Float = 0
+                                for i in 0..<dimension { dot += v[i] * c[base + i] }
+                                let d = norms[g * codebookSize + k] - 2 * dot
+                                if d < bestDistance { bestDistance = d; best = k }
+                            }
+                            symbols[(b * groups + g) * plane + p] = Int32(best)
+                        }
+                    }
+                }
+            }
+        }
+        return symbols
+    }
+
+    /// The codebook vectors for `symbols` laid out as a latent map `[N, groups*dimension, h, w]`.
+    public func latent(symbols: [Int32], batch n: Int, height h: Int, width w: Int) -> Tensor {
+        precondition(symbols.count == n * groups * h * w)
+        let plane = h * w
+        var out = [Float](repeating: 0, count: n * channels * plane)
+        for b in 0..<n {
+            for g in 0..<groups {
+                for p in 0..<plane {
+                    let k = Int(symbols[(b * groups + g) * plane + p])
+                    precondition(k >= 0 && k < codebookSize, "symbol \(k) outside codebook of \(codebookSize)")
+                    let base = (g * codebookSize + k) * dimension
+                    for i in 0..<dimension {
+                        out[((b * channels) + g * dimension + i) * plane + p] = vectors[base + i]
+                    }
+                }
+            }
+        }
+        return Tensor(shape: [n, channels, h, w], data: out)
+    }
+}
+
+/// How a batch of symbols used each codebook.
+public struct CodebookUsage: Sendable, Equatable {
+    /// Per group: how many distinct codes appeared.
+    public var codesUsed: [Int]
+    /// Per group: 2^H of the empirical code distribution (equals `codebookSize` when use is uniform).
+    public var perplexity: [Double]
+    public var codebookSize: Int
+
+    /// Counts per group `[groups][codebookSize]`.
+    public init(counts: [[Int]], codebookSize: Int) {
+        self.codebookSize = codebookSize
+        codesUsed = counts.map { $0.filter { $0 > 0 }.count }
+        perplexity = counts.map { row in
+            let total = Double(row.reduce(0, +))
+            guard total > 0 else { return 0 }
+            var entropy = 0.0
+            for c in row where c > 0 {
+                let p = Double(c) / total
+                entropy -= p * log2(p)
+            }
+            return pow(2, entropy)
+        }
+    }
+
+    /// Usage of symbols laid out `[N, groups, plane]` (as `Codebooks.nearestSymbols` returns them).
+    public init(symbols: [Int32], groups: Int, plane: Int, codebookSize: Int) {
+        precondition(plane > 0 && symbols.count % (groups * plane) == 0)
+        var counts = [[Int]](repeating: [Int](repeating: 0, count: codebookSize), count: groups)
+        for (i, s) in symbols.enumerated() { counts[(i / plane) % groups][Int(s)] += 1 }
+        self.init(counts: counts, codebookSize: codebookSize)
+    }
+
+    /// One line for a progress display: `codes 498/512 503/512, ppl 431 440`.
+    public var summary: String {
+        let used = codesUsed.map { "\($0)/\(codebookSize)" }.joined(separator: " ")
+        let ppl = perplexity.map { String(Int($0.rounded())) }.joined(separator: " ")
+        return "codes \(used), ppl \(ppl)"
+    }
+}
+
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif

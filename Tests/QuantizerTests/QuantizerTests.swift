@@ -1,0 +1,105 @@
+import XCTest
+import Engine
+@testable import Quantizer
+
+final class QuantizerTests: XCTestCase {
+    /// Latent `[n, G*d, h, w]` of seeded uniform values in [-1, 1).
+    func randomLatent(_ shape: [Int], seed: UInt64) -> Tensor {
+        var rng = SplitMix64(seed: seed)
+        return Tensor(shape: shape, data: (0..<shape.reduce(1, *)).map { _ in Float(rng.nextUniform() * 2 - 1) })
+    }
+
+    func testNearestSymbolsMatchesBruteForcePerGroup() {
+        var rng = SplitMix64(seed: 7)
+        let (g, k, d) = (3, 17, 4)
+        let books = Codebooks(groups: g, codebookSize: k, dimension: d,
+                              vectors: (0..<(g * k * d)).map { _ in Float(rng.nextUniform() * 2 - 1) })
+        let latent = randomLatent([2, g * d, 3, 5], seed: 8)
+        let symbols = books.nearestSymbols(latent: latent)
+        XCTAssertEqual(symbols.count, 2 * g * 15)
+        for b in 0..<2 { for group in 0..<g { for p in 0..<15 {
+            var best = -1; var bestDistance = Double.infinity
+            for code in 0..<k {
+                var dist = 0.0
+                for i in 0..<d {
+                    let x = Double(latent.data[(b * g * d + group * d + i) * 15 + p])
+                    let c = Double(books.vectors[(group * k + code) * d + i])
+                    dist += (x - c) * (x - c)
+                }
+                if dist < bestDistance { bestDistance = dist; best = code }
+            }
+            XCTAssertEqual(Int(symbols[(b * g + group) * 15 + p]), best, "b \(b) g \(group) p \(p)")
+        } } }
+    }
+
+    func testLatentOfSymbolsIsTheCodebookVectors() {
+        let books = Codebooks(groups: 2, codebookSize: 3, dimension: 2,
+                              vectors: [0, 0, 1, 1, 2, 2, /* group 1 */ 10, 11, 12, 13, 14, 15])
+        // n=1, G=2, h=1, w=2: group 0 symbols [2, 0], group 1 symbols [1, 2]
+        let latent = books.latent(symbols: [2, 0, 1, 2], batch: 1, height: 1, width: 2)
+        XCTAssertEqual(latent.shape, [1, 4, 1, 2])
+        XCTAssertEqual(latent.data, [2, 0, 2, 0, 12, 14, 13, 15])
+        XCTAssertEqual(books.nearestSymbols(latent: latent), [2, 0, 1, 2], "codebook vectors quantise to themselves")
+    }
+
+    func testUsageCountsCodesAndPerplexity() {
+        // G=2, plane=4: group 0 uses codes 0,1,2,3 uniformly; group 1 only code 5.
+        let usage = CodebookUsage(symbols: [0, 1, 2, 3, 5, 5, 5, 5], groups: 2, plane: 4, codebookSize: 8)
+        XCTAssertEqual(usage.codesUsed, [4, 1])
+        XCTAssertEqual(usage.perplexity[0], 4, accuracy: 1e-9)
+        XCTAssertEqual(usage.perplexity[1], 1, accuracy: 1e-9)
+        XCTAssertEqual(usage.summary, "codes 4/8 1/8, ppl 4 1")
+    }
+
+    func testEMATrainingKeepsEveryCodeAliveAndFitsTheData() {
+        // Data: 8 well-separated 2-D clusters; a 16-code book must end up using its codes and
+        // quantising with small error, with dead codes restarted onto the data.
+        var rng = SplitMix64(seed: 3)
+        let quantizer = EMAQuantizer(groups: 1, codebookSize: 16, dimension: 2, decay: 0.9,
+                                     commitment: 0.25, deadCodeThreshold: 0.05, seed: 1)
+        var lastLoss: Float = .infinity
+        var usage: CodebookUsage?
+        for _ in 0..<200 {
+            var data = [Float](repeating: 0, count: 2 * 64)
+            for p in 0..<64 {
+                let cluster = Int(rng.next() % 8)
+                let angle = Double(cluster) * .pi / 4
+                data[p] = Float(cos(angle) * 4 + (rng.nextUniform() - 0.5) * 0.2)
+                data[64 + p] = Float(sin(angle) * 4 + (rng.nextUniform() - 0.5) * 0.2)
+            }
+            let step = quantizer.quantize(Tensor(shape: [1, 2, 8, 8], data: data), training: true)
+            lastLoss = step.commitmentLoss
+            usage = step.usage
+        }
+        XCTAssertLessThan(lastLoss, 0.25 * 0.01, "mean squared quantisation error must be tiny on clustered data")
+        XCTAssertGreaterThanOrEqual(usage!.codesUsed[0], 8, "every cluster has a code")
+        XCTAssertEqual(quantizer.clusterSize.filter { $0 < quantizer.deadCodeThreshold }.count, 0,
+                       "dead codes are restarted")
+    }
+
+    func testLatentGradientIsStraightThroughPlusCommitment() {
+        let quantizer = EMAQuantizer(groups: 1, codebookSize: 2, dimension: 1, commitment: 0.5)
+        let latent = Tensor(shape: [1, 1, 1, 2], data: [1.0, -2.0])
+        let quantized = Tensor(shape: [1, 1, 1, 2], data: [0.5, -1.0])
+        let upstream = Tensor(shape: [1, 1, 1, 2], data: [0.1, 0.2])
+        let g = quantizer.latentGradient(latent: latent, quantized: quantized, quantizedGradient: upstream)
+        // d/dL of β·mean((L − L̂)²) = 2β(L − L̂)/count = (L − L̂)/2 here.
+        XCTAssertEqual(g.data[0], 0.1 + 0.25, accuracy: 1e-6)
+        XCTAssertEqual(g.data[1], 0.2 - 0.5, accuracy: 1e-6)
+    }
+
+    func testTrainingIsReproducibleFromTheSeed() {
+        func run() -> [Float] {
+            let q = EMAQuantizer(groups: 2, codebookSize: 8, dimension: 2, seed: 42)
+            for s in 0..<5 { _ = q.quantize(randomLatent([2, 4, 4, 4], seed: UInt64(s)), training: true) }
+            return q.codebooks.vectors
+        }
+        XCTAssertEqual(run(), run())
+    }
+}
+
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
