@@ -1,4 +1,0 @@
-import XCTest
-@testable import Container
-
-final class ContainerPlaceholderTests: XCTestCase {}

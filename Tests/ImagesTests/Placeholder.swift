@@ -1,4 +1,0 @@
-import XCTest
-@testable import Images
-
-final class ImagesPlaceholderTests: XCTestCase {}
