@@ -128,7 +128,7 @@ enum TemporaryRegistry {
         return p
     }()
     nonisolated(unsafe) static var lock = pthread_mutex_t()
-    nonisolated(unsafe) static let lockReady: Bool = { pthread_mutex_init(&lock, nil); return true }()
+    static let lockReady: Bool = { pthread_mutex_init(&lock, nil); return true }()
 
     static func add(_ path: String) -> Int? {
         let utf8 = Array(path.utf8CString)

@@ -1,9 +1,22 @@
 import ArgumentParser
+import FileIO
 
 @main
 struct VQCodecCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "vqcodec",
         abstract: "A learned image codec: VQ-VAE transforms, a PixelCNN prior and a range coder.",
-        subcommands: [])
+        discussion: "Exit codes are listed in the README (0 success, 64 usage, 65–73 input and output problems).",
+        version: "0.1.0",
+        subcommands: [InfoCommand.self])
+
+    static func main() {
+        AtomicFile.installInterruptCleanup()
+        do {
+            var command = try parseAsRoot()
+            try command.run()
+        } catch {
+            exit(withError: error)
+        }
+    }
 }

@@ -1,0 +1,67 @@
+import ArgumentParser
+import Container
+import Engine
+import FileIO
+import Images
+
+import Foundation
+
+/// The one place where errors become sentences and exit codes (README "Exit codes").
+enum ExitStatus {
+    static let internalError: Int32 = 1
+    static let invalidInput: Int32 = 65
+    static let inputMissing: Int32 = 66
+    static let truncated: Int32 = 70
+    static let unsupportedVersion: Int32 = 71
+    static let checksumMismatch: Int32 = 72
+    static let cannotWrite: Int32 = 73
+
+    /// The exit code for an error, by what the user can do about it.
+    static func code(for error: any Error) -> Int32 {
+        switch error {
+        case let error as ContainerError:
+            switch error {
+            case .truncatedHeader, .truncatedTile: return truncated
+            case .unsupportedVersion: return unsupportedVersion
+            case .headerCRCMismatch, .tileCRCMismatch: return checksumMismatch
+            default: return invalidInput
+            }
+        case let error as FileIOError: return code(for: error)
+        case let error as ImageError:
+            if case .file(let inner) = error { return code(for: inner) }
+            if case .encodingFailed = error { return internalError }
+            return invalidInput
+        case let error as SafeTensorsError:
+            if case .io(let inner) = error { return code(for: inner) }
+            if case .file(_, let inner) = error { return code(for: inner) }
+            return invalidInput
+        default:
+            return internalError
+        }
+    }
+
+    static func code(for error: FileIOError) -> Int32 {
+        switch error {
+        case .notFound, .readFailed: return inputMissing
+        case .tooLarge: return invalidInput
+        case .cannotCreate, .writeFailed, .outputIsInput: return cannotWrite
+        }
+    }
+}
+
+/// Prints `vqcodec: <subject>: <message>` on standard error and exits with the error's code.
+/// Errors that already name their file (FileIO, Images) are printed without a subject.
+func fail(_ error: any Error, subject: String? = nil) -> ExitCode {
+    var line = "vqcodec: "
+    let namesFile = error is FileIOError || error is ImageError
+    if let subject, !namesFile { line += "\(subject): " }
+    line += "\(error)\n"
+    printError(line)
+    return ExitCode(ExitStatus.code(for: error))
+}
+
+/// Writes to standard error, unbuffered.
+func printError(_ text: String) {
+    fflush(nil)  // what was printed on stdout so far comes first on a shared terminal
+    FileHandle.standardError.write(Data(text.utf8))
+}
