@@ -1,4 +1,0 @@
-import XCTest
-@testable import RangeCoder
-
-final class RangeCoderPlaceholderTests: XCTestCase {}
