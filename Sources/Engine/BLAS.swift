@@ -1,0 +1,49 @@
+// The one file in Engine that calls the C BLAS library (OpenBLAS through the CBLAS module on Linux,
+// Accelerate on Apple platforms). Every other file calls `gemm` and `setBLASThreadCount` below;
+// no C type or enum leaves this file.
+#if canImport(Accelerate)
+import Accelerate
+#else
+import CBLAS
+#endif
+
+/// Row-major single-precision matrix product `C = alpha · op(A) · op(B) + beta · C`
+/// (`cblas_sgemm` with `CblasRowMajor`).
+///
+/// - `op(A)` is `m × k`, `op(B)` is `k × n`, `C` is `m × n`.
+/// - `lda`, `ldb`, `ldc` are the row strides of the matrices as stored (before transposition).
+/// - `beta == 0` overwrites `C` without reading it (BLAS semantics: NaNs already in `C` do not leak).
+@inline(__always)
+func gemm(
+    transposeA: Bool, transposeB: Bool,
+    m: Int, n: Int, k: Int,
+    alpha: Float = 1,
+    a: UnsafePointer<Float>, lda: Int,
+    b: UnsafePointer<Float>, ldb: Int,
+    beta: Float,
+    c: UnsafeMutablePointer<Float>, ldc: Int
+) {
+    precondition(m >= 0 && n >= 0 && k >= 0, "gemm dimensions must be non-negative")
+    if m == 0 || n == 0 { return }
+    cblas_sgemm(
+        CblasRowMajor,
+        transposeA ? CblasTrans : CblasNoTrans,
+        transposeB ? CblasTrans : CblasNoTrans,
+        Int32(m), Int32(n), Int32(k),
+        alpha, a, Int32(lda), b, Int32(ldb),
+        beta, c, Int32(ldc))
+}
+
+/// Sets how many threads one BLAS call may use (`openblas_set_num_threads`; a no-op with
+/// Accelerate, which schedules its own threads). The setting is process-wide state inside the
+/// C library, so it is only written when it differs from what the library reports
+/// (`openblas_get_num_threads`), which keeps concurrent callers that ask for the same count from
+/// racing on it.
+func setBLASThreadCount(_ count: Int) {
+    precondition(count >= 1, "BLAS needs at least one thread")
+    #if !canImport(Accelerate)
+    if Int(openblas_get_num_threads()) != count {
+        openblas_set_num_threads(Int32(count))
+    }
+    #endif
+}

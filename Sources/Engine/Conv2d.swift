@@ -1,0 +1,193 @@
+/// 2-D convolution over NCHW tensors, computed as im2col followed by one matrix product per image
+/// (`Y[out, oh·ow] = W[out, in·kh·kw] · columns[in·kh·kw, oh·ow] + bias`).
+///
+/// - Input `[N, inputChannels, H, W]`, output `[N, outputChannels, outH, outW]` with
+///   `outH = (H + 2·padding − kernelSize) / stride + 1` (floor), likewise for the width.
+/// - `weight` is `[outputChannels, inputChannels, kernelSize, kernelSize]` and `bias` is
+///   `[outputChannels]`, PyTorch's `nn.Conv2d` layout and names (`<name>.weight`, `<name>.bias`).
+/// - Backward: `dW += dY · columnsᵀ`, `dX = col2im(Wᵀ · dY)`; the columns are recomputed from the
+///   cached input rather than stored, which keeps training memory at the size of the activations.
+///
+/// A convolution may carry a fixed 0/1 `mask` over its weights (the PixelCNN convolutions): the
+/// forward pass uses `weight ⊙ mask`, and the gradient of every masked-out weight is exactly 0.
+public final class Conv2d: Layer {
+    public let weight: Parameter
+    public let bias: Parameter?
+    public let inputChannels: Int
+    public let outputChannels: Int
+    let geometry: ConvolutionGeometry
+    /// Same layout as `weight`; nil when every weight is used.
+    let mask: [Float]?
+
+    private var cachedInput: Tensor?
+    private var maskedWeight: [Float] = []
+    private let columns = WorkerScratch()
+    private let gradientColumns = WorkerScratch()
+    private let parameterGradients = WorkerScratch()
+
+    /// A square-kernel convolution initialised like PyTorch's default
+    /// (uniform in ±1/sqrt(inputChannels · kernelSize²) for weights and bias).
+    public convenience init<G: RandomNumberGenerator>(
+        name: String, inputChannels: Int, outputChannels: Int,
+        kernelSize: Int, stride: Int = 1, padding: Int = 0, bias: Bool = true,
+        using generator: inout G
+    ) {
+        self.init(name: name, inputChannels: inputChannels, outputChannels: outputChannels,
+                  geometry: .square(kernel: kernelSize, stride: stride, padding: padding),
+                  bias: bias, mask: nil, using: &generator)
+    }
+
+    init<G: RandomNumberGenerator>(
+        name: String, inputChannels: Int, outputChannels: Int,
+        geometry: ConvolutionGeometry, bias: Bool, mask: [Float]?,
+        using generator: inout G
+    ) {
+        precondition(inputChannels > 0 && outputChannels > 0, "a convolution needs channels")
+        precondition(geometry.kernelHeight > 0 && geometry.kernelWidth > 0 && geometry.stride > 0,
+                     "kernel and stride must be positive")
+        let shape = [outputChannels, inputChannels, geometry.kernelHeight, geometry.kernelWidth]
+        if let mask {
+            precondition(mask.count == shape.reduce(1, *), "mask does not match weight shape \(shape)")
+        }
+        let fanIn = inputChannels * geometry.kernelHeight * geometry.kernelWidth
+        let bound = 1 / Float(fanIn).squareRoot()
+        self.inputChannels = inputChannels
+        self.outputChannels = outputChannels
+        self.geometry = geometry
+        self.mask = mask
+        weight = Parameter(name: name + ".weight",
+                           value: .uniform(shape: shape, bound: bound, using: &generator))
+        self.bias = bias
+            ? Parameter(name: name + ".bias",
+                        value: .uniform(shape: [outputChannels], bound: bound, using: &generator))
+            : nil
+    }
+
+    public var parameters: [Parameter] { bias.map { [weight, $0] } ?? [weight] }
+
+    private var reductionSize: Int { inputChannels * geometry.kernelHeight * geometry.kernelWidth }
+
+    /// The weights the forward pass multiplies by: `weight`, or `weight ⊙ mask`.
+    private func effectiveWeight() -> [Float] {
+        guard let mask else { return weight.value.data }
+        let w = weight.value.data
+        if maskedWeight.count != w.count { maskedWeight = [Float](repeating: 0, count: w.count) }
+        for i in 0..<w.count { maskedWeight[i] = w[i] * mask[i] }
+        return maskedWeight
+    }
+
+    public func forward(_ input: Tensor) -> Tensor {
+        let (n, c, h, w) = input.nchw
+        precondition(c == inputChannels, "Conv2d \(weight.name) expects \(inputChannels) channels, found \(c)")
+        let g = geometry
+        let oh = g.outputHeight(h), ow = g.outputWidth(w)
+        let plane = oh * ow, k = reductionSize, outC = outputChannels
+        cachedInput = input
+        let workers = Parallelism.workerCount(for: n)
+        let columnBuffers = g.isPointwise ? [] : columns.pointers(workers: workers, count: k * plane)
+        let weights = effectiveWeight()
+        let biasValues = bias?.value.data
+        return Tensor(shape: [n, outC, oh, ow]) { out in
+            input.data.withUnsafeBufferPointer { x in
+                weights.withUnsafeBufferPointer { wp in
+                    Parallelism.forEachSlice(of: n) { worker, items in
+                        for i in items {
+                            let xi = x.baseAddress! + i * c * h * w
+                            let y = out.baseAddress! + i * outC * plane
+                            var source = UnsafePointer(xi)
+                            if !g.isPointwise {
+                                im2col(xi, channels: c, height: h, width: w, geometry: g,
+                                       outputHeight: oh, outputWidth: ow, into: columnBuffers[worker])
+                                source = UnsafePointer(columnBuffers[worker])
+                            }
+                            if let biasValues {
+                                for o in 0..<outC { (y + o * plane).initialize(repeating: biasValues[o], count: plane) }
+                            }
+                            gemm(transposeA: false, transposeB: false, m: outC, n: plane, k: k,
+                                 a: wp.baseAddress!, lda: k, b: source, ldb: plane,
+                                 beta: biasValues == nil ? 0 : 1, c: y, ldc: plane)
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    public func backward(_ gradOutput: Tensor) -> Tensor {
+        guard let input = cachedInput else { preconditionFailure("backward before forward in \(weight.name)") }
+        let (n, c, h, w) = input.nchw
+        let g = geometry
+        let oh = g.outputHeight(h), ow = g.outputWidth(w)
+        let plane = oh * ow, k = reductionSize, outC = outputChannels
+        precondition(gradOutput.shape == [n, outC, oh, ow],
+                     "gradient shape \(gradOutput.shape) does not match output [\(n), \(outC), \(oh), \(ow)]")
+        let workers = Parallelism.workerCount(for: n)
+        let columnBuffers = g.isPointwise ? [] : columns.pointers(workers: workers, count: k * plane)
+        let gradientBuffers = g.isPointwise ? [] : gradientColumns.pointers(workers: workers, count: k * plane)
+        // Per-worker partial sums: weight gradient, then bias gradient.
+        let partials = parameterGradients.pointers(workers: workers, count: outC * k + outC)
+        let weights = effectiveWeight()
+        let gradInput = Tensor(shape: input.shape) { dx in
+            input.data.withUnsafeBufferPointer { x in
+                gradOutput.data.withUnsafeBufferPointer { dyAll in
+                    weights.withUnsafeBufferPointer { wp in
+                        Parallelism.forEachSlice(of: n) { worker, items in
+                            let dW = partials[worker]
+                            let dB = dW + outC * k
+                            for i in items {
+                                let first = i == items.lowerBound
+                                let xi = x.baseAddress! + i * c * h * w
+                                let dxi = dx.baseAddress! + i * c * h * w
+                                let dy = dyAll.baseAddress! + i * outC * plane
+                                var source = UnsafePointer(xi)
+                                if !g.isPointwise {
+                                    im2col(xi, channels: c, height: h, width: w, geometry: g,
+                                           outputHeight: oh, outputWidth: ow, into: columnBuffers[worker])
+                                    source = UnsafePointer(columnBuffers[worker])
+                                }
+                                gemm(transposeA: false, transposeB: true, m: outC, n: k, k: plane,
+                                     a: dy, lda: plane, b: source, ldb: plane,
+                                     beta: first ? 0 : 1, c: dW, ldc: k)
+                                for o in 0..<outC {
+                                    let row = dy + o * plane
+                                    var sum: Float = 0
+                                    for p in 0..<plane { sum += row[p] }
+                                    dB[o] = first ? sum : dB[o] + sum
+                                }
+                                if g.isPointwise {
+                                    gemm(transposeA: true, transposeB: false, m: k, n: plane, k: outC,
+                                         a: wp.baseAddress!, lda: k, b: dy, ldb: plane,
+                                         beta: 0, c: dxi, ldc: plane)
+                                } else {
+                                    gemm(transposeA: true, transposeB: false, m: k, n: plane, k: outC,
+                                         a: wp.baseAddress!, lda: k, b: dy, ldb: plane,
+                                         beta: 0, c: gradientBuffers[worker], ldc: plane)
+                                    dxi.initialize(repeating: 0, count: c * h * w)
+                                    col2im(gradientBuffers[worker], channels: c, height: h, width: w,
+                                           geometry: g, outputHeight: oh, outputWidth: ow, addingInto: dxi)
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        for worker in 0..<workers {
+            let dW = partials[worker]
+            weight.gradient.data.withUnsafeMutableBufferPointer { gw in
+                if let mask {
+                    for j in 0..<outC * k { gw[j] += dW[j] * mask[j] }
+                } else {
+                    for j in 0..<outC * k { gw[j] += dW[j] }
+                }
+            }
+            if let bias {
+                let dB = dW + outC * k
+                bias.gradient.data.withUnsafeMutableBufferPointer { gb in
+                    for o in 0..<outC { gb[o] += dB[o] }
+                }
+            }
+        }
+        return gradInput
+    }
+}

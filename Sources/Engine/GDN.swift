@@ -1,0 +1,167 @@
+/// Generalized divisive normalization (Ballé, Laparra and Simoncelli 2016, "Density modeling of
+/// images using a generalized normalization transformation") and its inverse, IGDN.
+///
+/// At every pixel, over channels `i` of an NCHW tensor `[N, C, H, W]`:
+/// - GDN:  `y_i = x_i / sqrt(beta_i + Σ_j gamma_ij · x_j²)`
+/// - IGDN: `y_i = x_i · sqrt(beta_i + Σ_j gamma_ij · x_j²)` (`inverse: true`, the synthesis side)
+///
+/// Parameters `<name>.beta` `[C]` and `<name>.gamma` `[C, C]` hold the values themselves (not a
+/// reparametrisation), so a PyTorch GDN's effective `beta`/`gamma` load directly.
+///
+/// Positivity (the document's choice): the forward pass uses `max(beta, 1e-6)` and
+/// `max(gamma, 0)`, which keeps the square root's argument ≥ 1e-6. Backward passes the gradient
+/// straight through these bounds, except where a stored value is below its bound and the gradient
+/// would push it further down (CompressAI's `LowerBound` rule); there the gradient is 0, so
+/// gradient descent never drives a clamped value deeper into the clamp. An optimiser may still
+/// leave a value below the bound (for example by weight decay); it then acts as the bound.
+/// Initialisation as in CompressAI: `beta = 1`, `gamma = 0.1 · I`.
+public final class GDN: Layer {
+    public let beta: Parameter
+    public let gamma: Parameter
+    public let channels: Int
+    public let inverse: Bool
+
+    /// The smallest `beta` the forward pass uses.
+    public static let betaMinimum: Float = 1e-6
+
+    private var cachedInput: Tensor?
+    /// `1 / sqrt(beta + gamma · x²)` for every element of the last input.
+    private var cachedReciprocalNorm: [Float] = []
+    private let squares = WorkerScratch()
+    private let weighted = WorkerScratch()
+    private let mixed = WorkerScratch()
+    private let partials = WorkerScratch()
+
+    public init(name: String, channels: Int, inverse: Bool = false) {
+        precondition(channels > 0, "GDN needs channels")
+        self.channels = channels
+        self.inverse = inverse
+        beta = Parameter(name: name + ".beta", value: Tensor(shape: [channels], data: [Float](repeating: 1, count: channels)))
+        var g = [Float](repeating: 0, count: channels * channels)
+        for i in 0..<channels { g[i * channels + i] = 0.1 }
+        gamma = Parameter(name: name + ".gamma", value: Tensor(shape: [channels, channels], data: g))
+    }
+
+    public var parameters: [Parameter] { [beta, gamma] }
+
+    public func forward(_ input: Tensor) -> Tensor {
+        let (n, c, h, w) = input.nchw
+        precondition(c == channels, "GDN \(gamma.name) expects \(channels) channels, found \(c)")
+        let plane = h * w, size = c * plane
+        cachedInput = input
+        if cachedReciprocalNorm.count != input.count {
+            cachedReciprocalNorm = [Float](repeating: 0, count: input.count)
+        }
+        let workers = Parallelism.workerCount(for: n)
+        let squareBuffers = squares.pointers(workers: workers, count: size)
+        let gammaBounded = gamma.value.data.map { max($0, 0) }
+        let betaBounded = beta.value.data.map { max($0, GDN.betaMinimum) }
+        let inverse = self.inverse
+        return cachedReciprocalNorm.withUnsafeMutableBufferPointer { norm in
+            input.data.withUnsafeBufferPointer { x in
+                gammaBounded.withUnsafeBufferPointer { gp in
+                    Tensor(shape: input.shape) { y in
+                        Parallelism.forEachSlice(of: n) { worker, items in
+                            let s = squareBuffers[worker]
+                            for i in items {
+                                let xi = x.baseAddress! + i * size
+                                let ri = norm.baseAddress! + i * size
+                                let yi = y.baseAddress! + i * size
+                                for j in 0..<size { s[j] = xi[j] * xi[j] }
+                                for ch in 0..<c { (ri + ch * plane).initialize(repeating: betaBounded[ch], count: plane) }
+                                gemm(transposeA: false, transposeB: false, m: c, n: plane, k: c,
+                                     a: gp.baseAddress!, lda: c, b: s, ldb: plane, beta: 1, c: ri, ldc: plane)
+                                for j in 0..<size { ri[j] = 1 / ri[j].squareRoot() }
+                                if inverse {
+                                    for j in 0..<size { yi[j] = xi[j] / ri[j] }
+                                } else {
+                                    for j in 0..<size { yi[j] = xi[j] * ri[j] }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    public func backward(_ gradOutput: Tensor) -> Tensor {
+        guard let input = cachedInput else { preconditionFailure("GDN.backward before forward") }
+        precondition(gradOutput.shape == input.shape, "gradient shape \(gradOutput.shape) does not match \(input.shape)")
+        let (n, c, h, w) = input.nchw
+        let plane = h * w, size = c * plane
+        let workers = Parallelism.workerCount(for: n)
+        let squareBuffers = squares.pointers(workers: workers, count: size)
+        let weightedBuffers = weighted.pointers(workers: workers, count: size)
+        let mixedBuffers = mixed.pointers(workers: workers, count: size)
+        // Per worker: Σ t · (x²)ᵀ  [C, C], then Σ t  [C].
+        let partialBuffers = partials.pointers(workers: workers, count: c * c + c)
+        let gammaBounded = gamma.value.data.map { max($0, 0) }
+        let inverse = self.inverse
+        // With r = 1/sqrt(u), u = beta + gamma·x²:
+        //   GDN  y = x·r:  t = dy·x·r³,  dx = dy·r − x·(gammaᵀt),  dgamma = −½ t(x²)ᵀ, dbeta = −½ Σt
+        //   IGDN y = x/r:  t = dy·x·r,   dx = dy/r + x·(gammaᵀt),  dgamma = +½ t(x²)ᵀ, dbeta = +½ Σt
+        let gradInput = cachedReciprocalNorm.withUnsafeBufferPointer { norm in
+            input.data.withUnsafeBufferPointer { x in
+                gradOutput.data.withUnsafeBufferPointer { dy in
+                    gammaBounded.withUnsafeBufferPointer { gp in
+                        Tensor(shape: input.shape) { dx in
+                            Parallelism.forEachSlice(of: n) { worker, items in
+                                let s = squareBuffers[worker], t = weightedBuffers[worker], v = mixedBuffers[worker]
+                                let dG = partialBuffers[worker], dB = dG + c * c
+                                for i in items {
+                                    let first = i == items.lowerBound
+                                    let xi = x.baseAddress! + i * size, ri = norm.baseAddress! + i * size
+                                    let dyi = dy.baseAddress! + i * size, dxi = dx.baseAddress! + i * size
+                                    if inverse {
+                                        for j in 0..<size { t[j] = dyi[j] * xi[j] * ri[j] }
+                                    } else {
+                                        for j in 0..<size { let r = ri[j]; t[j] = dyi[j] * xi[j] * r * r * r }
+                                    }
+                                    for j in 0..<size { s[j] = xi[j] * xi[j] }
+                                    gemm(transposeA: true, transposeB: false, m: c, n: plane, k: c,
+                                         a: gp.baseAddress!, lda: c, b: t, ldb: plane, beta: 0, c: v, ldc: plane)
+                                    gemm(transposeA: false, transposeB: true, m: c, n: c, k: plane,
+                                         a: t, lda: plane, b: s, ldb: plane, beta: first ? 0 : 1, c: dG, ldc: c)
+                                    for ch in 0..<c {
+                                        let row = t + ch * plane
+                                        var sum: Float = 0
+                                        for p in 0..<plane { sum += row[p] }
+                                        dB[ch] = first ? sum : dB[ch] + sum
+                                    }
+                                    if inverse {
+                                        for j in 0..<size { dxi[j] = dyi[j] / ri[j] + xi[j] * v[j] }
+                                    } else {
+                                        for j in 0..<size { dxi[j] = dyi[j] * ri[j] - xi[j] * v[j] }
+                                    }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        let scale: Float = inverse ? 0.5 : -0.5
+        var gammaStep = [Float](repeating: 0, count: c * c)
+        var betaStep = [Float](repeating: 0, count: c)
+        for worker in 0..<workers {
+            let dG = partialBuffers[worker], dB = dG + c * c
+            for j in 0..<c * c { gammaStep[j] += scale * dG[j] }
+            for j in 0..<c { betaStep[j] += scale * dB[j] }
+        }
+        accumulateBounded(gammaStep, into: gamma, bound: 0)
+        accumulateBounded(betaStep, into: beta, bound: GDN.betaMinimum)
+        return gradInput
+    }
+
+    /// Adds `step` to the gradient, except where the value sits below `bound` and the step is
+    /// non-negative (descent would push it further below).
+    private func accumulateBounded(_ step: [Float], into parameter: Parameter, bound: Float) {
+        let values = parameter.value.data
+        parameter.gradient.data.withUnsafeMutableBufferPointer { g in
+            for j in 0..<step.count where values[j] >= bound || step[j] < 0 {
+                g[j] += step[j]
+            }
+        }
+    }
+}

@@ -1,0 +1,67 @@
+/// A differentiable building block with an explicit backward pass.
+///
+/// Contract:
+/// - `forward(_:)` computes the output and caches what `backward(_:)` needs. Each forward
+///   overwrites the cache, so call `backward` for the most recent forward only.
+/// - `backward(_:)` takes dLoss/dOutput (shape of the last output) and returns dLoss/dInput
+///   (shape of the last input). It ADDS each parameter's gradient into `Parameter.gradient`;
+///   zero the gradients (`Parameter.zeroGradient()`) between optimiser steps.
+/// - `parameters` lists every trainable tensor once, with stable hierarchical names
+///   (`"analysis.0.weight"`, the keys PyTorch's `state_dict` would use for the same module tree).
+public protocol Layer: AnyObject {
+    func forward(_ input: Tensor) -> Tensor
+    func backward(_ gradOutput: Tensor) -> Tensor
+    var parameters: [Parameter] { get }
+}
+
+/// Layers applied one after another; the output of each is the input of the next.
+public final class Sequential: Layer {
+    public let layers: [any Layer]
+
+    public init(_ layers: [any Layer]) {
+        self.layers = layers
+    }
+
+    public func forward(_ input: Tensor) -> Tensor {
+        var x = input
+        for layer in layers { x = layer.forward(x) }
+        return x
+    }
+
+    public func backward(_ gradOutput: Tensor) -> Tensor {
+        var g = gradOutput
+        for layer in layers.reversed() { g = layer.backward(g) }
+        return g
+    }
+
+    public var parameters: [Parameter] { layers.flatMap(\.parameters) }
+}
+
+/// SplitMix64 (Steele, Lea and Flood 2014): a small, fast, seedable generator, so weight
+/// initialisation and data sampling are reproducible from one `UInt64` seed.
+public struct SplitMix64: RandomNumberGenerator, Sendable {
+    private var state: UInt64
+
+    public init(seed: UInt64) { state = seed }
+
+    public mutating func next() -> UInt64 {
+        state &+= 0x9E37_79B9_7F4A_7C15
+        var z = state
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        return z ^ (z >> 31)
+    }
+}
+
+extension Tensor {
+    /// Values drawn uniformly from `-bound...bound` (PyTorch's default for convolution weights and
+    /// biases uses `bound = 1 / sqrt(fanIn)`).
+    static func uniform<G: RandomNumberGenerator>(
+        shape: [Int], bound: Float, using generator: inout G
+    ) -> Tensor {
+        let count = shape.reduce(1, *)
+        var data = [Float](repeating: 0, count: count)
+        for i in 0..<count { data[i] = Float.random(in: -bound...bound, using: &generator) }
+        return Tensor(shape: shape, data: data)
+    }
+}

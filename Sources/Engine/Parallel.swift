@@ -1,0 +1,108 @@
+import Dispatch
+import Foundation
+
+/// How Engine spreads a batch over the cores.
+///
+/// Measured choice (2-core AMD EPYC, OpenBLAS 0.3.21, the reference VQ-VAE transforms at batch 8,
+/// 128×128 crops, forward + backward; see `EngineBenchmark`): splitting the batch into one slice
+/// per core, each slice run by one thread with single-threaded BLAS, beats one BLAS call per image
+/// with OpenBLAS threading inside it. The batch split also parallelises everything around the
+/// matrix products (im2col, col2im, GDN's element-wise work, bias sums), which OpenBLAS threads
+/// cannot, and keeps each core's im2col buffer in its own cache. The figures are in the report of
+/// the commit that introduced this file and are reproducible with `EngineBenchmark.run`.
+enum Parallelism {
+    /// Cores this process may use.
+    static let cores = max(1, ProcessInfo.processInfo.activeProcessorCount)
+
+    /// How many batch slices run at once. One means "one slice, BLAS uses every core";
+    /// the benchmark overrides it to measure the alternative.
+    @TaskLocal static var batchWorkers: Int = cores
+
+    /// Runs `body(worker, items)` over `count` batch items split into contiguous slices, one per
+    /// worker, concurrently. Worker indices are `0..<workerCount(for: count)`, so callers can give
+    /// each worker its own scratch memory. Sets the BLAS thread count to match: one thread per
+    /// slice when slices run concurrently, every core when there is one slice.
+    static func forEachSlice(of count: Int, _ body: (_ worker: Int, _ items: Range<Int>) -> Void) {
+        let workers = workerCount(for: count)
+        if workers <= 1 {
+            setBLASThreadCount(cores)
+            body(0, 0..<count)
+            return
+        }
+        setBLASThreadCount(1)
+        // Workers write disjoint slices of the caller's buffers and their own scratch memory;
+        // that discipline, not the type system, is what makes the concurrent calls safe.
+        withoutActuallyEscaping(body) { body in
+            let work = UncheckedSendable(body)
+            DispatchQueue.concurrentPerform(iterations: workers) { worker in
+                work.value(worker, (worker * count / workers)..<((worker + 1) * count / workers))
+            }
+        }
+    }
+
+    /// The number of workers `forEachSlice(of: count)` uses.
+    static func workerCount(for count: Int) -> Int {
+        max(1, min(batchWorkers, count))
+    }
+}
+
+/// Carries a value into a `@Sendable` closure whose concurrent use the caller has made safe.
+private struct UncheckedSendable<Value>: @unchecked Sendable {
+    let value: Value
+    init(_ value: Value) { self.value = value }
+}
+
+/// A growable float buffer owned by one layer and used by one worker at a time, so hot loops
+/// reuse memory instead of allocating per call. Not thread-safe: each worker gets its own.
+final class ScratchBuffer {
+    private(set) var pointer: UnsafeMutablePointer<Float>
+    private(set) var capacity: Int
+
+    init() {
+        capacity = 0
+        pointer = UnsafeMutablePointer<Float>.allocate(capacity: 1)
+    }
+
+    deinit { pointer.deallocate() }
+
+    /// Returns storage for at least `count` floats; contents are unspecified.
+    func storage(_ count: Int) -> UnsafeMutablePointer<Float> {
+        if count > capacity {
+            pointer.deallocate()
+            pointer = UnsafeMutablePointer<Float>.allocate(capacity: count)
+            capacity = count
+        }
+        return pointer
+    }
+}
+
+/// One scratch buffer per worker, each handed out as a raw pointer before a parallel region so
+/// that workers never touch shared Swift containers.
+final class WorkerScratch {
+    private var buffers: [ScratchBuffer] = []
+
+    /// Pointers to `workers` buffers of at least `count` floats each.
+    func pointers(workers: Int, count: Int) -> [UnsafeMutablePointer<Float>] {
+        while buffers.count < workers { buffers.append(ScratchBuffer()) }
+        return (0..<workers).map { buffers[$0].storage(count) }
+    }
+}
+
+extension Tensor {
+    /// A tensor whose values `fill` writes; the storage is not zeroed first, so `fill` must write
+    /// every element.
+    init(shape: [Int], uninitialized fill: (UnsafeMutableBufferPointer<Float>) -> Void) {
+        let count = shape.reduce(1, *)
+        let data = [Float](unsafeUninitializedCapacity: count) { buffer, initialized in
+            fill(buffer)
+            initialized = count
+        }
+        self.init(shape: shape, data: data)
+    }
+
+    /// `[batch, channels, height, width]` of an NCHW tensor.
+    var nchw: (n: Int, c: Int, h: Int, w: Int) {
+        precondition(shape.count == 4, "expected an NCHW tensor, found shape \(shape)")
+        return (shape[0], shape[1], shape[2], shape[3])
+    }
+}

@@ -1,0 +1,64 @@
+/// Rearranges channels into space (Shi et al. 2016, "sub-pixel convolution"), PyTorch's
+/// `nn.PixelShuffle(r)` ordering exactly:
+/// `output[n, c, h·r + i, w·r + j] = input[n, c·r² + i·r + j, h, w]`.
+///
+/// Input `[N, C·r², H, W]`, output `[N, C, H·r, W·r]`. A convolution to `C·r²` channels followed
+/// by this layer is the decoder's learned ×r upsampling. Backward is the inverse permutation.
+public final class PixelShuffle: Layer {
+    public let factor: Int
+    private var inputShape: [Int] = []
+
+    public init(factor: Int) {
+        precondition(factor >= 1, "PixelShuffle factor must be positive")
+        self.factor = factor
+    }
+
+    public var parameters: [Parameter] { [] }
+
+    public func forward(_ input: Tensor) -> Tensor {
+        let (n, c, h, w) = input.nchw
+        let r = factor
+        precondition(c % (r * r) == 0, "PixelShuffle(\(r)) needs channels divisible by \(r * r), found \(c)")
+        inputShape = input.shape
+        let outC = c / (r * r)
+        return input.data.withUnsafeBufferPointer { x in
+            Tensor(shape: [n, outC, h * r, w * r]) { y in
+                permute(n: n, outC: outC, h: h, w: w) { out, inp in y[out] = x[inp] }
+            }
+        }
+    }
+
+    public func backward(_ gradOutput: Tensor) -> Tensor {
+        let (n, c, h, w) = (inputShape[0], inputShape[1], inputShape[2], inputShape[3])
+        let r = factor
+        precondition(gradOutput.shape == [n, c / (r * r), h * r, w * r], "gradient shape \(gradOutput.shape) does not match output")
+        return gradOutput.data.withUnsafeBufferPointer { dy in
+            Tensor(shape: inputShape) { dx in
+                permute(n: n, outC: c / (r * r), h: h, w: w) { out, inp in dx[inp] = dy[out] }
+            }
+        }
+    }
+
+    /// Calls `visit(outputIndex, inputIndex)` for every element, in output order.
+    @inline(__always)
+    private func permute(n: Int, outC: Int, h: Int, w: Int, _ visit: (Int, Int) -> Void) {
+        let r = factor
+        let plane = h * w
+        var out = 0
+        for b in 0..<n {
+            for c in 0..<outC {
+                let base = (b * outC + c) * r * r * plane
+                for hh in 0..<h {
+                    for i in 0..<r {
+                        for ww in 0..<w {
+                            for j in 0..<r {
+                                visit(out, base + (i * r + j) * plane + hh * w + ww)
+                                out += 1
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
