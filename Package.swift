@@ -32,15 +32,22 @@ let package = Package(
         ]),
         // Vector quantisation: codebooks, nearest-code search, EMA updates, usage statistics.
         .target(name: "Quantizer", dependencies: ["Engine"]),
+        // The VQ-VAE: analysis transform, quantizer, synthesis transform; its model-file tensors.
+        .target(name: "Transforms", dependencies: ["Engine", "Quantizer"]),
         // Entropy coding: integer frequency tables and a 64-bit range coder.
         .target(name: "RangeCoder"),
+        // The PixelCNN prior: float model for training, integer model for coding.
+        .target(name: "Prior", dependencies: ["Engine", "RangeCoder"]),
         // The .vqc container: header, tile table, CRCs, limits.
         .target(name: "Container", dependencies: ["CZlib"]),
-        // Public API for other Swift programs.
-        .target(name: "VQCodec", dependencies: ["Images", "Container", "RangeCoder", "FileIO"]),
+        // Training loops: data, crops, checkpoints, progress.
+        .target(name: "Training", dependencies: ["Transforms", "Prior", "Quantizer", "Images", "Engine", "FileIO"]),
+        // Public API for other Swift programs: models, encode and decode pipelines.
+        .target(name: "VQCodec", dependencies: [
+            "Images", "Transforms", "Quantizer", "Prior", "RangeCoder", "Container", "Engine", "FileIO"]),
         // The command-line tool: one file per subcommand.
         .executableTarget(name: "vqcodec", dependencies: [
-            "VQCodec", "Images", "Container", "RangeCoder", "Engine", "FileIO",
+            "VQCodec", "Training", "Images", "Container", "RangeCoder", "Prior", "Transforms", "Engine", "FileIO",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
 
@@ -50,6 +57,10 @@ let package = Package(
         .testTarget(name: "ContainerTests", dependencies: ["Container"]),
         .testTarget(name: "EngineTests", dependencies: ["Engine"]),
         .testTarget(name: "QuantizerTests", dependencies: ["Quantizer"]),
+        .testTarget(name: "TransformsTests", dependencies: ["Transforms"]),
+        .testTarget(name: "PriorTests", dependencies: ["Prior"]),
+        .testTarget(name: "TrainingTests", dependencies: ["Training"]),
+        .testTarget(name: "VQCodecTests", dependencies: ["VQCodec"]),
         .testTarget(name: "CLITests", dependencies: ["vqcodec"]),
     ]
 )
