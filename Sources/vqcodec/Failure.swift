@@ -3,6 +3,7 @@ import Container
 import Engine
 import FileIO
 import Images
+import VQCodec
 
 import Foundation
 
@@ -11,6 +12,7 @@ enum ExitStatus {
     static let internalError: Int32 = 1
     static let invalidInput: Int32 = 65
     static let inputMissing: Int32 = 66
+    static let wrongModel: Int32 = 67
     static let truncated: Int32 = 70
     static let unsupportedVersion: Int32 = 71
     static let checksumMismatch: Int32 = 72
@@ -24,9 +26,13 @@ enum ExitStatus {
             case .truncatedHeader, .truncatedTile: return truncated
             case .unsupportedVersion: return unsupportedVersion
             case .headerCRCMismatch, .tileCRCMismatch: return checksumMismatch
+            case .unknownModel, .wrongModel: return wrongModel
             default: return invalidInput
             }
         case let error as FileIOError: return code(for: error)
+        case let error as CodecError:
+            if case .tileUndecodable = error { return checksumMismatch }
+            return invalidInput
         case let error as ImageError:
             if case .file(let inner) = error { return code(for: inner) }
             if case .encodingFailed = error { return internalError }
@@ -53,7 +59,7 @@ enum ExitStatus {
 /// Errors that already name their file (FileIO, Images) are printed without a subject.
 func fail(_ error: any Error, subject: String? = nil) -> ExitCode {
     var line = "vqcodec: "
-    let namesFile = error is FileIOError || error is ImageError
+    let namesFile = error is FileIOError || error is ImageError || isModelFileError(error)
     if let subject, !namesFile { line += "\(subject): " }
     line += "\(error)\n"
     printError(line)
@@ -64,4 +70,12 @@ func fail(_ error: any Error, subject: String? = nil) -> ExitCode {
 func printError(_ text: String) {
     fflush(nil)  // what was printed on stdout so far comes first on a shared terminal
     FileHandle.standardError.write(Data(text.utf8))
+}
+
+/// Model-file errors whose message already starts with the file's path.
+func isModelFileError(_ error: any Error) -> Bool {
+    if let error = error as? CodecError, case .tileUndecodable = error { return false }
+    if error is CodecError { return true }
+    if let error = error as? SafeTensorsError, case .file = error { return true }
+    return false
 }

@@ -1,0 +1,20 @@
+/// Problems the codec itself finds (file-format, image and model-file errors keep their own types).
+public enum CodecError: Error, Equatable, Sendable, CustomStringConvertible {
+    /// The model file lacks a part the codec needs (e.g. a VQ-VAE trained without its prior).
+    case modelIncomplete(path: String, missing: String, hint: String)
+    /// The model file's parts disagree (e.g. the prior's codebook size differs from the VQ-VAE's).
+    case modelInconsistent(path: String, reason: String)
+    /// A tile's stream ended or held an impossible value while decoding.
+    case tileUndecodable(tile: Int, reason: String)
+
+    public var description: String {
+        switch self {
+        case .modelIncomplete(let path, let missing, let hint):
+            return "\(path): the model has no \(missing); \(hint)"
+        case .modelInconsistent(let path, let reason):
+            return "\(path): the model is inconsistent: \(reason)"
+        case .tileUndecodable(let tile, let reason):
+            return "tile \(tile) cannot be decoded (\(reason)); the file is damaged or was written by another encoder"
+        }
+    }
+}

@@ -1,0 +1,5 @@
+// Types that appear in VQCodec's public API come with it: `import VQCodec` is enough.
+@_exported import struct Images.Image
+@_exported import enum Images.PNG
+@_exported import struct Container.VQCHeader
+@_exported import enum Container.ContainerError
