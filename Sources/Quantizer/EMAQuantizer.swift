@@ -5,8 +5,15 @@ import Engine
 /// 2017, appendix; Razavi et al. 2019), which decouples the codebook's learning rate from β.
 ///
 /// Codebook collapse is fought three ways (DESIGN.md §2): data-based initialisation from the first
-/// batch of encoder outputs, restarts of codes whose EMA count falls below `deadCodeThreshold`
-/// from encoder outputs of the current batch, and per-group usage statistics at every step.
+/// batch of encoder outputs; restarts of dead codes (EMA count below `deadCodeThreshold`, or, when
+/// `restartPatience > 0`, not chosen by any vector for that many steps in a row) onto encoder
+/// outputs of the current batch, drawn with probability proportional to their squared
+/// quantisation error (k-means++ seeding), so restarts go where the data is served worst; and
+/// per-group usage statistics at every step.
+///
+/// The patience rule acts within tens of steps, where the EMA count of an abandoned code takes
+/// hundreds of steps to decay (0.99^230 ≈ 0.1): early in training, while the encoder's output
+/// distribution moves fast, most codes can fall idle at once, and waiting for the EMA wastes them.
 public final class EMAQuantizer {
     public private(set) var codebooks: Codebooks
     /// EMA of how many vectors chose each code, `[groups * codebookSize]`.
@@ -16,6 +23,10 @@ public final class EMAQuantizer {
     public let decay: Float
     public let commitment: Float
     public let deadCodeThreshold: Float
+    /// Steps a code may go unchosen before it is restarted; 0 disables the rule.
+    public let restartPatience: Int
+    /// Per code `[groups * codebookSize]`: training steps since any vector chose it.
+    public private(set) var stepsUnused: [Int]
     public private(set) var initialised: Bool
     private var rng: SplitMix64
 
@@ -23,8 +34,10 @@ public final class EMAQuantizer {
     ///   - decay: EMA decay γ (≈ 0.99).
     ///   - commitment: β, the weight of ‖L − sg(L̂)‖² (≈ 0.25).
     ///   - deadCodeThreshold: EMA count below which a code is restarted.
+    ///   - restartPatience: steps without being chosen after which a code is restarted (0: never).
     public init(groups: Int, codebookSize: Int, dimension: Int, decay: Float = 0.99,
-                commitment: Float = 0.25, deadCodeThreshold: Float = 0.03, seed: UInt64 = 0) {
+                commitment: Float = 0.25, deadCodeThreshold: Float = 0.03, restartPatience: Int = 0, seed: UInt64 = 0) {
+        precondition(restartPatience >= 0, "restartPatience must be ≥ 0")
         codebooks = Codebooks(groups: groups, codebookSize: codebookSize, dimension: dimension,
                               vectors: [Float](repeating: 0, count: groups * codebookSize * dimension))
         clusterSize = [Float](repeating: 0, count: groups * codebookSize)
@@ -32,18 +45,40 @@ public final class EMAQuantizer {
         self.decay = decay
         self.commitment = commitment
         self.deadCodeThreshold = deadCodeThreshold
+        self.restartPatience = restartPatience
+        stepsUnused = [Int](repeating: 0, count: groups * codebookSize)
         self.initialised = false
         self.rng = SplitMix64(seed: seed)
     }
 
-    /// Restores a trained state (codebooks and EMA statistics).
-    public func restore(codebooks: Codebooks, clusterSize: [Float], clusterSum: [Float]) {
+    /// Restarts the random stream behind initialisation and dead-code restarts from `seed`. A
+    /// trainer that reseeds before every step from (run seed, step number) makes the stream a
+    /// function of the step, so a run resumed from a checkpoint continues exactly.
+    public func reseed(_ seed: UInt64) {
+        rng = SplitMix64(seed: seed)
+    }
+
+    /// Restores trained codebooks without EMA statistics (a model file written for coding): each
+    /// code counts as seen once, at its own position, so further training moves it smoothly.
+    public func restore(codebooks: Codebooks) {
+        let k = codebooks.groups * codebooks.codebookSize
+        restore(codebooks: codebooks, clusterSize: [Float](repeating: 1, count: k), clusterSum: codebooks.vectors)
+    }
+
+    /// Restores a trained state (codebooks, EMA statistics and, when known, steps unused per code).
+    public func restore(codebooks: Codebooks, clusterSize: [Float], clusterSum: [Float], stepsUnused: [Int]? = nil) {
         precondition(codebooks.groups == self.codebooks.groups && codebooks.codebookSize == self.codebooks.codebookSize
                      && codebooks.dimension == self.codebooks.dimension)
         precondition(clusterSize.count == self.clusterSize.count && clusterSum.count == self.clusterSum.count)
         self.codebooks = codebooks
         self.clusterSize = clusterSize
         self.clusterSum = clusterSum
+        if let stepsUnused {
+            precondition(stepsUnused.count == self.stepsUnused.count && stepsUnused.allSatisfy { $0 >= 0 })
+            self.stepsUnused = stepsUnused
+        } else {
+            self.stepsUnused = [Int](repeating: 0, count: self.stepsUnused.count)
+        }
         initialised = true
     }
 
@@ -149,16 +184,43 @@ public final class EMAQuantizer {
                 let smoothed = (clusterSize[j] + epsilon) / (total + Float(k) * epsilon) * total
                 for i in 0..<d { codebooks.vectors[j * d + i] = clusterSum[j * d + i] / smoothed }
             }
-            // Dead-code restarts: move codes nobody picks onto current encoder outputs.
-            for code in 0..<k where clusterSize[g * k + code] < deadCodeThreshold {
+            for code in 0..<k { stepsUnused[g * k + code] = counts[code] > 0 ? 0 : stepsUnused[g * k + code] + 1 }
+            // Dead-code restarts: move codes nobody picks onto current encoder outputs, chosen with
+            // probability proportional to their squared distance to the code they chose.
+            let dead = (0..<k).filter { code in
+                clusterSize[g * k + code] < deadCodeThreshold
+                    || (restartPatience > 0 && stepsUnused[g * k + code] >= restartPatience)
+            }
+            guard !dead.isEmpty else { continue }
+            var cumulative = [Double](repeating: 0, count: count)
+            var errorTotal: Double = 0
+            for v in 0..<count {
+                let (b, p) = (v / plane, v % plane)
+                let base = (g * k + Int(symbols[(b * groups + g) * plane + p])) * d
+                var e: Float = 0
+                for i in 0..<d { let x = vectors[v * d + i] - codebooks.vectors[base + i]; e += x * x }
+                errorTotal += Double(e)
+                cumulative[v] = errorTotal
+            }
+            for code in dead {
                 let j = g * k + code
-                let pick = Int(rng.next() % UInt64(count))
+                var pick = Int(rng.next() % UInt64(count))
+                if errorTotal > 0 {
+                    let target = rng.nextUniform() * errorTotal
+                    var (low, high) = (0, count - 1)
+                    while low < high {
+                        let mid = (low + high) / 2
+                        if cumulative[mid] > target { high = mid } else { low = mid + 1 }
+                    }
+                    pick = low
+                }
                 for i in 0..<d {
                     let v = vectors[pick * d + i]
                     codebooks.vectors[j * d + i] = v
                     clusterSum[j * d + i] = v
                 }
                 clusterSize[j] = 1
+                stepsUnused[j] = 0
             }
         }
     }

@@ -103,3 +103,41 @@ import Glibc
 #elseif canImport(Darwin)
 import Darwin
 #endif
+
+final class QuantizerRestartTests: XCTestCase {
+    func testCodesUnusedForThePatienceAreRestartedOntoTheData() {
+        // All data sits near (5, 5); after initialisation, one code is moved far away. With a
+        // patience of 3 it must be back among the data after 3 steps, long before its EMA count decays.
+        let q = EMAQuantizer(groups: 1, codebookSize: 4, dimension: 2, decay: 0.99, deadCodeThreshold: 0.001,
+                             restartPatience: 3, seed: 9)
+        var rng = SplitMix64(seed: 1)
+        func batch() -> Tensor {
+            Tensor(shape: [1, 2, 4, 4], data: (0..<32).map { _ in Float(5 + rng.nextUniform() - 0.5) })
+        }
+        _ = q.quantize(batch(), training: true)
+        var books = q.codebooks
+        books.vectors[6] = -100; books.vectors[7] = -100
+        q.restore(codebooks: books, clusterSize: q.clusterSize, clusterSum: q.clusterSum.enumerated().map { $0.offset >= 6 ? -100 : $0.element })
+        for step in 1...3 {
+            _ = q.quantize(batch(), training: true)
+            if step < 3 { XCTAssertEqual(q.stepsUnused[3], step, "code 3 counts its idle steps") }
+        }
+        XCTAssertEqual(q.stepsUnused[3], 0)
+        XCTAssertEqual(q.codebooks.vectors[6], 5, accuracy: 0.5, "restarted onto an encoder output")
+        XCTAssertEqual(q.codebooks.vectors[7], 5, accuracy: 0.5)
+    }
+
+    func testReseedMakesRestartsAFunctionOfTheSeed() {
+        func run(_ seed: UInt64) -> [Float] {
+            let q = EMAQuantizer(groups: 1, codebookSize: 8, dimension: 2, restartPatience: 1, seed: 1)
+            var rng = SplitMix64(seed: 4)
+            for _ in 0..<4 {
+                q.reseed(seed)
+                _ = q.quantize(Tensor(shape: [1, 2, 2, 2], data: (0..<8).map { _ in Float(rng.nextUniform()) }), training: true)
+            }
+            return q.codebooks.vectors
+        }
+        XCTAssertEqual(run(3), run(3))
+        XCTAssertNotEqual(run(3), run(4))
+    }
+}

@@ -1,0 +1,206 @@
+import ArgumentParser
+import Engine
+import FileIO
+import Foundation
+import Synchronization
+import Training
+import Transforms
+
+/// Interrupt requests seen by the train command's SIGINT/SIGTERM handler. Lock-free, so the
+/// handler only stores to it; the training loop checks it between steps.
+private let interruptRequests = Atomic<Int>(0)
+
+struct TrainVQVAECommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "vqvae",
+        abstract: "Train the VQ-VAE (phase I): transforms and codebooks, on random crops of a folder of PNGs.",
+        discussion: """
+            Minimises ‖s − ŝ‖² + 0.25‖L − sg(L̂)‖² with Adam (warm-up, then cosine decay to a tenth of \
+            --lr), gradient norm clipped to 1, codebooks by EMA with dead-code restarts. Every \
+            --checkpoint-every steps, on Ctrl-C and at the end it writes the model so far to --out (what \
+            coding needs, with the recipe in its metadata) and a checkpoint to OUT.ckpt/; --resume \
+            continues from there exactly. Progress goes to standard output and, as CSV rows, to OUT.log.csv. \
+            Ctrl-C saves a checkpoint and exits with status 130. Build with -c release: debug is many times slower.
+            """)
+
+    @Option(help: "Folder of PNG training images (not searched recursively).")
+    var data: String
+
+    @Option(help: "Model file to write (safetensors).")
+    var out: String
+
+    @Option(help: "Downsampling factor: 8 or 16 (any power of two from 2 to 64).")
+    var stride: Int?
+    @Option(help: "Channels of the hidden layers.")
+    var width: Int?
+    @Option(help: "Number of codebooks (product quantisation groups).")
+    var groups: Int?
+    @Option(help: "Codes per codebook.")
+    var codebookSize: Int?
+    @Option(help: "Latent channels, a multiple of --groups.")
+    var latentChannels: Int?
+    @Option(help: "Training steps in total.")
+    var steps: Int?
+    @Option(help: "Crops per batch.")
+    var batch: Int?
+    @Option(help: "Side of the square crops, a multiple of the stride.")
+    var crop: Int?
+    @Option(help: "Peak learning rate.")
+    var lr: Float?
+    @Option(help: "Warm-up steps (default: a tenth of --steps, at most 500).")
+    var warmup: Int?
+    @Option(help: "Seed of the weights, the crops and the codebook restarts.")
+    var seed: UInt64?
+    @Option(help: "Model name stored in the file (printable ASCII, at most 64 characters).")
+    var name: String?
+
+    @Option(help: "Steps between checkpoints.")
+    var checkpointEvery = 200
+    @Option(help: "Steps between progress lines.")
+    var logEvery = 10
+    @Flag(help: "Continue the run saved in OUT.ckpt/ (its settings apply; --steps may extend it).")
+    var resume = false
+
+    func validate() throws {
+        guard checkpointEvery >= 1 else { throw ValidationError("--checkpoint-every must be at least 1") }
+        guard logEvery >= 1 else { throw ValidationError("--log-every must be at least 1") }
+        if let name, !VQVAE.isValidName(name) {
+            throw ValidationError("--name must be 1 to 64 printable ASCII characters")
+        }
+        if !resume, let problem = freshRun().problem { throw ValidationError(problem) }
+    }
+
+    /// The run these options describe, defaults filled in.
+    func freshRun() -> VQVAETrainingRun {
+        let configuration = VQVAEConfiguration(stride: stride ?? 8, width: width ?? 128, latentChannels: latentChannels ?? 64,
+                                               groups: groups ?? 4, codebookSize: codebookSize ?? 512)
+        let steps = self.steps ?? 10_000
+        let dataFolder = URL(fileURLWithPath: data).standardizedFileURL.path
+        return VQVAETrainingRun(configuration: configuration, name: name ?? "vqvae", dataFolder: dataFolder, steps: steps,
+                                batch: batch ?? 8, crop: crop ?? 128, learningRate: lr ?? 2e-4, warmupSteps: warmup,
+                                seed: seed ?? 1, commandLine: CommandLine.arguments.joined(separator: " "))
+    }
+
+    func run() throws {
+        try checkOutput()
+        let checkpoint = CheckpointFolder(forOutput: out)
+        if !resume && checkpoint.exists {
+            throw usage("\(checkpoint.path) holds a checkpoint of an earlier run; pass --resume to continue it, or delete it to start afresh")
+        }
+
+        let trainer: VQVAETrainer
+        if resume {
+            do { trainer = try VQVAETrainer(resumingFrom: checkpoint) } catch { throw failure(error, ExitStatus.invalidInput) }
+            try checkResumeOptions(trainer.run)
+            if let steps, steps != trainer.run.steps {
+                throw usage("--steps \(steps) differs from the checkpoint's \(trainer.run.steps); the learning-rate schedule depends on it, so a resumed run keeps it")
+            }
+        } else {
+            trainer = VQVAETrainer(run: freshRun())
+        }
+        let run = trainer.run
+
+        say("loading \(run.dataFolder) …")
+        let dataset: ImageDataset
+        do { dataset = try ImageDataset(folder: run.dataFolder) } catch {
+            if case .noImages = error { throw failure(error, ExitStatus.invalidInput) }
+            throw failure(error, ExitStatus.inputMissing)
+        }
+        for file in dataset.skipped { printError("vqcodec: skipping \(file.reason)\n") }
+        let c = run.configuration
+        say("\(dataset.count) images, \(format(Double(dataset.pixelCount) / 1e6, 1)) Mpixels; model stride \(c.stride), width \(c.width), "
+              + "latent \(c.latentChannels) = \(c.groups) × \(c.dimension), K = \(c.codebookSize), "
+              + "\(trainer.model.parameters.reduce(0) { $0 + $1.value.count }) parameters; batch \(run.batch) × \(run.crop)², "
+              + "lr \(run.learningRate) (warm-up \(run.warmupSteps)), seed \(run.seed)"
+              + (trainer.step > 0 ? "; resuming at step \(trainer.step)" : ""))
+
+        let progress: TrainingProgress
+        do {
+            progress = try TrainingProgress(totalSteps: run.steps, firstStep: trainer.step,
+                                            elapsedSeconds: trainer.elapsedBefore, csvPath: out + ".log.csv")
+        } catch { throw failure(error, ExitStatus.cannotWrite) }
+
+        signal(SIGINT, requestInterrupt)
+        signal(SIGTERM, requestInterrupt)
+        let outcome: VQVAETrainer.Outcome
+        do {
+            outcome = try trainer.train(dataset: dataset, output: out, checkpointEvery: checkpointEvery,
+                                        logEvery: logEvery, progress: progress,
+                                        shouldStop: { interruptRequests.load(ordering: .relaxed) > 0 })
+        } catch {
+            progress.closeLine()
+            if case .diverged = error { throw failure(error, ExitStatus.internalError) }
+            throw failure(error, ExitStatus.cannotWrite)
+        }
+        switch outcome {
+        case .finished:
+            say("wrote \(out) after \(trainer.step) steps (checkpoint in \(checkpoint.path), log in \(out).log.csv)")
+        case .interrupted:
+            throw ExitCode(130)
+        }
+    }
+
+    /// The output must be a file path outside the data folder.
+    private func checkOutput() throws {
+        var isFolder: ObjCBool = false
+        if FileManager.default.fileExists(atPath: out, isDirectory: &isFolder), isFolder.boolValue {
+            throw usage("--out \(out) is a folder; give the path of the model file to write")
+        }
+        let outFolder = URL(fileURLWithPath: out).deletingLastPathComponent().standardizedFileURL.resolvingSymlinksInPath().path
+        let dataFolder = URL(fileURLWithPath: data).standardizedFileURL.resolvingSymlinksInPath().path
+        if outFolder == dataFolder || outFolder.hasPrefix(dataFolder + "/") {
+            throw usage("--out \(out) lies inside the data folder \(data); write models elsewhere so the training data stays untouched")
+        }
+        guard FileManager.default.fileExists(atPath: outFolder, isDirectory: &isFolder), isFolder.boolValue else {
+            throw usage("the folder of --out (\(outFolder)) does not exist; create it first")
+        }
+    }
+
+    /// With --resume the checkpoint's settings apply: an option given with another value is an error.
+    private func checkResumeOptions(_ run: VQVAETrainingRun) throws {
+        let c = run.configuration
+        let given: [(String, String?, String)] = [
+            ("--stride", stride.map(String.init), String(c.stride)), ("--width", width.map(String.init), String(c.width)),
+            ("--groups", groups.map(String.init), String(c.groups)),
+            ("--codebook-size", codebookSize.map(String.init), String(c.codebookSize)),
+            ("--latent-channels", latentChannels.map(String.init), String(c.latentChannels)),
+            ("--batch", batch.map(String.init), String(run.batch)), ("--crop", crop.map(String.init), String(run.crop)),
+            ("--lr", lr.map { "\($0)" }, "\(run.learningRate)"), ("--warmup", warmup.map(String.init), String(run.warmupSteps)),
+            ("--seed", seed.map(String.init), String(run.seed)), ("--name", name, run.name),
+        ]
+        for (option, value, saved) in given {
+            if let value, value != saved {
+                throw usage("\(option) \(value) differs from the checkpoint's \(saved); a resumed run keeps its settings")
+            }
+        }
+        let savedData = URL(fileURLWithPath: run.dataFolder).standardizedFileURL.path
+        if URL(fileURLWithPath: data).standardizedFileURL.path != savedData {
+            throw usage("--data \(data) differs from the checkpoint's \(run.dataFolder); a resumed run keeps its data")
+        }
+    }
+
+    /// A line on standard output, flushed at once so it keeps its place among the progress lines.
+    private func say(_ line: String) {
+        print(line)
+        fflush(nil)
+    }
+
+    private func usage(_ message: String) -> ExitCode {
+        printError("vqcodec: train vqvae: \(message)\n")
+        return ExitCode(64)
+    }
+
+    private func failure(_ error: any Error, _ status: Int32) -> ExitCode {
+        printError("vqcodec: train vqvae: \(error)\n")
+        return ExitCode(status)
+    }
+}
+
+/// First SIGINT/SIGTERM: ask the loop to checkpoint and stop. A second one: stop now, removing
+/// temporaries of writes in progress (the last complete checkpoint stays).
+private func requestInterrupt(_ signalNumber: Int32) {
+    if interruptRequests.add(1, ordering: .relaxed).newValue > 1 {
+        AtomicFile.removeTemporaries()
+        _exit(128 + signalNumber)
+    }
+}
