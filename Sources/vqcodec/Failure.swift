@@ -3,6 +3,7 @@ import Container
 import Engine
 import FileIO
 import Images
+import Transforms
 import VQCodec
 
 import Foundation
@@ -30,6 +31,9 @@ enum ExitStatus {
             default: return invalidInput
             }
         case let error as FileIOError: return code(for: error)
+        case let error as TransformsError:
+            if case .weights(let inner) = error { return code(for: inner) }
+            return invalidInput
         case let error as CodecError:
             if case .tileUndecodable = error { return checksumMismatch }
             return invalidInput
