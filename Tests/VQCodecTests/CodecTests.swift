@@ -11,7 +11,7 @@ final class CodecTests: XCTestCase {
         let vqvae = VQVAE(configuration: VQVAEConfiguration(stride: 8, width: 8, latentChannels: 2 * groups,
                                                             groups: groups, codebookSize: codebookSize),
                           seed: seed)
-        let prior = PixelCNNPrior(configuration: PriorConfiguration.small(groups: groups, codebookSize: codebookSize), seed: seed)
+        let prior = PixelCNNPrior(configuration: PriorConfiguration(groups: groups, codebookSize: codebookSize, embeddingDimension: 4, channels: 2 * groups * 2, blocks: 2, kernelSize: 3, headChannels: 4 * groups), seed: seed)
         var tensors = vqvae.storedTensors(dtype: .f32, includeTrainingState: false)
         tensors.merge(prior.storedTensors(dtype: .f32)) { a, _ in a }
         let integer = prior.freeze()
