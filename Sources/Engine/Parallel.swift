@@ -38,9 +38,9 @@ enum Parallelism {
         // Workers write disjoint slices of the caller's buffers and their own scratch memory;
         // that discipline, not the type system, is what makes the concurrent calls safe.
         withoutActuallyEscaping(body) { body in
-            let work = UncheckedSendable(body)
+            let work = SliceWork(body: body)
             DispatchQueue.concurrentPerform(iterations: workers) { worker in
-                work.value(worker, (worker * count / workers)..<((worker + 1) * count / workers))
+                work.body(worker, (worker * count / workers)..<((worker + 1) * count / workers))
             }
         }
     }
@@ -51,10 +51,11 @@ enum Parallelism {
     }
 }
 
-/// Carries a value into a `@Sendable` closure whose concurrent use the caller has made safe.
-private struct UncheckedSendable<Value>: @unchecked Sendable {
-    let value: Value
-    init(_ value: Value) { self.value = value }
+/// Carries a slice body into `concurrentPerform`'s `@Sendable` closure; `forEachSlice`'s
+/// contract (disjoint writes per worker) is what makes the concurrent calls safe. Not generic, so
+/// no type metadata is instantiated at run time on every parallel region.
+private struct SliceWork: @unchecked Sendable {
+    let body: (_ worker: Int, _ items: Range<Int>) -> Void
 }
 
 /// A growable float buffer owned by one layer and used by one worker at a time, so hot loops
