@@ -83,8 +83,9 @@ public final class Conv2d: Layer {
         let oh = g.outputHeight(h), ow = g.outputWidth(w)
         let plane = oh * ow, k = reductionSize, outC = outputChannels
         cachedInput = input
+        let rowsPerChunk = g.isPointwise ? oh : Conv2d.rowsPerChunk(reduction: k, outputHeight: oh, outputWidth: ow)
         let workers = Parallelism.workerCount(for: n)
-        let columnBuffers = g.isPointwise ? [] : columns.pointers(workers: workers, count: k * plane)
+        let columnBuffers = g.isPointwise ? [] : columns.pointers(workers: workers, count: k * rowsPerChunk * ow)
         let weights = effectiveWeight()
         let biasValues = bias?.value.data
         return Tensor(shape: [n, outC, oh, ow]) { out in
@@ -94,24 +95,44 @@ public final class Conv2d: Layer {
                         for i in items {
                             let xi = x.baseAddress! + i * c * h * w
                             let y = out.baseAddress! + i * outC * plane
-                            var source = UnsafePointer(xi)
-                            if !g.isPointwise {
-                                im2col(xi, channels: c, height: h, width: w, geometry: g,
-                                       outputHeight: oh, outputWidth: ow, into: columnBuffers[worker])
-                                source = UnsafePointer(columnBuffers[worker])
-                            }
                             if let biasValues {
                                 for o in 0..<outC { (y + o * plane).initialize(repeating: biasValues[o], count: plane) }
                             }
-                            gemm(transposeA: false, transposeB: false, m: outC, n: plane, k: k,
-                                 a: wp.baseAddress!, lda: k, b: source, ldb: plane,
-                                 beta: biasValues == nil ? 0 : 1, c: y, ldc: plane)
+                            for firstRow in stride(from: 0, to: oh, by: rowsPerChunk) {
+                                let rows = firstRow..<min(firstRow + rowsPerChunk, oh)
+                                let columnCount = rows.count * ow
+                                var source = UnsafePointer(xi)
+                                if !g.isPointwise {
+                                    im2col(xi, channels: c, height: h, width: w, geometry: g,
+                                           outputRows: rows, outputWidth: ow, into: columnBuffers[worker])
+                                    source = UnsafePointer(columnBuffers[worker])
+                                }
+                                gemm(transposeA: false, transposeB: false, m: outC, n: columnCount, k: k,
+                                     a: wp.baseAddress!, lda: k, b: source, ldb: columnCount,
+                                     beta: biasValues == nil ? 0 : 1, c: y + firstRow * ow, ldc: plane)
+                            }
                         }
                     }
                 }
             }
         }
     }
+
+    /// Output rows per im2col chunk: as many as keep the column buffer within `floats`, at least one.
+    ///
+    /// Chunking keeps the column buffer in the core's cache between im2col writing it and the
+    /// matrix product reading it, instead of streaming a whole image's columns (19 MB for the last
+    /// synthesis convolution on a 128×128 crop) through memory. Measured on the reference transforms
+    /// (batch 8, 128×128, 2 cores): 1 MB chunks in the forward pass made the 128→12 output
+    /// convolution twice as fast and the large convolutions about 10% faster than whole images;
+    /// 4 MB chunks were best in the backward pass, where each chunk also re-reads and re-writes the
+    /// weight-gradient accumulator.
+    static func rowsPerChunk(reduction: Int, outputHeight: Int, outputWidth: Int, floats: Int = forwardChunkFloats) -> Int {
+        max(1, min(outputHeight, floats / max(1, reduction * outputWidth)))
+    }
+
+    static let forwardChunkFloats = 262_144
+    static let backwardChunkFloats = 1_048_576
 
     public func backward(_ gradOutput: Tensor) -> Tensor {
         guard let input = cachedInput else { preconditionFailure("backward before forward in \(weight.name)") }
@@ -121,9 +142,10 @@ public final class Conv2d: Layer {
         let plane = oh * ow, k = reductionSize, outC = outputChannels
         precondition(gradOutput.shape == [n, outC, oh, ow],
                      "gradient shape \(gradOutput.shape) does not match output [\(n), \(outC), \(oh), \(ow)]")
+        let rowsPerChunk = g.isPointwise ? oh : Conv2d.rowsPerChunk(reduction: k, outputHeight: oh, outputWidth: ow, floats: Conv2d.backwardChunkFloats)
         let workers = Parallelism.workerCount(for: n)
-        let columnBuffers = g.isPointwise ? [] : columns.pointers(workers: workers, count: k * plane)
-        let gradientBuffers = g.isPointwise ? [] : gradientColumns.pointers(workers: workers, count: k * plane)
+        let columnBuffers = g.isPointwise ? [] : columns.pointers(workers: workers, count: k * rowsPerChunk * ow)
+        let gradientBuffers = g.isPointwise ? [] : gradientColumns.pointers(workers: workers, count: k * rowsPerChunk * ow)
         // Per-worker partial sums: weight gradient, then bias gradient.
         let partials = parameterGradients.pointers(workers: workers, count: outC * k + outC)
         let weights = effectiveWeight()
@@ -135,36 +157,37 @@ public final class Conv2d: Layer {
                             let dW = partials[worker]
                             let dB = dW + outC * k
                             for i in items {
-                                let first = i == items.lowerBound
+                                let firstImage = i == items.lowerBound
                                 let xi = x.baseAddress! + i * c * h * w
                                 let dxi = dx.baseAddress! + i * c * h * w
                                 let dy = dyAll.baseAddress! + i * outC * plane
-                                var source = UnsafePointer(xi)
-                                if !g.isPointwise {
-                                    im2col(xi, channels: c, height: h, width: w, geometry: g,
-                                           outputHeight: oh, outputWidth: ow, into: columnBuffers[worker])
-                                    source = UnsafePointer(columnBuffers[worker])
-                                }
-                                gemm(transposeA: false, transposeB: true, m: outC, n: k, k: plane,
-                                     a: dy, lda: plane, b: source, ldb: plane,
-                                     beta: first ? 0 : 1, c: dW, ldc: k)
                                 for o in 0..<outC {
-                                    let row = dy + o * plane
-                                    var sum: Float = 0
-                                    for p in 0..<plane { sum += row[p] }
-                                    dB[o] = first ? sum : dB[o] + sum
+                                    let total = sum(dy + o * plane, count: plane)
+                                    dB[o] = firstImage ? total : dB[o] + total
                                 }
                                 if g.isPointwise {
+                                    gemm(transposeA: false, transposeB: true, m: outC, n: k, k: plane,
+                                         a: dy, lda: plane, b: xi, ldb: plane,
+                                         beta: firstImage ? 0 : 1, c: dW, ldc: k)
                                     gemm(transposeA: true, transposeB: false, m: k, n: plane, k: outC,
                                          a: wp.baseAddress!, lda: k, b: dy, ldb: plane,
                                          beta: 0, c: dxi, ldc: plane)
-                                } else {
-                                    gemm(transposeA: true, transposeB: false, m: k, n: plane, k: outC,
-                                         a: wp.baseAddress!, lda: k, b: dy, ldb: plane,
-                                         beta: 0, c: gradientBuffers[worker], ldc: plane)
-                                    dxi.initialize(repeating: 0, count: c * h * w)
-                                    col2im(gradientBuffers[worker], channels: c, height: h, width: w,
-                                           geometry: g, outputHeight: oh, outputWidth: ow, addingInto: dxi)
+                                    continue
+                                }
+                                dxi.initialize(repeating: 0, count: c * h * w)
+                                for firstRow in stride(from: 0, to: oh, by: rowsPerChunk) {
+                                    let rows = firstRow..<min(firstRow + rowsPerChunk, oh)
+                                    let columnCount = rows.count * ow
+                                    im2col(xi, channels: c, height: h, width: w, geometry: g,
+                                           outputRows: rows, outputWidth: ow, into: columnBuffers[worker])
+                                    gemm(transposeA: false, transposeB: true, m: outC, n: k, k: columnCount,
+                                         a: dy + firstRow * ow, lda: plane, b: columnBuffers[worker], ldb: columnCount,
+                                         beta: firstImage && firstRow == 0 ? 0 : 1, c: dW, ldc: k)
+                                    gemm(transposeA: true, transposeB: false, m: k, n: columnCount, k: outC,
+                                         a: wp.baseAddress!, lda: k, b: dy + firstRow * ow, ldb: plane,
+                                         beta: 0, c: gradientBuffers[worker], ldc: columnCount)
+                                    col2im(gradientBuffers[worker], channels: c, height: h, width: w, geometry: g,
+                                           outputRows: rows, outputWidth: ow, addingInto: dxi)
                                 }
                             }
                         }

@@ -44,16 +44,22 @@ public final class GDN: Layer {
 
     public var parameters: [Parameter] { [beta, gamma] }
 
+    /// Pixels per block: the block's `[C, block]` slices of x, x², the norm and the gradients stay
+    /// in the core's cache while the two matrix products and the element-wise passes run.
+    private func blockWidth(plane: Int) -> Int {
+        min(plane, max(16, 65_536 / channels))
+    }
+
     public func forward(_ input: Tensor) -> Tensor {
         let (n, c, h, w) = input.nchw
         precondition(c == channels, "GDN \(gamma.name) expects \(channels) channels, found \(c)")
-        let plane = h * w, size = c * plane
+        let plane = h * w, size = c * plane, block = blockWidth(plane: plane)
         cachedInput = input
         if cachedReciprocalNorm.count != input.count {
             cachedReciprocalNorm = [Float](repeating: 0, count: input.count)
         }
         let workers = Parallelism.workerCount(for: n)
-        let squareBuffers = squares.pointers(workers: workers, count: size)
+        let squareBuffers = squares.pointers(workers: workers, count: c * block)
         let gammaBounded = gamma.value.data.map { max($0, 0) }
         let betaBounded = beta.value.data.map { max($0, GDN.betaMinimum) }
         let inverse = self.inverse
@@ -64,18 +70,35 @@ public final class GDN: Layer {
                         Parallelism.forEachSlice(of: n) { worker, items in
                             let s = squareBuffers[worker]
                             for i in items {
-                                let xi = x.baseAddress! + i * size
-                                let ri = norm.baseAddress! + i * size
-                                let yi = y.baseAddress! + i * size
-                                for j in 0..<size { s[j] = xi[j] * xi[j] }
-                                for ch in 0..<c { (ri + ch * plane).initialize(repeating: betaBounded[ch], count: plane) }
-                                gemm(transposeA: false, transposeB: false, m: c, n: plane, k: c,
-                                     a: gp.baseAddress!, lda: c, b: s, ldb: plane, beta: 1, c: ri, ldc: plane)
-                                for j in 0..<size { ri[j] = 1 / ri[j].squareRoot() }
-                                if inverse {
-                                    for j in 0..<size { yi[j] = xi[j] / ri[j] }
-                                } else {
-                                    for j in 0..<size { yi[j] = xi[j] * ri[j] }
+                                for start in stride(from: 0, to: plane, by: block) {
+                                    let cols = min(block, plane - start)
+                                    let xi = x.baseAddress! + i * size + start
+                                    let ri = norm.baseAddress! + i * size + start
+                                    let yi = y.baseAddress! + i * size + start
+                                    for ch in 0..<c {
+                                        let xr = xi + ch * plane, sr = s + ch * cols
+                                        for j in 0..<cols { sr[j] = xr[j] * xr[j] }
+                                    }
+                                    gemm(transposeA: false, transposeB: false, m: c, n: cols, k: c,
+                                         a: gp.baseAddress!, lda: c, b: s, ldb: cols, beta: 0, c: ri, ldc: plane)
+                                    for ch in 0..<c {
+                                        let b = betaBounded[ch]
+                                        let xr = xi + ch * plane, rr = ri + ch * plane, yr = yi + ch * plane
+                                        if inverse {
+                                            for j in 0..<cols {
+                                                let u = rr[j] + b
+                                                let r = reciprocalSquareRoot(u)
+                                                rr[j] = r
+                                                yr[j] = xr[j] * (u * r)
+                                            }
+                                        } else {
+                                            for j in 0..<cols {
+                                                let r = reciprocalSquareRoot(rr[j] + b)
+                                                rr[j] = r
+                                                yr[j] = xr[j] * r
+                                            }
+                                        }
+                                    }
                                 }
                             }
                         }
@@ -89,11 +112,11 @@ public final class GDN: Layer {
         guard let input = cachedInput else { preconditionFailure("GDN.backward before forward") }
         precondition(gradOutput.shape == input.shape, "gradient shape \(gradOutput.shape) does not match \(input.shape)")
         let (n, c, h, w) = input.nchw
-        let plane = h * w, size = c * plane
+        let plane = h * w, size = c * plane, block = blockWidth(plane: plane)
         let workers = Parallelism.workerCount(for: n)
-        let squareBuffers = squares.pointers(workers: workers, count: size)
-        let weightedBuffers = weighted.pointers(workers: workers, count: size)
-        let mixedBuffers = mixed.pointers(workers: workers, count: size)
+        let squareBuffers = squares.pointers(workers: workers, count: c * block)
+        let weightedBuffers = weighted.pointers(workers: workers, count: c * block)
+        let mixedBuffers = mixed.pointers(workers: workers, count: c * block)
         // Per worker: Σ t · (x²)ᵀ  [C, C], then Σ t  [C].
         let partialBuffers = partials.pointers(workers: workers, count: c * c + c)
         let gammaBounded = gamma.value.data.map { max($0, 0) }
@@ -109,30 +132,44 @@ public final class GDN: Layer {
                             Parallelism.forEachSlice(of: n) { worker, items in
                                 let s = squareBuffers[worker], t = weightedBuffers[worker], v = mixedBuffers[worker]
                                 let dG = partialBuffers[worker], dB = dG + c * c
+                                for ch in 0..<c * c + c { dG[ch] = 0 }
                                 for i in items {
-                                    let first = i == items.lowerBound
-                                    let xi = x.baseAddress! + i * size, ri = norm.baseAddress! + i * size
-                                    let dyi = dy.baseAddress! + i * size, dxi = dx.baseAddress! + i * size
-                                    if inverse {
-                                        for j in 0..<size { t[j] = dyi[j] * xi[j] * ri[j] }
-                                    } else {
-                                        for j in 0..<size { let r = ri[j]; t[j] = dyi[j] * xi[j] * r * r * r }
-                                    }
-                                    for j in 0..<size { s[j] = xi[j] * xi[j] }
-                                    gemm(transposeA: true, transposeB: false, m: c, n: plane, k: c,
-                                         a: gp.baseAddress!, lda: c, b: t, ldb: plane, beta: 0, c: v, ldc: plane)
-                                    gemm(transposeA: false, transposeB: true, m: c, n: c, k: plane,
-                                         a: t, lda: plane, b: s, ldb: plane, beta: first ? 0 : 1, c: dG, ldc: c)
-                                    for ch in 0..<c {
-                                        let row = t + ch * plane
-                                        var sum: Float = 0
-                                        for p in 0..<plane { sum += row[p] }
-                                        dB[ch] = first ? sum : dB[ch] + sum
-                                    }
-                                    if inverse {
-                                        for j in 0..<size { dxi[j] = dyi[j] / ri[j] + xi[j] * v[j] }
-                                    } else {
-                                        for j in 0..<size { dxi[j] = dyi[j] * ri[j] - xi[j] * v[j] }
+                                    for start in stride(from: 0, to: plane, by: block) {
+                                        let cols = min(block, plane - start)
+                                        let offset = i * size + start
+                                        let xi = x.baseAddress! + offset, ri = norm.baseAddress! + offset
+                                        let dyi = dy.baseAddress! + offset, dxi = dx.baseAddress! + offset
+                                        for ch in 0..<c {
+                                            let xr = xi + ch * plane, rr = ri + ch * plane, dyr = dyi + ch * plane
+                                            let tr = t + ch * cols, sr = s + ch * cols
+                                            if inverse {
+                                                for j in 0..<cols {
+                                                    tr[j] = dyr[j] * xr[j] * rr[j]
+                                                    sr[j] = xr[j] * xr[j]
+                                                }
+                                            } else {
+                                                for j in 0..<cols {
+                                                    let r = rr[j]
+                                                    tr[j] = dyr[j] * xr[j] * r * r * r
+                                                    sr[j] = xr[j] * xr[j]
+                                                }
+                                            }
+                                            dB[ch] += sum(tr, count: cols)
+                                        }
+                                        gemm(transposeA: true, transposeB: false, m: c, n: cols, k: c,
+                                             a: gp.baseAddress!, lda: c, b: t, ldb: cols, beta: 0, c: v, ldc: cols)
+                                        gemm(transposeA: false, transposeB: true, m: c, n: c, k: cols,
+                                             a: t, lda: cols, b: s, ldb: cols, beta: 1, c: dG, ldc: c)
+                                        for ch in 0..<c {
+                                            let xr = xi + ch * plane, rr = ri + ch * plane, dyr = dyi + ch * plane
+                                            let dxr = dxi + ch * plane, vr = v + ch * cols
+                                            if inverse {
+                                                // dy/r = dy·sqrt(u); r ≥ 1/sqrt(u_max) > 0.
+                                                for j in 0..<cols { dxr[j] = dyr[j] / rr[j] + xr[j] * vr[j] }
+                                            } else {
+                                                for j in 0..<cols { dxr[j] = dyr[j] * rr[j] - xr[j] * vr[j] }
+                                            }
+                                        }
                                     }
                                 }
                             }

@@ -46,23 +46,24 @@ struct ConvolutionGeometry: Equatable, Sendable {
     }
 }
 
-/// Unfolds one image `[channels, height, width]` into the column matrix
-/// `[channels · kh · kw, outH · outW]`: row `(c · kh + ky) · kw + kx`, column `oy · outW + ox`
-/// holds `input[c, oy · stride − padTop + ky, ox · stride − padLeft + kx]`, or 0 in the padding.
+/// Unfolds output rows `rows` of one image `[channels, height, width]` into the column matrix
+/// `[channels · kh · kw, rows.count · outW]`: row `(c · kh + ky) · kw + kx`, column
+/// `(oy − rows.lowerBound) · outW + ox` holds `input[c, oy · stride − padTop + ky, ox · stride − padLeft + kx]`,
+/// or 0 in the padding.
 func im2col(
     _ input: UnsafePointer<Float>, channels: Int, height: Int, width: Int,
-    geometry g: ConvolutionGeometry, outputHeight: Int, outputWidth: Int,
+    geometry g: ConvolutionGeometry, outputRows rows: Range<Int>, outputWidth: Int,
     into columns: UnsafeMutablePointer<Float>
 ) {
-    let plane = outputHeight * outputWidth
+    let plane = rows.count * outputWidth
     var row = columns
     for c in 0..<channels {
         let channel = input + c * height * width
         for ky in 0..<g.kernelHeight {
             for kx in 0..<g.kernelWidth {
                 let valid = g.validColumns(kx: kx, width: width, outputWidth: outputWidth)
-                for oy in 0..<outputHeight {
-                    let out = row + oy * outputWidth
+                for oy in rows {
+                    let out = row + (oy - rows.lowerBound) * outputWidth
                     let iy = oy * g.stride - g.padTop + ky
                     if iy < 0 || iy >= height || valid.isEmpty {
                         out.initialize(repeating: 0, count: outputWidth)
@@ -91,14 +92,14 @@ func im2col(
     }
 }
 
-/// The adjoint of `im2col`: adds every entry of the column matrix back onto the input position it
-/// was copied from. `output` (`[channels, height, width]`) must be zeroed by the caller.
+/// The adjoint of `im2col` for the same output rows: adds every entry of the column matrix back
+/// onto the input position it was copied from, into `output` (`[channels, height, width]`).
 func col2im(
     _ columns: UnsafePointer<Float>, channels: Int, height: Int, width: Int,
-    geometry g: ConvolutionGeometry, outputHeight: Int, outputWidth: Int,
+    geometry g: ConvolutionGeometry, outputRows rows: Range<Int>, outputWidth: Int,
     addingInto output: UnsafeMutablePointer<Float>
 ) {
-    let plane = outputHeight * outputWidth
+    let plane = rows.count * outputWidth
     var row = columns
     for c in 0..<channels {
         let channel = output + c * height * width
@@ -106,10 +107,10 @@ func col2im(
             for kx in 0..<g.kernelWidth {
                 let valid = g.validColumns(kx: kx, width: width, outputWidth: outputWidth)
                 if !valid.isEmpty {
-                    for oy in 0..<outputHeight {
+                    for oy in rows {
                         let iy = oy * g.stride - g.padTop + ky
                         if iy < 0 || iy >= height { continue }
-                        var s = row + oy * outputWidth + valid.lowerBound
+                        var s = row + (oy - rows.lowerBound) * outputWidth + valid.lowerBound
                         var d = channel + iy * width + (valid.lowerBound * g.stride - g.padLeft + kx)
                         if g.stride == 1 {
                             for i in 0..<valid.count { d[i] += s[i] }

@@ -3,13 +3,18 @@ import Foundation
 
 /// How Engine spreads a batch over the cores.
 ///
-/// Measured choice (2-core AMD EPYC, OpenBLAS 0.3.21, the reference VQ-VAE transforms at batch 8,
-/// 128×128 crops, forward + backward; see `EngineBenchmark`): splitting the batch into one slice
-/// per core, each slice run by one thread with single-threaded BLAS, beats one BLAS call per image
-/// with OpenBLAS threading inside it. The batch split also parallelises everything around the
-/// matrix products (im2col, col2im, GDN's element-wise work, bias sums), which OpenBLAS threads
-/// cannot, and keeps each core's im2col buffer in its own cache. The figures are in the report of
-/// the commit that introduced this file and are reproducible with `EngineBenchmark.run`.
+/// Measured choice: the batch is split into one contiguous slice per core, each slice run by one
+/// thread with single-threaded BLAS, rather than one BLAS call per image with OpenBLAS threading
+/// inside it. On the 2-core development machine (AMD EPYC, OpenBLAS 0.3.21, reference transforms,
+/// batch 8, 128×128 crops, forward + backward, `EngineBenchmark.run`), images per second:
+///
+///     scheme                  analysis  synthesis  both
+///     batch split (chosen)      33.9      27.7     15.5
+///     OpenBLAS threads          24.3      22.9     12.0
+///
+/// The batch split also parallelises everything around the matrix products (im2col, col2im,
+/// GDN's element-wise passes, bias sums, pixel shuffles), which OpenBLAS threads cannot, and each
+/// core keeps its own im2col chunk in its own cache. A batch of one falls back to BLAS threads.
 enum Parallelism {
     /// Cores this process may use.
     static let cores = max(1, ProcessInfo.processInfo.activeProcessorCount)
@@ -33,9 +38,9 @@ enum Parallelism {
         // Workers write disjoint slices of the caller's buffers and their own scratch memory;
         // that discipline, not the type system, is what makes the concurrent calls safe.
         withoutActuallyEscaping(body) { body in
-            let work = UncheckedSendable(body)
+            let work = SliceWork(body: body)
             DispatchQueue.concurrentPerform(iterations: workers) { worker in
-                work.value(worker, (worker * count / workers)..<((worker + 1) * count / workers))
+                work.body(worker, (worker * count / workers)..<((worker + 1) * count / workers))
             }
         }
     }
@@ -46,10 +51,11 @@ enum Parallelism {
     }
 }
 
-/// Carries a value into a `@Sendable` closure whose concurrent use the caller has made safe.
-private struct UncheckedSendable<Value>: @unchecked Sendable {
-    let value: Value
-    init(_ value: Value) { self.value = value }
+/// Carries a slice body into `concurrentPerform`'s `@Sendable` closure; `forEachSlice`'s
+/// contract (disjoint writes per worker) is what makes the concurrent calls safe. Not generic, so
+/// no type metadata is instantiated at run time on every parallel region.
+private struct SliceWork: @unchecked Sendable {
+    let body: (_ worker: Int, _ items: Range<Int>) -> Void
 }
 
 /// A growable float buffer owned by one layer and used by one worker at a time, so hot loops

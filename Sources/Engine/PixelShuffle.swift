@@ -39,21 +39,24 @@ public final class PixelShuffle: Layer {
         }
     }
 
-    /// Calls `visit(outputIndex, inputIndex)` for every element, in output order.
+    /// Calls `visit(outputIndex, inputIndex)` for every element, images split over the cores.
     @inline(__always)
     private func permute(n: Int, outC: Int, h: Int, w: Int, _ visit: (Int, Int) -> Void) {
         let r = factor
         let plane = h * w
-        var out = 0
-        for b in 0..<n {
-            for c in 0..<outC {
-                let base = (b * outC + c) * r * r * plane
-                for hh in 0..<h {
-                    for i in 0..<r {
-                        for ww in 0..<w {
-                            for j in 0..<r {
-                                visit(out, base + (i * r + j) * plane + hh * w + ww)
-                                out += 1
+        Parallelism.forEachSlice(of: n) { _, items in
+            for b in items {
+                var out = b * outC * r * r * plane
+                for c in 0..<outC {
+                    let base = (b * outC + c) * r * r * plane
+                    for hh in 0..<h {
+                        for i in 0..<r {
+                            let row = base + i * r * plane + hh * w
+                            for ww in 0..<w {
+                                for j in 0..<r {
+                                    visit(out, row + j * plane + ww)
+                                    out += 1
+                                }
                             }
                         }
                     }

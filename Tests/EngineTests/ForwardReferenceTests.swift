@@ -59,6 +59,31 @@ final class ForwardReferenceTests: XCTestCase {
         }
     }
 
+    /// Large enough that im2col runs in several row chunks and GDN in several pixel blocks.
+    func testChunkedPathsMatchDirectDefinition() {
+        var random = TestRandom(seed: 25)
+        let conv = Conv2d(name: "c", inputChannels: 32, outputChannels: 4, kernelSize: 3, padding: 1, using: &random)
+        XCTAssertLessThan(Conv2d.rowsPerChunk(reduction: 32 * 9, outputHeight: 48, outputWidth: 40), 48)
+        let x = random.tensor([2, 32, 48, 40])
+        for (got, want) in zip(conv.forward(x).data, referenceConvolution(x, conv)) {
+            XCTAssertEqual(Double(got), want, accuracy: 1e-4)
+        }
+        let gdn = GDN(name: "g", channels: 64)
+        gdn.gamma.value = random.tensor([64, 64], in: 0...0.05)
+        let z = random.tensor([1, 64, 36, 36], in: -2...2)
+        let y = gdn.forward(z)
+        for p in stride(from: 0, to: 36 * 36, by: 7) {
+            for i in [0, 17, 63] {
+                var norm = Double(gdn.beta.value.data[i])
+                for j in 0..<64 {
+                    let xj = Double(z.data[j * 1296 + p])
+                    norm += Double(gdn.gamma.value.data[i * 64 + j]) * xj * xj
+                }
+                XCTAssertEqual(Double(y.data[i * 1296 + p]), Double(z.data[i * 1296 + p]) / norm.squareRoot(), accuracy: 1e-5)
+            }
+        }
+    }
+
     func testOutputSizesFollowPyTorch() {
         // floor((H + 2p − k) / s) + 1
         let g = ConvolutionGeometry.square(kernel: 5, stride: 2, padding: 2)

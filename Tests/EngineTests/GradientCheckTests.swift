@@ -16,6 +16,27 @@ final class GradientCheckTests: XCTestCase {
         checkGradients(conv, input: random.tensor([3, 2, 9, 8]), random: &random)
     }
 
+    /// Several im2col row chunks per image, forward and backward (see `Conv2d.rowsPerChunk`).
+    func testConv2dInChunks() {
+        var random = TestRandom(seed: 19)
+        let conv = Conv2d(name: "c", inputChannels: 64, outputChannels: 3, kernelSize: 3, stride: 2, padding: 1, using: &random)
+        XCTAssertLessThan(Conv2d.rowsPerChunk(reduction: 64 * 9, outputHeight: 48, outputWidth: 40,
+                                              floats: Conv2d.backwardChunkFloats), 48)
+        checkGradients(conv, input: random.tensor([2, 64, 96, 80]), random: &random, samples: 10)
+    }
+
+    /// Several pixel blocks per image in GDN's passes.
+    func testGDNInBlocks() {
+        var random = TestRandom(seed: 20)
+        for inverse in [false, true] {
+            let gdn = GDN(name: "g", channels: 64, inverse: inverse)
+            // gamma stays clear of its bound (0) by more than epsilon, where the clamp has a kink.
+            gdn.gamma.value = random.tensor([64, 64], in: 0.02...0.05)
+            checkGradients(gdn, input: random.tensor([2, 64, 36, 36], in: -2...2), random: &random,
+                           epsilon: 5e-3, samples: 12)
+        }
+    }
+
     func testConv2dPointwiseWithoutBias() {
         var random = TestRandom(seed: 3)
         let conv = Conv2d(name: "c", inputChannels: 4, outputChannels: 3, kernelSize: 1, bias: false, using: &random)
