@@ -61,6 +61,6 @@ let package = Package(
         .testTarget(name: "PriorTests", dependencies: ["Prior"]),
         .testTarget(name: "TrainingTests", dependencies: ["Training"]),
         .testTarget(name: "VQCodecTests", dependencies: ["VQCodec"]),
-        .testTarget(name: "CLITests", dependencies: ["vqcodec"]),
+        .testTarget(name: "CLITests", dependencies: ["vqcodec", "Images"]),
     ]
 )

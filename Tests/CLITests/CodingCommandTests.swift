@@ -1,0 +1,78 @@
+import XCTest
+import Foundation
+import Images
+
+/// `vqcodec encode` and `decode` with the tiny fixture model, run as a user runs them.
+final class CodingCommandTests: XCTestCase {
+    var folder: URL!
+    var model: String { CLI.fixtures.appendingPathComponent("models/tiny.safetensors").path }
+    var photo: String { CLI.fixtures.appendingPathComponent("images/photo-64x48.png").path }
+
+    override func setUpWithError() throws { folder = try CLI.temporaryFolder() }
+    override func tearDownWithError() throws { try? FileManager.default.removeItem(at: folder) }
+
+    func path(_ name: String) -> String { folder.appendingPathComponent(name).path }
+
+    func testEncodeReportsPSNRThatDecodeDelivers() throws {
+        let encoded = try CLI.run(["encode", photo, path("p.vqc"), "--model", model, "--psnr"])
+        XCTAssertEqual(encoded.status, 0, encoded.stderr)
+        let report = try XCTUnwrap(encoded.stdout.range(of: #"PSNR ([0-9.]+) dB"#, options: .regularExpression))
+        let reported = Double(encoded.stdout[report].dropFirst(5).dropLast(3))!
+
+        let decoded = try CLI.run(["decode", path("p.vqc"), path("p.png"), "--model", model])
+        XCTAssertEqual(decoded.status, 0, decoded.stderr)
+        XCTAssertTrue(decoded.stdout.contains("64 × 48 RGB"), decoded.stdout)
+
+        let original = try pixels(photo), back = try pixels(path("p.png"))
+        XCTAssertEqual(original.count, back.count)
+        var sum = 0.0
+        for i in original.indices { let d = Double(original[i]) - Double(back[i]); sum += d * d }
+        let psnr = 10 * log10(255 * 255 / (sum / Double(original.count)))
+        XCTAssertEqual(psnr, reported, accuracy: 0.005, "encode --psnr must describe the decoded PNG")
+
+        let info = try CLI.run(["info", path("p.vqc")])
+        XCTAssertEqual(info.status, 0)
+        XCTAssertTrue(info.stdout.contains("model:   tiny-test"), info.stdout)
+    }
+
+    func testDecodeFindsTheModelBesideTheFile() throws {
+        try FileManager.default.copyItem(atPath: model, toPath: path("tiny.safetensors"))
+        XCTAssertEqual(try CLI.run(["encode", photo, path("p.vqc"), "--model", model]).status, 0)
+        let decoded = try CLI.run(["decode", path("p.vqc"), path("p.png")])
+        XCTAssertEqual(decoded.status, 0, decoded.stderr)
+    }
+
+    func testDecodeWithoutAnyModelSaysWhichModelIsNeeded() throws {
+        XCTAssertEqual(try CLI.run(["encode", photo, path("p.vqc"), "--model", model]).status, 0)
+        let decoded = try CLI.run(["decode", path("p.vqc"), path("p.png")])
+        XCTAssertEqual(decoded.status, 67)
+        XCTAssertTrue(decoded.stderr.contains("was encoded with model \"tiny-test\""), decoded.stderr)
+        XCTAssertFalse(FileManager.default.fileExists(atPath: path("p.png")), "no output on failure")
+    }
+
+    func testRefusesToOverwriteItsInput() throws {
+        try FileManager.default.copyItem(atPath: photo, toPath: path("in.png"))
+        let result = try CLI.run(["encode", path("in.png"), path("in.png"), "--model", model])
+        XCTAssertEqual(result.status, 73)
+        XCTAssertTrue(result.stderr.contains("refusing to write the output over the input"), result.stderr)
+        XCTAssertEqual(try Data(contentsOf: URL(fileURLWithPath: path("in.png"))),
+                       try Data(contentsOf: URL(fileURLWithPath: photo)))
+    }
+
+    func testBadInputsGiveClearErrorsAndNoOutput() throws {
+        let notPNG = try CLI.run(["encode", CLI.fixtures.appendingPathComponent("golden/small.vqc").path, path("x.vqc"), "--model", model])
+        XCTAssertEqual(notPNG.status, 65, notPNG.stderr)
+        let missingModel = try CLI.run(["encode", photo, path("x.vqc"), "--model", path("nope.safetensors")])
+        XCTAssertEqual(missingModel.status, 66, missingModel.stderr)
+        XCTAssertTrue(missingModel.stderr.contains("nope.safetensors"), missingModel.stderr)
+        let transparent = try CLI.run(["encode", CLI.fixtures.appendingPathComponent("images/rgba8-transparent.png").path,
+                                       path("x.vqc"), "--model", model])
+        XCTAssertEqual(transparent.status, 65, transparent.stderr)
+        let damaged = try CLI.run(["decode", CLI.fixtures.appendingPathComponent("malformed/truncated.vqc").path,
+                                   path("x.png"), "--model", model])
+        XCTAssertEqual(damaged.status, 70, damaged.stderr)
+        XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: folder.path), [], "nothing written")
+    }
+
+    func pixels(_ file: String) throws -> [UInt8] { try PNG.read(path: file).pixels }
+}
