@@ -16,6 +16,8 @@ import Engine
 /// Parameters (safetensors keys): `prior.embedding.weight` `[G, K, E]`, `prior.block<b>.{vertical,
 /// horizontal,link,output}.*` (see `GatedPixelCNNBlock`), `prior.head.hidden.{weight,bias}`,
 /// `prior.head.logits.{weight,bias}`.
+///
+/// Not thread-safe: its layers cache activations between forward and backward passes.
 public final class PixelCNNPrior {
     public let configuration: PriorConfiguration
     let embedding: Embedding

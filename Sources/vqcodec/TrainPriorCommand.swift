@@ -1,0 +1,225 @@
+import ArgumentParser
+import Engine
+import FileIO
+import Foundation
+import Prior
+import Synchronization
+import Training
+import Transforms
+
+/// Interrupt requests seen by the prior command's SIGINT/SIGTERM handler: the handler only stores
+/// to it; the training loop checks it between steps.
+private let interruptRequests = Atomic<Int>(0)
+
+struct TrainPriorCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "prior",
+        abstract: "Train the PixelCNN prior (phase II) on the symbols a trained VQ-VAE gives a folder of PNGs.",
+        discussion: """
+            Encodes every image of --data with the VQ-VAE of --model (whole images, padded to the \
+            stride), holds out every --hold-out-every-th image, and minimises the cross-entropy of random \
+            --crop × --crop crops of the symbol maps with Adam (warm-up, then cosine decay to a tenth of \
+            --lr), gradient norm clipped to 1. Every --checkpoint-every steps, on Ctrl-C and at the end it \
+            writes the model file (--out, by default --model itself, replaced atomically): the VQ-VAE with \
+            the float prior, the integer prior frozen from it, and the recipe; and a checkpoint to \
+            OUT.prior.ckpt/, from which --resume continues exactly. At the end it reports the held-out rate \
+            of the float and the integer prior. Progress goes to standard output and, as CSV rows, to \
+            OUT.prior.log.csv. Ctrl-C saves a checkpoint and exits with status 130. Build with -c release.
+            """)
+
+    @Option(help: "Model file holding the trained VQ-VAE (safetensors).")
+    var model: String
+
+    @Option(help: "Folder of PNG training images (the VQ-VAE's, not searched recursively).")
+    var data: String
+
+    @Option(help: "Model file to write (default: --model, updated in place).")
+    var out: String?
+
+    @Option(help: "Training steps in total.")
+    var steps: Int?
+    @Option(help: "Crops per batch.")
+    var batch: Int?
+    @Option(help: "Side of the square crops, in latent positions.")
+    var crop: Int?
+    @Option(help: "Peak learning rate.")
+    var lr: Float?
+    @Option(help: "Warm-up steps (default: a tenth of --steps, at most 500).")
+    var warmup: Int?
+    @Option(help: "Seed of the weights and the crops.")
+    var seed: UInt64?
+    @Option(help: "Channels of each stack of the gated blocks (a multiple of the groups).")
+    var channels: Int?
+    @Option(help: "Gated PixelCNN blocks.")
+    var blocks: Int?
+    @Option(help: "Embedding dimensions per group.")
+    var embedding: Int?
+    @Option(help: "Kernel size of the gated blocks (odd).")
+    var kernel: Int?
+    @Option(help: "Channels of the head's hidden layer (a multiple of the groups).")
+    var head: Int?
+    @Option(help: "Hold out every n-th image for evaluation (0: none).")
+    var holdOutEvery: Int?
+
+    @Option(help: "Steps between checkpoints.")
+    var checkpointEvery = 500
+    @Option(help: "Steps between held-out evaluations (default: --checkpoint-every).")
+    var evaluateEvery: Int?
+    @Option(help: "Steps between progress lines.")
+    var logEvery = 10
+    @Flag(help: "Continue the run saved in OUT.prior.ckpt/ (its settings apply).")
+    var resume = false
+
+    private var output: String { out ?? model }
+
+    func validate() throws {
+        guard checkpointEvery >= 1 else { throw ValidationError("--checkpoint-every must be at least 1") }
+        guard logEvery >= 1 else { throw ValidationError("--log-every must be at least 1") }
+        if let evaluateEvery, evaluateEvery < 1 { throw ValidationError("--evaluate-every must be at least 1") }
+    }
+
+    func run() throws {
+        try checkOutput()
+        let base: SafeTensorsFile
+        do { base = try SafeTensorsFile(contentsOf: model) } catch { throw failure(error, ExitStatus.code(for: error)) }
+        let vqvae: VQVAE
+        do { vqvae = try VQVAE(file: base) } catch { throw failure("\(model): \(error)", ExitStatus.invalidInput) }
+        let checksum = PriorTrainer.vqvaeChecksum(base)
+
+        let checkpoint = PriorTrainer.checkpointFolder(forOutput: output)
+        if !resume && checkpoint.exists {
+            throw usage("\(checkpoint.path) holds a checkpoint of an earlier run; pass --resume to continue it, or delete it to start afresh")
+        }
+        let trainer: PriorTrainer
+        if resume {
+            do { trainer = try PriorTrainer(resumingFrom: checkpoint) } catch { throw failure(error, ExitStatus.invalidInput) }
+            try checkResumeOptions(trainer.run)
+            guard trainer.run.vqvaeChecksum == checksum else {
+                throw usage("the VQ-VAE in \(model) differs from the one the checkpoint's run started with; its symbols would mean something else")
+            }
+        } else {
+            let c = vqvae.configuration
+            let configuration = PriorConfiguration(groups: c.groups, codebookSize: c.codebookSize,
+                                                   embeddingDimension: embedding ?? 16, channels: channels ?? 64,
+                                                   blocks: blocks ?? 4, kernelSize: kernel ?? 3, headChannels: head ?? 128)
+            let run = PriorTrainingRun(
+                configuration: configuration, modelPath: URL(fileURLWithPath: model).standardizedFileURL.path,
+                vqvaeChecksum: checksum, dataFolder: URL(fileURLWithPath: data).standardizedFileURL.path,
+                steps: steps ?? 5000, batch: batch ?? 16, crop: crop ?? 16, learningRate: lr ?? 1e-3, warmupSteps: warmup,
+                holdOutEvery: holdOutEvery ?? 10, seed: seed ?? 1, commandLine: CommandLine.arguments.joined(separator: " "))
+            if let problem = run.problem { throw usage(problem) }
+            trainer = PriorTrainer(run: run)
+        }
+        let run = trainer.run
+
+        say("loading \(run.dataFolder) …")
+        let images: ImageDataset
+        do { images = try ImageDataset(folder: run.dataFolder) } catch {
+            if case .noImages = error { throw failure(error, ExitStatus.invalidInput) }
+            throw failure(error, ExitStatus.inputMissing)
+        }
+        for file in images.skipped { printError("vqcodec: skipping \(file.reason)\n") }
+        let dataset = SymbolDataset(images: images, model: vqvae, holdOutEvery: run.holdOutEvery) { done, total in
+            if isatty(STDOUT_FILENO) != 0 { print("\rencoding images with the VQ-VAE: \(done)/\(total)", terminator: "") }
+        }
+        if isatty(STDOUT_FILENO) != 0 { print("") }
+        if run.crop > dataset.largestCrop {
+            say("note: the smallest training map has \(dataset.largestCrop) positions on a side; crops are \(dataset.largestCrop), not \(run.crop)")
+        }
+        let c = run.configuration
+        say("\(dataset.training.count) training maps (\(dataset.trainingSymbolCount) symbols), \(dataset.heldOut.count) held out; "
+              + "prior G \(c.groups), K \(c.codebookSize), E \(c.embeddingDimension), C \(c.channels), \(c.blocks) blocks, "
+              + "kernel \(c.kernelSize), head \(c.headChannels), \(trainer.prior.parameters.reduce(0) { $0 + $1.value.count }) parameters; "
+              + "batch \(run.batch) × \(run.crop)², lr \(run.learningRate) (warm-up \(run.warmupSteps)), seed \(run.seed)"
+              + (trainer.step > 0 ? "; resuming at step \(trainer.step)" : ""))
+
+        let progress: TrainingProgress
+        do {
+            progress = try TrainingProgress(totalSteps: run.steps, firstStep: trainer.step,
+                                            elapsedSeconds: trainer.elapsedBefore, csvPath: output + ".prior.log.csv")
+        } catch { throw failure(error, ExitStatus.cannotWrite) }
+
+        signal(SIGINT, requestInterrupt)
+        signal(SIGTERM, requestInterrupt)
+        let outcome: PriorTrainer.Outcome
+        do {
+            outcome = try trainer.train(dataset: dataset, base: base, output: output, protectedPaths: images.paths,
+                                        checkpointEvery: checkpointEvery, logEvery: logEvery,
+                                        evaluateEvery: evaluateEvery ?? checkpointEvery, progress: progress,
+                                        shouldStop: { interruptRequests.load(ordering: .relaxed) > 0 })
+        } catch {
+            progress.closeLine()
+            if case .diverged = error { throw failure(error, ExitStatus.internalError) }
+            throw failure(error, ExitStatus.cannotWrite)
+        }
+        switch outcome {
+        case .finished:
+            say("wrote \(output) after \(trainer.step) steps (checkpoint in \(checkpoint.path), log in \(output).prior.log.csv)")
+        case .interrupted:
+            throw ExitCode(130)
+        }
+    }
+
+    /// The output must be a file path outside the data folder, in a folder that exists.
+    private func checkOutput() throws {
+        var isFolder: ObjCBool = false
+        if FileManager.default.fileExists(atPath: output, isDirectory: &isFolder), isFolder.boolValue {
+            throw usage("--out \(output) is a folder; give the path of the model file to write")
+        }
+        let outFolder = URL(fileURLWithPath: output).deletingLastPathComponent().standardizedFileURL.resolvingSymlinksInPath().path
+        let dataFolder = URL(fileURLWithPath: data).standardizedFileURL.resolvingSymlinksInPath().path
+        if outFolder == dataFolder || outFolder.hasPrefix(dataFolder + "/") {
+            throw usage("--out \(output) lies inside the data folder \(data); write models elsewhere so the training data stays untouched")
+        }
+        guard FileManager.default.fileExists(atPath: outFolder, isDirectory: &isFolder), isFolder.boolValue else {
+            throw usage("the folder of --out (\(outFolder)) does not exist; create it first")
+        }
+    }
+
+    /// With --resume the checkpoint's settings apply: an option given with another value is an error.
+    private func checkResumeOptions(_ run: PriorTrainingRun) throws {
+        let c = run.configuration
+        let given: [(String, String?, String)] = [
+            ("--steps", steps.map(String.init), String(run.steps)), ("--batch", batch.map(String.init), String(run.batch)),
+            ("--crop", crop.map(String.init), String(run.crop)), ("--lr", lr.map { "\($0)" }, "\(run.learningRate)"),
+            ("--warmup", warmup.map(String.init), String(run.warmupSteps)), ("--seed", seed.map(String.init), String(run.seed)),
+            ("--channels", channels.map(String.init), String(c.channels)), ("--blocks", blocks.map(String.init), String(c.blocks)),
+            ("--embedding", embedding.map(String.init), String(c.embeddingDimension)),
+            ("--kernel", kernel.map(String.init), String(c.kernelSize)), ("--head", head.map(String.init), String(c.headChannels)),
+            ("--hold-out-every", holdOutEvery.map(String.init), String(run.holdOutEvery)),
+        ]
+        for (option, value, saved) in given {
+            if let value, value != saved {
+                throw usage("\(option) \(value) differs from the checkpoint's \(saved); a resumed run keeps its settings")
+            }
+        }
+        if URL(fileURLWithPath: data).standardizedFileURL.path != run.dataFolder {
+            throw usage("--data \(data) differs from the checkpoint's \(run.dataFolder); a resumed run keeps its data")
+        }
+    }
+
+    /// A line on standard output, flushed at once so it keeps its place among the progress lines.
+    private func say(_ line: String) {
+        print(line)
+        fflush(nil)
+    }
+
+    private func usage(_ message: String) -> ExitCode {
+        printError("vqcodec: train prior: \(message)\n")
+        return ExitCode(64)
+    }
+
+    private func failure(_ error: Any, _ status: Int32) -> ExitCode {
+        printError("vqcodec: train prior: \(error)\n")
+        return ExitCode(status)
+    }
+}
+
+/// First SIGINT/SIGTERM: ask the loop to checkpoint and stop. A second one: stop now, removing
+/// temporaries of writes in progress (the last complete checkpoint stays).
+private func requestInterrupt(_ signalNumber: Int32) {
+    if interruptRequests.add(1, ordering: .relaxed).newValue > 1 {
+        AtomicFile.removeTemporaries()
+        _exit(128 + signalNumber)
+    }
+}
