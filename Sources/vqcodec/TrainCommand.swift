@@ -8,5 +8,5 @@ struct TrainCommand: ParsableCommand {
             vqcodec train vqvae --data DIR --out M.safetensors     # phase I: transforms and codebooks
             vqcodec train prior --model M.safetensors --data DIR   # phase II: the prior, frozen to integers
             """,
-        subcommands: [TrainVQVAECommand.self])
+        subcommands: [TrainVQVAECommand.self, TrainPriorCommand.self])
 }
