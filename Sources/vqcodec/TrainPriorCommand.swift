@@ -3,13 +3,8 @@ import Engine
 import FileIO
 import Foundation
 import Prior
-import Synchronization
 import Training
 import Transforms
-
-/// Interrupt requests seen by the prior command's SIGINT/SIGTERM handler: the handler only stores
-/// to it; the training loop checks it between steps.
-private let interruptRequests = Atomic<Int>(0)
 
 struct TrainPriorCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -79,7 +74,7 @@ struct TrainPriorCommand: ParsableCommand {
     }
 
     func run() throws {
-        try checkOutput()
+        try messages.checkOutput(output, data: data)
         let base: SafeTensorsFile
         do { base = try SafeTensorsFile(contentsOf: model) } catch { throw failure(error, ExitStatus.code(for: error)) }
         let vqvae: VQVAE
@@ -139,14 +134,13 @@ struct TrainPriorCommand: ParsableCommand {
                                             elapsedSeconds: trainer.elapsedBefore, csvPath: output + ".prior.log.csv")
         } catch { throw failure(error, ExitStatus.cannotWrite) }
 
-        signal(SIGINT, requestInterrupt)
-        signal(SIGTERM, requestInterrupt)
+        installTrainingInterruptHandlers()
         let outcome: PriorTrainer.Outcome
         do {
             outcome = try trainer.train(dataset: dataset, base: base, output: output, protectedPaths: images.paths,
                                         checkpointEvery: checkpointEvery, logEvery: logEvery,
                                         evaluateEvery: evaluateEvery ?? checkpointEvery, progress: progress,
-                                        shouldStop: { interruptRequests.load(ordering: .relaxed) > 0 })
+                                        shouldStop: { trainingInterrupted })
         } catch {
             progress.closeLine()
             if case .diverged = error { throw failure(error, ExitStatus.internalError) }
@@ -157,22 +151,6 @@ struct TrainPriorCommand: ParsableCommand {
             say("wrote \(output) after \(trainer.step) steps (checkpoint in \(checkpoint.path), log in \(output).prior.log.csv)")
         case .interrupted:
             throw ExitCode(130)
-        }
-    }
-
-    /// The output must be a file path outside the data folder, in a folder that exists.
-    private func checkOutput() throws {
-        var isFolder: ObjCBool = false
-        if FileManager.default.fileExists(atPath: output, isDirectory: &isFolder), isFolder.boolValue {
-            throw usage("--out \(output) is a folder; give the path of the model file to write")
-        }
-        let outFolder = URL(fileURLWithPath: output).deletingLastPathComponent().standardizedFileURL.resolvingSymlinksInPath().path
-        let dataFolder = URL(fileURLWithPath: data).standardizedFileURL.resolvingSymlinksInPath().path
-        if outFolder == dataFolder || outFolder.hasPrefix(dataFolder + "/") {
-            throw usage("--out \(output) lies inside the data folder \(data); write models elsewhere so the training data stays untouched")
-        }
-        guard FileManager.default.fileExists(atPath: outFolder, isDirectory: &isFolder), isFolder.boolValue else {
-            throw usage("the folder of --out (\(outFolder)) does not exist; create it first")
         }
     }
 
@@ -198,28 +176,8 @@ struct TrainPriorCommand: ParsableCommand {
         }
     }
 
-    /// A line on standard output, flushed at once so it keeps its place among the progress lines.
-    private func say(_ line: String) {
-        print(line)
-        fflush(nil)
-    }
-
-    private func usage(_ message: String) -> ExitCode {
-        printError("vqcodec: train prior: \(message)\n")
-        return ExitCode(64)
-    }
-
-    private func failure(_ error: Any, _ status: Int32) -> ExitCode {
-        printError("vqcodec: train prior: \(error)\n")
-        return ExitCode(status)
-    }
-}
-
-/// First SIGINT/SIGTERM: ask the loop to checkpoint and stop. A second one: stop now, removing
-/// temporaries of writes in progress (the last complete checkpoint stays).
-private func requestInterrupt(_ signalNumber: Int32) {
-    if interruptRequests.add(1, ordering: .relaxed).newValue > 1 {
-        AtomicFile.removeTemporaries()
-        _exit(128 + signalNumber)
-    }
+    private var messages: TrainingMessages { TrainingMessages(command: "train prior") }
+    private func say(_ line: String) { messages.say(line) }
+    private func usage(_ message: String) -> ExitCode { messages.usage(message) }
+    private func failure(_ error: Any, _ status: Int32) -> ExitCode { messages.failure(error, status) }
 }

@@ -2,13 +2,8 @@ import ArgumentParser
 import Engine
 import FileIO
 import Foundation
-import Synchronization
 import Training
 import Transforms
-
-/// Interrupt requests seen by the train command's SIGINT/SIGTERM handler. Lock-free, so the
-/// handler only stores to it; the training loop checks it between steps.
-private let interruptRequests = Atomic<Int>(0)
 
 struct TrainVQVAECommand: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -82,7 +77,7 @@ struct TrainVQVAECommand: ParsableCommand {
     }
 
     func run() throws {
-        try checkOutput()
+        try messages.checkOutput(out, data: data)
         let checkpoint = CheckpointFolder(forOutput: out)
         if !resume && checkpoint.exists {
             throw usage("\(checkpoint.path) holds a checkpoint of an earlier run; pass --resume to continue it, or delete it to start afresh")
@@ -120,13 +115,12 @@ struct TrainVQVAECommand: ParsableCommand {
                                             elapsedSeconds: trainer.elapsedBefore, csvPath: out + ".log.csv")
         } catch { throw failure(error, ExitStatus.cannotWrite) }
 
-        signal(SIGINT, requestInterrupt)
-        signal(SIGTERM, requestInterrupt)
+        installTrainingInterruptHandlers()
         let outcome: VQVAETrainer.Outcome
         do {
             outcome = try trainer.train(dataset: dataset, output: out, checkpointEvery: checkpointEvery,
                                         logEvery: logEvery, progress: progress,
-                                        shouldStop: { interruptRequests.load(ordering: .relaxed) > 0 })
+                                        shouldStop: { trainingInterrupted })
         } catch {
             progress.closeLine()
             if case .diverged = error { throw failure(error, ExitStatus.internalError) }
@@ -137,22 +131,6 @@ struct TrainVQVAECommand: ParsableCommand {
             say("wrote \(out) after \(trainer.step) steps (checkpoint in \(checkpoint.path), log in \(out).log.csv)")
         case .interrupted:
             throw ExitCode(130)
-        }
-    }
-
-    /// The output must be a file path outside the data folder.
-    private func checkOutput() throws {
-        var isFolder: ObjCBool = false
-        if FileManager.default.fileExists(atPath: out, isDirectory: &isFolder), isFolder.boolValue {
-            throw usage("--out \(out) is a folder; give the path of the model file to write")
-        }
-        let outFolder = URL(fileURLWithPath: out).deletingLastPathComponent().standardizedFileURL.resolvingSymlinksInPath().path
-        let dataFolder = URL(fileURLWithPath: data).standardizedFileURL.resolvingSymlinksInPath().path
-        if outFolder == dataFolder || outFolder.hasPrefix(dataFolder + "/") {
-            throw usage("--out \(out) lies inside the data folder \(data); write models elsewhere so the training data stays untouched")
-        }
-        guard FileManager.default.fileExists(atPath: outFolder, isDirectory: &isFolder), isFolder.boolValue else {
-            throw usage("the folder of --out (\(outFolder)) does not exist; create it first")
         }
     }
 
@@ -179,28 +157,8 @@ struct TrainVQVAECommand: ParsableCommand {
         }
     }
 
-    /// A line on standard output, flushed at once so it keeps its place among the progress lines.
-    private func say(_ line: String) {
-        print(line)
-        fflush(nil)
-    }
-
-    private func usage(_ message: String) -> ExitCode {
-        printError("vqcodec: train vqvae: \(message)\n")
-        return ExitCode(64)
-    }
-
-    private func failure(_ error: any Error, _ status: Int32) -> ExitCode {
-        printError("vqcodec: train vqvae: \(error)\n")
-        return ExitCode(status)
-    }
-}
-
-/// First SIGINT/SIGTERM: ask the loop to checkpoint and stop. A second one: stop now, removing
-/// temporaries of writes in progress (the last complete checkpoint stays).
-private func requestInterrupt(_ signalNumber: Int32) {
-    if interruptRequests.add(1, ordering: .relaxed).newValue > 1 {
-        AtomicFile.removeTemporaries()
-        _exit(128 + signalNumber)
-    }
+    private var messages: TrainingMessages { TrainingMessages(command: "train vqvae") }
+    private func say(_ line: String) { messages.say(line) }
+    private func usage(_ message: String) -> ExitCode { messages.usage(message) }
+    private func failure(_ error: Any, _ status: Int32) -> ExitCode { messages.failure(error, status) }
 }
