@@ -12,7 +12,7 @@ trap 'rm -rf "$work"' EXIT
 mkdir "$work/data"
 cp Fixtures/images/photo-64x48.png "$work/data/"
 "$bin" train vqvae --data "$work/data" --out "$work/tiny.safetensors" --stride 8 --width 8 \
-  --latent-channels 8 --groups 2 --codebook-size 16 --steps 300 --batch 4 --crop 32 --seed 1 \
+  --latent-channels 8 --groups 2 --codebook-size 16 --steps 600 --batch 4 --crop 32 --lr 3e-3 --seed 1 \
   --checkpoint-every 1000 --log-every 100 --name tiny-test
 "$bin" train prior --model "$work/tiny.safetensors" --data "$work/data" --steps 300 --batch 4 --crop 4 \
   --channels 8 --blocks 2 --embedding 4 --head 8 --hold-out-every 0 --seed 1 --checkpoint-every 1000 --log-every 100

@@ -76,3 +76,32 @@ final class CodingCommandTests: XCTestCase {
 
     func pixels(_ file: String) throws -> [UInt8] { try PNG.read(path: file).pixels }
 }
+
+/// `vqcodec rd` writes CompressAI-format JSON and a CSV with a row per image and a mean per model.
+final class RDCommandTests: XCTestCase {
+    func testRDWritesJSONAndCSV() throws {
+        let folder = try CLI.temporaryFolder()
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let images = folder.appendingPathComponent("images")
+        try FileManager.default.createDirectory(at: images, withIntermediateDirectories: true)
+        for name in ["photo-64x48.png", "photo-gray-40x24.png"] {
+            try FileManager.default.copyItem(at: CLI.fixtures.appendingPathComponent("images/\(name)"), to: images.appendingPathComponent(name))
+        }
+        let model = CLI.fixtures.appendingPathComponent("models/tiny.safetensors").path
+        let json = folder.appendingPathComponent("rd.json").path, csv = folder.appendingPathComponent("rd.csv").path
+        let result = try CLI.run(["rd", images.path, "--model", model, "--json", json, "--csv", csv, "--name", "tiny"])
+        XCTAssertEqual(result.status, 0, result.stderr)
+        let object = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: json))) as! [String: Any]
+        XCTAssertEqual(object["name"] as? String, "tiny")
+        let results = try XCTUnwrap(object["results"] as? [String: Any])
+        for key in ["psnr-rgb", "mse", "bpp", "encoding_time", "decoding_time"] {
+            XCTAssertEqual((results[key] as? [Double])?.count, 1, key)
+        }
+        let rows = try String(contentsOfFile: csv, encoding: .utf8).split(separator: "\n")
+        XCTAssertEqual(rows.count, 1 + 2 + 1, "header, two images, one mean")
+        XCTAssertTrue(rows[3].hasPrefix("tiny-test,MEAN,"), String(rows[3]))
+        // The mean bpp in the JSON is the mean of the per-image rows.
+        let bpps = rows[1...2].map { Double($0.split(separator: ",")[5])! }
+        XCTAssertEqual((results["bpp"] as! [Double])[0], (bpps[0] + bpps[1]) / 2, accuracy: 1e-12)
+    }
+}

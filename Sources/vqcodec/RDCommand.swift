@@ -1,0 +1,185 @@
+import ArgumentParser
+import FileIO
+import Foundation
+import Images
+import VQCodec
+
+struct RDCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "rd",
+        abstract: "Rate–distortion over a folder: every model (quality level) on every image, as CSV and JSON.",
+        discussion: """
+            Encodes and decodes every PNG of the folder with each model and records, per image and as \
+            the mean per model: real bits per pixel (file size), MSE and PSNR of the decoded image, the \
+            integer prior's ideal bpp, the float prior's cross-entropy in bpp, the uniform bound \
+            G·log2 K per position, and encode and decode times. The JSON follows CompressAI's results \
+            format (one list entry per model, sorted by rate), so Tools/plot_rd.py draws it beside \
+            JPEG, WebP and CompressAI's published curves.
+            """)
+
+    @Argument(help: "A folder of PNG images.")
+    var folder: String
+
+    @Option(name: .long, help: "A model file; repeat for several quality levels.")
+    var model: [String]
+
+    @Option(name: .long, help: "CSV file to write (per-image rows and per-model means).")
+    var csv: String?
+
+    @Option(name: .long, help: "JSON file to write (CompressAI results format).")
+    var json: String?
+
+    @Option(name: .long, help: "Name of the curve in the JSON.")
+    var name = "vqcodec"
+
+    @Option(name: .long, help: "Tile side in latent positions.")
+    var tileSize = VQCodec.defaultTileSize
+
+    func validate() throws {
+        guard !model.isEmpty else { throw ValidationError("give at least one --model") }
+        guard (1...4096).contains(tileSize) else { throw ValidationError("--tile-size must be between 1 and 4096") }
+    }
+
+    struct Row {
+        var model: String
+        var image: String
+        var evaluation: VQCodec.Evaluation
+    }
+
+    func run() throws {
+        let files = try pngFiles(in: folder)
+        let models = try model.map(loadModel)
+        var images: [(String, Image)] = []
+        for file in files {
+            do { images.append(((file as NSString).lastPathComponent, try PNG.read(path: file))) } catch { throw fail(error) }
+        }
+        var options = VQCodec.EncodeOptions()
+        options.tileSize = tileSize
+        var rows: [Row] = []
+        let progress = ProgressBar(total: models.count * images.count)
+        for codecModel in models {
+            for (imageName, image) in images {
+                progress.show(done: rows.count, label: "\(codecModel.name) \(imageName)")
+                do {
+                    rows.append(Row(model: codecModel.name, image: imageName,
+                                    evaluation: try VQCodec.evaluate(image, model: codecModel, options: options)))
+                } catch { progress.finish(); throw fail(error, subject: imageName) }
+            }
+        }
+        progress.finish()
+
+        let means = models.map { m in Self.mean(of: rows.filter { $0.model == m.name }.map(\.evaluation)) }
+        print("model                         bpp   PSNR dB      MSE  prior-bpp  float-bpp  uniform-bpp  enc s  dec s")
+        for (m, mean) in zip(models, means) {
+            print("\(m.name.padding(toLength: 24, withPad: " ", startingAt: 0)) \(pad(format(mean.bpp, 4), 8))  "
+                  + "\(pad(format(mean.psnr, 2), 8))  \(pad(format(mean.mse, 2), 7))  \(pad(format(mean.priorBpp, 4), 9))  "
+                  + "\(pad(mean.floatBpp.map { format($0, 4) } ?? "-", 9))  \(pad(format(mean.uniformBpp, 4), 11))  "
+                  + "\(pad(format(mean.encodeSeconds, 2), 5))  \(pad(format(mean.decodeSeconds, 2), 5))")
+        }
+        if let csv {
+            do { try AtomicFile.write(Array(Self.csvText(rows: rows, models: models, means: means).utf8), to: csv) } catch { throw fail(error) }
+        }
+        if let json {
+            let order = means.indices.sorted { means[$0].bpp < means[$1].bpp }
+            let text = Self.jsonText(name: name, folder: folder, imageCount: images.count,
+                                     models: order.map { models[$0] }, means: order.map { means[$0] })
+            do { try AtomicFile.write(Array(text.utf8), to: json) } catch { throw fail(error) }
+        }
+    }
+
+    struct Mean {
+        var bpp = 0.0, psnr = 0.0, mse = 0.0, priorBpp = 0.0, uniformBpp = 0.0, encodeSeconds = 0.0, decodeSeconds = 0.0
+        var floatBpp: Double?
+        var codesUsed: [Double] = []
+    }
+
+    /// Means over images of per-image figures (PSNR too: the mean of per-image PSNR, as CompressAI reports).
+    static func mean(of rows: [VQCodec.Evaluation]) -> Mean {
+        let n = Double(rows.count)
+        func avg(_ f: (VQCodec.Evaluation) -> Double) -> Double { rows.reduce(0) { $0 + f($1) } / n }
+        var m = Mean()
+        m.bpp = avg(\.bitsPerPixel); m.psnr = avg(\.distortion.psnr); m.mse = avg(\.distortion.meanSquaredError)
+        m.priorBpp = avg(\.integerPriorBitsPerPixel); m.uniformBpp = avg(\.uniformBitsPerPixel)
+        m.encodeSeconds = avg(\.encodeSeconds); m.decodeSeconds = avg(\.decodeSeconds)
+        if rows.allSatisfy({ $0.floatPriorBitsPerPixel != nil }) { m.floatBpp = avg { $0.floatPriorBitsPerPixel! } }
+        let groups = rows.first?.codesUsed.count ?? 0
+        m.codesUsed = (0..<groups).map { g in avg { Double($0.codesUsed[g]) } }
+        return m
+    }
+
+    static func csvText(rows: [Row], models: [CodecModel], means: [Mean]) -> String {
+        var text = "model,image,width,height,bytes,bpp,mse,psnr,integer_prior_bpp,float_prior_bpp,uniform_bpp,codes_used,encode_s,decode_s\n"
+        for r in rows {
+            let e = r.evaluation
+            text += "\(r.model),\(r.image),\(e.width),\(e.height),\(e.fileBytes),\(e.bitsPerPixel),\(e.distortion.meanSquaredError),"
+                + "\(e.distortion.psnr),\(e.integerPriorBitsPerPixel),\(e.floatPriorBitsPerPixel.map { "\($0)" } ?? ""),"
+                + "\(e.uniformBitsPerPixel),\(e.codesUsed.map(String.init).joined(separator: "/")),\(e.encodeSeconds),\(e.decodeSeconds)\n"
+        }
+        for (m, mean) in zip(models, means) {
+            text += "\(m.name),MEAN,,,,\(mean.bpp),\(mean.mse),\(mean.psnr),\(mean.priorBpp),\(mean.floatBpp.map { "\($0)" } ?? ""),"
+                + "\(mean.uniformBpp),\(mean.codesUsed.map { format($0, 1) }.joined(separator: "/")),\(mean.encodeSeconds),\(mean.decodeSeconds)\n"
+        }
+        return text
+    }
+
+    static func jsonText(name: String, folder: String, imageCount: Int, models: [CodecModel], means: [Mean]) -> String {
+        func list(_ values: [Double]) -> String { "[" + values.map { "\($0)" }.joined(separator: ", ") + "]" }
+        func quote(_ s: String) -> String {
+            var out = "\""
+            for scalar in s.unicodeScalars {
+                switch scalar {
+                case "\"": out += "\\\""
+                case "\\": out += "\\\\"
+                case "\n": out += "\\n"
+                default:
+                    if scalar.value < 0x20 { out += String(format: "\\u%04x", scalar.value) } else { out.unicodeScalars.append(scalar) }
+                }
+            }
+            return out + "\""
+        }
+        let description = "vqcodec real file sizes on \(imageCount) images of \((folder as NSString).lastPathComponent); "
+            + "models: " + models.map(\.name).joined(separator: ", ")
+        return """
+            {
+              "name": \(quote(name)),
+              "description": \(quote(description)),
+              "results": {
+                "psnr-rgb": \(list(means.map(\.psnr))),
+                "mse": \(list(means.map(\.mse))),
+                "bpp": \(list(means.map(\.bpp))),
+                "encoding_time": \(list(means.map(\.encodeSeconds))),
+                "decoding_time": \(list(means.map(\.decodeSeconds))),
+                "integer_prior_bpp": \(list(means.map(\.priorBpp))),
+                "float_prior_bpp": \(list(means.map { $0.floatBpp ?? .nan }).replacingOccurrences(of: "nan", with: "null")),
+                "uniform_bpp": \(list(means.map(\.uniformBpp)))
+              },
+              "models": [\(models.map { quote($0.name) }.joined(separator: ", "))]
+            }
+
+            """
+    }
+}
+
+/// A progress bar on standard error when it is a terminal; silent otherwise (logs stay clean).
+final class ProgressBar {
+    let total: Int
+    let interactive = isatty(2) != 0
+    let start = Date()
+
+    init(total: Int) { self.total = total }
+
+    func show(done: Int, label: String) {
+        guard interactive else { return }
+        let width = 30
+        let filled = total == 0 ? width : done * width / total
+        let elapsed = Date().timeIntervalSince(start)
+        let eta = done == 0 ? "" : " ETA \(Int(elapsed / Double(done) * Double(total - done)))s"
+        printError("\r[\(String(repeating: "#", count: filled))\(String(repeating: " ", count: width - filled))] "
+                   + "\(done)/\(total)\(eta)  \(label)\u{1B}[K")
+    }
+
+    func finish() {
+        guard interactive else { return }
+        printError("\r\u{1B}[K")
+    }
+}
