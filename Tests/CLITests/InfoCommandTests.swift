@@ -88,11 +88,16 @@ final class InfoCommandTests: XCTestCase {
     func testEverySubcommandHasHelp() throws {
         let root = try CLI.run(["--help"])
         XCTAssertEqual(root.status, 0)
-        for sub in ["info", "bench"] {
+        for sub in ["encode", "decode", "info", "eval", "rd", "train", "bench"] {
             XCTAssertTrue(root.stdout.contains(sub))
             let help = try CLI.run([sub, "--help"])
             XCTAssertEqual(help.status, 0, sub)
             XCTAssertTrue(help.stdout.contains("USAGE: vqcodec \(sub)"), help.stdout)
+        }
+        for sub in [["train", "vqvae"], ["train", "prior"], ["bench", "coder"], ["bench", "engine"], ["bench", "prior"]] {
+            let help = try CLI.run(sub + ["--help"])
+            XCTAssertEqual(help.status, 0, "\(sub)")
+            XCTAssertTrue(help.stdout.contains("USAGE: vqcodec \(sub.joined(separator: " "))"), help.stdout)
         }
     }
 }
