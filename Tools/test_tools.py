@@ -1,0 +1,175 @@
+"""Tests for Tools/bdrate.py, Tools/plot_rd.py and Tools/baselines.py.
+
+    python3 -m pytest Tools/test_tools.py -q
+"""
+import csv
+import json
+import math
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import baselines  # noqa: E402
+import plot_rd  # noqa: E402
+from bdrate import bd_psnr, bd_rate, psnr_at_rate  # noqa: E402
+
+# A JPEG-like curve (Kodak-ish figures), deliberately not a cubic in PSNR.
+RATES = [0.18, 0.31, 0.45, 0.62, 0.85, 1.2, 1.9, 3.1]
+PSNRS = [24.1, 26.9, 28.6, 29.9, 31.3, 32.9, 35.4, 38.7]
+
+
+def test_bd_rate_of_a_curve_against_itself_is_zero():
+    assert bd_rate(RATES, PSNRS, RATES, PSNRS) == pytest.approx(0.0, abs=1e-9)
+    assert bd_psnr(RATES, PSNRS, RATES, PSNRS) == pytest.approx(0.0, abs=1e-9)
+
+
+def test_bd_rate_of_rates_scaled_by_0_8_is_minus_20_percent():
+    scaled = [0.8 * r for r in RATES]
+    assert bd_rate(RATES, PSNRS, scaled, PSNRS) == pytest.approx(-20.0, abs=0.1)
+    # and the anchor against the scaled curve needs 25 % more
+    assert bd_rate(scaled, PSNRS, RATES, PSNRS) == pytest.approx(25.0, abs=0.1)
+
+
+def test_bd_rate_ignores_point_order_and_uses_only_the_overlap():
+    order = [3, 0, 7, 5, 1, 6, 2, 4]
+    scaled = [0.5 * RATES[i] for i in order]
+    assert bd_rate(RATES, PSNRS, scaled, [PSNRS[i] for i in order]) == pytest.approx(-50.0, abs=0.1)
+    # Where log-rate is exactly a cubic of PSNR the fits are exact, so BD-rate is the mean log-rate gap
+    # over the PSNR overlap. The test curve covers 30..38 dB of the anchor's 24..38 dB and its gap
+    # grows as 0.05 * (PSNR - 30): mean 0.2 over the overlap (it would be 0.05 averaged over 24..38 dB).
+    psnrs = [24.0, 26.0, 28.5, 30.0, 32.0, 35.0, 38.0]
+    rates = [math.exp(-2.0 + 0.21 * (p - 24) - 0.004 * (p - 24) ** 2 + 0.0003 * (p - 24) ** 3) for p in psnrs]
+    test = [r * math.exp(0.05 * (p - 30)) for r, p in zip(rates[3:], psnrs[3:])]
+    assert bd_rate(rates, psnrs, test, psnrs[3:]) == pytest.approx((math.exp(0.2) - 1) * 100, abs=1e-6)
+
+
+def test_bd_psnr_of_a_curve_one_db_higher_is_one_db():
+    assert bd_psnr(RATES, PSNRS, RATES, [p + 1 for p in PSNRS]) == pytest.approx(1.0, abs=1e-6)
+    assert bd_rate(RATES, PSNRS, RATES, [p + 1 for p in PSNRS]) < 0
+
+
+def test_bd_rate_refuses_disjoint_curves_and_bad_rates():
+    with pytest.raises(ValueError, match="do not overlap"):
+        bd_rate([0.1, 0.2], [20, 22], [0.5, 0.6], [30, 31])
+    with pytest.raises(ValueError, match="> 0"):
+        bd_rate([0.0, 0.2], [20, 22], [0.1, 0.2], [20, 22])
+    with pytest.raises(ValueError, match="at least 2"):
+        bd_rate([0.1], [20], [0.1, 0.2], [20, 22])
+
+
+def test_bd_rate_with_fewer_than_four_points_fits_a_lower_degree():
+    # two points: log-rate is a line in PSNR; halving both rates is exactly -50 %
+    assert bd_rate([0.2, 0.8], [28, 32], [0.1, 0.4], [28, 32]) == pytest.approx(-50.0, abs=1e-9)
+
+
+def test_psnr_at_rate_interpolates_linearly_in_log_rate():
+    rates, psnrs = [0.1, 0.4, 1.6], [30.0, 36.0, 40.0]
+    assert psnr_at_rate(rates, psnrs, 0.2) == pytest.approx(33.0)      # log-midpoint of 0.1 and 0.4
+    assert psnr_at_rate(rates, psnrs, 0.4) == pytest.approx(36.0)      # a measured point
+    assert psnr_at_rate(rates, psnrs, 0.8) == pytest.approx(38.0)
+    assert psnr_at_rate([1.6, 0.1, 0.4], [40.0, 30.0, 36.0], 0.2) == pytest.approx(33.0)  # unsorted input
+    assert psnr_at_rate(rates, psnrs, 0.05) is None
+    assert psnr_at_rate(rates, psnrs, 2.0) is None
+
+
+def _write_results(path, name, bpp, psnr, mse=None, psnr_key="psnr-rgb"):
+    results = {"bpp": bpp, psnr_key: psnr}
+    if mse is not None:
+        results["mse"] = mse
+    path.write_text(json.dumps({"name": name, "description": "test", "results": results}))
+
+
+def test_plot_rd_reports_bd_rate_and_psnr_at_rates(tmp_path, capsys):
+    a, b = tmp_path / "a.json", tmp_path / "b.json"
+    _write_results(a, "Anchor", RATES, PSNRS, [255 ** 2 / 10 ** (p / 10) for p in PSNRS])
+    _write_results(b, "Better", [0.8 * r for r in RATES], PSNRS, psnr_key="psnr")  # CompressAI's older key, no MSE
+    out = tmp_path / "rd.png"
+    assert plot_rd.main([str(a), str(b), "--out", str(out), "--title", "t", "--rates", "0.125", "0.45"]) == 0
+    text = capsys.readouterr().out
+    rows = {line.split("|")[1].strip(): [c.strip() for c in line.split("|")[2:-1]]
+            for line in text.splitlines() if line.startswith("| ") and not line.startswith("| curve")}
+    assert rows["Anchor"][:2] == ["anchor", "anchor"]
+    assert rows["Anchor"][2:] == ["-", "28.60"]         # 0.125 bpp is below the anchor's lowest rate
+    assert rows["Better"][0] == "-20.00 %"
+    assert float(rows["Better"][1]) > 0
+    assert out.stat().st_size > 10_000 and out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_plot_rd_refuses_a_malformed_file(tmp_path, capsys):
+    bad = tmp_path / "bad.json"
+    bad.write_text(json.dumps({"name": "x", "results": {"bpp": [0.1, 0.2], "psnr-rgb": [30]}}))
+    assert plot_rd.main([str(bad)]) == 2
+    assert "psnr-rgb has 1 entries but results.bpp has 2" in capsys.readouterr().err
+
+
+def _tiny_images(folder):
+    """Two small deterministic test images: an RGB gradient with texture and a gray one."""
+    rng = np.random.default_rng(5)
+    y, x = np.mgrid[0:40, 0:56]
+    rgb = np.stack([x * 4, y * 5, (x + y) * 2], axis=-1) + rng.normal(0, 12, (40, 56, 3))
+    Image.fromarray(np.clip(rgb, 0, 255).astype(np.uint8), "RGB").save(folder / "a.png")
+    gray = 128 + 60 * np.sin(x / 5.0) * np.cos(y / 7.0) + rng.normal(0, 10, x.shape)
+    Image.fromarray(np.clip(gray, 0, 255).astype(np.uint8)[:, :48], "L").save(folder / "b.png")
+
+
+@pytest.mark.parametrize("codec", ["jpeg", "webp"])
+def test_baselines_write_compressai_json_and_csv(tmp_path, codec, capsys):
+    images = tmp_path / "images"
+    images.mkdir()
+    _tiny_images(images)
+    (images / "notes.txt").write_text("not an image")
+    out = tmp_path / "res" / f"{codec}.json"
+    qualities = [90, 10, 50]  # given unsorted
+    assert baselines.main([str(images), "--codec", codec, "--qualities", *map(str, qualities), "--out", str(out)]) == 0
+
+    doc = json.loads(out.read_text())
+    assert set(doc) == {"name", "description", "results"}
+    assert doc["name"].startswith({"jpeg": "JPEG (Pillow ", "webp": "WebP (Pillow "}[codec])
+    res = doc["results"]
+    assert set(res) == {"psnr-rgb", "mse", "bpp", "encoding_time", "decoding_time", "quality"}
+    assert res["quality"] == [10, 50, 90]
+    assert all(len(v) == 3 for v in res.values())
+    assert res["bpp"][0] < res["bpp"][1] < res["bpp"][2]
+    assert res["psnr-rgb"][0] < res["psnr-rgb"][2]
+    assert res["mse"][0] > res["mse"][2] > 0
+    assert all(t > 0 for t in res["encoding_time"] + res["decoding_time"])
+
+    with open(out.with_suffix(".csv"), newline="") as f:
+        rows = list(csv.DictReader(f))
+    assert [r["image"] for r in rows] == ["a.png"] * 3 + ["b.png"] * 3
+    assert {(r["width"], r["height"]) for r in rows} == {("56", "40"), ("48", "40")}
+    for i, q in enumerate(res["quality"]):
+        at_q = [r for r in rows if int(r["quality"]) == q]
+        assert all(r["codec"] == codec for r in at_q)
+        for r in at_q:
+            assert float(r["bpp"]) == pytest.approx(8 * int(r["bytes"]) / (int(r["width"]) * int(r["height"])), rel=1e-5)
+            assert float(r["psnr"]) == pytest.approx(10 * math.log10(255 ** 2 / float(r["mse"])), abs=1e-4)
+        # JSON entries are means of the per-image values
+        assert res["bpp"][i] == pytest.approx(np.mean([float(r["bpp"]) for r in at_q]), rel=1e-5)
+        assert res["psnr-rgb"][i] == pytest.approx(np.mean([float(r["psnr"]) for r in at_q]), abs=1e-5)
+        assert res["mse"][i] == pytest.approx(np.mean([float(r["mse"]) for r in at_q]), rel=1e-5)
+    # and the plot script reads what baselines writes
+    assert plot_rd.load_curve(out).bpp == sorted(res["bpp"])
+    capsys.readouterr()
+
+
+def test_baselines_compare_gray_images_in_gray():
+    rng = np.random.default_rng(9)
+    ref = Image.fromarray(rng.integers(0, 256, (24, 32), dtype=np.uint8), "L")
+    for codec in ("jpeg", "webp"):
+        row = baselines.measure(ref, "g.png", codec, 75)
+        assert (row.width, row.height) == (32, 24)
+        dec = baselines.decode(baselines.encode(ref, codec, 75), "L")
+        assert dec.mode == "L" and dec.size == ref.size
+        assert row.mse == pytest.approx(np.mean((np.asarray(ref, float) - np.asarray(dec, float)) ** 2))
+
+
+def test_baselines_refuse_bad_input(tmp_path, capsys):
+    assert baselines.main([str(tmp_path), "--codec", "jpeg"]) == 2
+    assert "holds no .png files" in capsys.readouterr().err
+    assert baselines.main([str(tmp_path), "--codec", "jpeg", "--qualities", "0"]) == 2
+    assert "quality must be in 1..100" in capsys.readouterr().err
