@@ -60,8 +60,8 @@ def load_curve(path: Path) -> Curve:
     if "bpp" not in results:
         raise ValueError(f"{path}: results has no \"bpp\" list")
     bpp = _numbers(path, "bpp", results["bpp"], None)
-    if len(bpp) < 2:
-        raise ValueError(f"{path}: a curve needs at least 2 points, results.bpp has {len(bpp)}")
+    if len(bpp) < 1:
+        raise ValueError(f"{path}: results.bpp is empty")
     if any(b <= 0 for b in bpp):
         raise ValueError(f"{path}: every results.bpp entry must be > 0")
     key = "psnr-rgb" if "psnr-rgb" in results else "psnr" if "psnr" in results else None
@@ -98,8 +98,15 @@ def report(curves: Sequence[Curve], rates: Sequence[float]) -> str:
             bdr = _fmt(_try(bd_rate, anchor.bpp, anchor.psnr, c.bpp, c.psnr), "+.2f")
             bdr = bdr if bdr == "-" else bdr + " %"
             bdp = _fmt(_try(bd_psnr, anchor.bpp, anchor.psnr, c.bpp, c.psnr), "+.3f")
-        cells = [c.name, bdr, bdp] + [_fmt(psnr_at_rate(c.bpp, c.psnr, r), ".2f") for r in rates]
+        cells = [c.name, bdr, bdp] + [_fmt(_try(psnr_at_rate, c.bpp, c.psnr, r), ".2f") for r in rates]
         lines.append("| " + " | ".join(cells) + " |")
+    # A single operating point has no curve to integrate: compare it with the anchor at its rate.
+    for c in curves[1:]:
+        if len(c.bpp) == 1:
+            at = _try(psnr_at_rate, anchor.bpp, anchor.psnr, c.bpp[0])
+            delta = "-" if at is None else f"{c.psnr[0] - at:+.2f} dB"
+            lines.append(f"\n{c.name}: one point, {c.bpp[0]:.4f} bpp at {c.psnr[0]:.2f} dB; "
+                         f"{anchor.name} at that rate: {_fmt(at, '.2f')} dB ({delta})")
     return "\n".join(lines)
 
 

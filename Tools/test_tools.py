@@ -99,6 +99,17 @@ def test_plot_rd_reports_bd_rate_and_psnr_at_rates(tmp_path, capsys):
     assert out.stat().st_size > 10_000 and out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
+def test_plot_rd_compares_a_single_point_with_the_anchor_at_its_rate(tmp_path, capsys):
+    a, b = tmp_path / "a.json", tmp_path / "b.json"
+    _write_results(a, "Anchor", RATES, PSNRS, [255 ** 2 / 10 ** (p / 10) for p in PSNRS])
+    rate = math.sqrt(RATES[1] * RATES[2])  # halfway in log-rate between two anchor points
+    expected = (PSNRS[1] + PSNRS[2]) / 2
+    _write_results(b, "Point", [rate], [expected - 1.5], [100.0])
+    assert plot_rd.main([str(a), str(b)]) == 0
+    text = capsys.readouterr().out
+    assert f"Point: one point, {rate:.4f} bpp at {expected - 1.5:.2f} dB; Anchor at that rate: {expected:.2f} dB (-1.50 dB)" in text
+
+
 def test_plot_rd_refuses_a_malformed_file(tmp_path, capsys):
     bad = tmp_path / "bad.json"
     bad.write_text(json.dumps({"name": "x", "results": {"bpp": [0.1, 0.2], "psnr-rgb": [30]}}))

@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# Retrains the models shipped in Models/ from ../shared/data/train (never Kodak), with the exact
+# settings recorded in each model's metadata (vqvae.recipe, prior.recipe) and in Models/README.md,
+# then stores the float weights in F16 (Tools/compact_model.py; measured to cost nothing on Kodak).
+# Long: about an hour per model on 2 cores. Checkpoints let an interrupted run continue:
+# run the same script again and it resumes each phase (--resume) where it stopped.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+data=${DATA:-../shared/data/train}
+runs=${RUNS:-runs}
+bin=.build/release/vqcodec
+swift build -c release
+mkdir -p "$runs" Models
+
+train() {  # name, then the VQ-VAE options
+  local name=$1; shift
+  local out="$runs/$name.safetensors"
+  local resume=(); [ -d "$out.ckpt" ] && resume=(--resume)
+  if [ ! -f "$runs/$name.vqvae.done" ]; then
+    "$bin" train vqvae --data "$data" --out "$out" --name "$name" --checkpoint-every 300 --log-every 25 "$@" "${resume[@]}"
+    touch "$runs/$name.vqvae.done"
+  fi
+  local prior_resume=(); [ -d "$runs/$name-prior.safetensors.prior.ckpt" ] && prior_resume=(--resume)
+  "$bin" train prior --model "$out" --data "$data" --out "$runs/$name-prior.safetensors" \
+    --steps 6000 --batch 16 --crop 16 --seed 1 --hold-out-every 10 --checkpoint-every 500 --log-every 50 "${prior_resume[@]}"
+  python3 Tools/compact_model.py "$runs/$name-prior.safetensors" "Models/$name.safetensors"
+}
+
+train vq-s8-w64-g4k512 --stride 8 --width 64 --latent-channels 64 --groups 4 --codebook-size 512 \
+  --steps 5000 --batch 8 --crop 128 --lr 2e-4 --seed 1
