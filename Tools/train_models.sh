@@ -12,8 +12,8 @@ bin=.build/release/vqcodec
 swift build -c release
 mkdir -p "$runs" Models
 
-train() {  # name, then the VQ-VAE options
-  local name=$1; shift
+train() {  # name, prior steps, then the VQ-VAE options
+  local name=$1 prior_steps=$2; shift 2
   local out="$runs/$name.safetensors"
   local resume=(); [ -d "$out.ckpt" ] && resume=(--resume)
   if [ ! -f "$runs/$name.vqvae.done" ]; then
@@ -22,9 +22,11 @@ train() {  # name, then the VQ-VAE options
   fi
   local prior_resume=(); [ -d "$runs/$name-prior.safetensors.prior.ckpt" ] && prior_resume=(--resume)
   "$bin" train prior --model "$out" --data "$data" --out "$runs/$name-prior.safetensors" \
-    --steps 6000 --batch 16 --crop 16 --seed 1 --hold-out-every 10 --checkpoint-every 500 --log-every 50 "${prior_resume[@]}"
+    --steps "$prior_steps" --batch 16 --crop 16 --seed 1 --hold-out-every 10 --checkpoint-every 500 --log-every 50 "${prior_resume[@]}"
   python3 Tools/compact_model.py "$runs/$name-prior.safetensors" "Models/$name.safetensors"
 }
 
-train vq-s8-w64-g4k512 --stride 8 --width 64 --latent-channels 64 --groups 4 --codebook-size 512 \
+train vq-s8-w64-g4k512 6000 --stride 8 --width 64 --latent-channels 64 --groups 4 --codebook-size 512 \
   --steps 5000 --batch 8 --crop 128 --lr 2e-4 --seed 1
+train vq-s16-w64-g4k512 3000 --stride 16 --width 64 --latent-channels 64 --groups 4 --codebook-size 512 \
+  --steps 6000 --batch 8 --crop 128 --lr 2e-4 --seed 1

@@ -17,7 +17,9 @@ final class ShippedModelTests: XCTestCase {
             let model = try CodecModel(path: folder.appendingPathComponent(file).path)
             XCTAssertEqual(model.name + ".safetensors", file, "the file is named after the model")
             let evaluation = try VQCodec.evaluate(image, model: model)
-            XCTAssertLessThan(evaluation.integerPriorBitsPerPixel, evaluation.uniformBitsPerPixel * 0.8,
+            // 64 × 48 pixels give a stride-16 model only 4 × 3 positions of context, so the bar is
+            // modest: the prior must beat the uniform code (an untrained prior does not).
+            XCTAssertLessThan(evaluation.integerPriorBitsPerPixel, evaluation.uniformBitsPerPixel * 0.95,
                               "\(file): the prior must save rate over the uniform code")
             XCTAssertGreaterThan(evaluation.distortion.psnr, 17, "\(file): a trained model reconstructs the photo (an untrained one gives 10–12 dB)")
             let floatBits = try XCTUnwrap(evaluation.floatPriorBitsPerPixel)
