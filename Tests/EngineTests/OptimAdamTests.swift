@@ -2,20 +2,6 @@ import XCTest
 import Foundation
 @testable import Engine
 
-private struct SplitMix64 {
-    var state: UInt64
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-    mutating func float(in range: ClosedRange<Float>) -> Float {
-        range.lowerBound + (range.upperBound - range.lowerBound) * Float(next() >> 40) / Float(1 << 24)
-    }
-}
-
 final class OptimAdamTests: XCTestCase {
     /// Three steps against the AdamW formulas evaluated in Double.
     func testMatchesTheFormulasForThreeSteps() {
@@ -78,7 +64,7 @@ final class OptimAdamTests: XCTestCase {
 
     /// f(p) = Σ a_i (p_i − c_i)² with curvatures over four decades, under a warm-up + cosine schedule.
     func testConvergesOnAQuadratic() {
-        var rng = SplitMix64(state: 5)
+        var rng = SplitMix64(seed: 5)
         let curvature: [Float] = [0.1, 1, 10, 100]
         let target = (0..<4).map { _ in rng.float(in: -3...3) }
         let first = Parameter(name: "a", value: Tensor(shape: [2], data: [0, 0]))
@@ -105,7 +91,7 @@ final class OptimAdamTests: XCTestCase {
     /// Saving after 4 steps and resuming in a fresh optimiser gives bit-identical parameters to an
     /// uninterrupted run of 8 steps.
     func testStateRoundTripResumesExactly() throws {
-        var rng = SplitMix64(state: 9)
+        var rng = SplitMix64(seed: 9)
         let gradients = (0..<8).map { _ in (0..<6).map { _ in rng.float(in: -2...2) } }
         func makeParameters() -> [Parameter] {
             [Parameter(name: "conv.weight", value: Tensor(shape: [2, 2], data: [1, 2, 3, 4])),

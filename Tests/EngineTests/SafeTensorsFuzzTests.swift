@@ -1,18 +1,6 @@
 import XCTest
 @testable import Engine
 
-private struct SplitMix64 {
-    var state: UInt64
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-    mutating func below(_ n: Int) -> Int { Int(next() % UInt64(n)) }
-}
-
 final class SafeTensorsFuzzTests: XCTestCase {
     /// Seeded random damage to a valid file: the reader either throws a SafeTensorsError or returns a
     /// file whose tensors keep their invariant and which writes and reads back to itself. A crash,
@@ -29,7 +17,7 @@ final class SafeTensorsFuzzTests: XCTestCase {
         ]).serialized()
         let headerEnd = 8 + Int(original[0]) + Int(original[1]) << 8
         let significant = Array("{}[]\",:-0123456789.eE \\u".utf8)
-        var rng = SplitMix64(state: 2024)
+        var rng = SplitMix64(seed: 2024)
         var accepted = 0, rejected = 0
         for _ in 0..<6000 {
             var bytes = original

@@ -3,26 +3,11 @@ import Foundation
 import FileIO
 @testable import Engine
 
-/// SplitMix64: a tiny seeded generator so the tests are deterministic.
-private struct SplitMix64 {
-    var state: UInt64
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-    mutating func float(in range: ClosedRange<Float>) -> Float {
-        range.lowerBound + (range.upperBound - range.lowerBound) * Float(next() >> 40) / Float(1 << 24)
-    }
-}
-
 final class SafeTensorsTests: XCTestCase {
     // MARK: Round trips
 
     func testEveryDTypeRoundTripsThroughBytes() throws {
-        var rng = SplitMix64(state: 7)
+        var rng = SplitMix64(seed: 7)
         let floats = (0..<60).map { _ in rng.float(in: -1000...1000) }
         var file = SafeTensorsFile(metadata: ["model": "test", "note": "ünïcödé \"quoted\"\n\u{1}"])
         file.tensors["f32"] = StoredTensor(floats: floats, shape: [3, 4, 5])
@@ -177,7 +162,7 @@ final class SafeTensorsTests: XCTestCase {
     }
 
     func testSerializationIsDeterministicAndAligned() throws {
-        var rng = SplitMix64(state: 11)
+        var rng = SplitMix64(seed: 11)
         var names = (0..<40).map { "layer\($0 % 7).\(["weight", "bias", "codebook"][$0 % 3]).\($0)" }
         var a = SafeTensorsFile(metadata: ["seed": "11", "steps": "100"])
         var b = SafeTensorsFile()

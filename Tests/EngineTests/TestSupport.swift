@@ -96,3 +96,14 @@ func checkGradients(
     }
     return gradients
 }
+
+/// Draws the safetensors and optimiser tests use, on Engine's seeded SplitMix64.
+extension SplitMix64 {
+    /// Uniform in `range`, from the top 24 bits of one draw.
+    mutating func float(in range: ClosedRange<Float>) -> Float {
+        range.lowerBound + (range.upperBound - range.lowerBound) * Float(next() >> 40) / Float(1 << 24)
+    }
+
+    /// Uniform in `0..<n` (modulo bias is irrelevant here).
+    mutating func below(_ n: Int) -> Int { Int(next() % UInt64(n)) }
+}
