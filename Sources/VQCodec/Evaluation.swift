@@ -48,6 +48,7 @@ extension VQCodec {
                 let rect = header.latentRect(ofTile: index)
                 let tile = Tiles.extract(encoded.symbols, groups: config.groups, latentWidth: header.latent.width,
                                          latentHeight: header.latent.height, rect: rect)
+                // The float prior, like the transforms, keeps per-call caches: same lock.
                 total += model.withTransforms { _ in
                     floatPrior.crossEntropyBits(symbols: tile, batch: 1, height: rect.height, width: rect.width)
                 }
