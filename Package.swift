@@ -42,12 +42,16 @@ let package = Package(
         .target(name: "Container", dependencies: ["CZlib"]),
         // Training loops: data, crops, checkpoints, progress.
         .target(name: "Training", dependencies: ["Transforms", "Prior", "Quantizer", "Images", "Engine", "FileIO"]),
+        // The trained models that ship with vqcodec (one per quality level), as resources.
+        .target(name: "ShippedModels", path: "Models", exclude: ["README.md"],
+                resources: [.copy("levels.json"),
+                            .copy("vq-s16-w64-g4k512.safetensors"), .copy("vq-s8-w64-g4k512.safetensors")]),
         // Public API for other Swift programs: models, encode and decode pipelines.
         .target(name: "VQCodec", dependencies: [
-            "Images", "Transforms", "Quantizer", "Prior", "RangeCoder", "Container", "Engine", "FileIO"]),
+            "ShippedModels", "Images", "Transforms", "Quantizer", "Prior", "RangeCoder", "Container", "Engine", "FileIO"]),
         // The command-line tool: one file per subcommand.
         .executableTarget(name: "vqcodec", dependencies: [
-            "VQCodec", "Training", "Images", "Container", "RangeCoder", "Prior", "Transforms", "Engine", "FileIO",
+            "VQCodec", "ShippedModels", "Training", "Images", "Container", "RangeCoder", "Prior", "Transforms", "Engine", "FileIO",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
 
@@ -61,6 +65,6 @@ let package = Package(
         .testTarget(name: "PriorTests", dependencies: ["Prior"]),
         .testTarget(name: "TrainingTests", dependencies: ["Training"]),
         .testTarget(name: "VQCodecTests", dependencies: ["VQCodec"]),
-        .testTarget(name: "CLITests", dependencies: ["vqcodec", "Images"]),
+        .testTarget(name: "CLITests", dependencies: ["vqcodec", "VQCodec", "Images"]),
     ]
 )

@@ -20,11 +20,14 @@ public struct VQVAETrainingRun: Codable, Sendable, Equatable {
     public var clipNorm: Float
     /// Seeds the weights, the crops and the quantiser's restarts.
     public var seed: UInt64
+    /// The model file whose analysis and synthesis weights the run started from (a warm start,
+    /// ``VQVAETrainer/startTransforms(from:)``); nil when they started from `seed`.
+    public var initialTransforms: String?
     public var commandLine: String
 
     public init(configuration: VQVAEConfiguration, name: String = "vqvae", dataFolder: String, steps: Int,
                 batch: Int = 8, crop: Int = 128, learningRate: Float = 2e-4, warmupSteps: Int? = nil,
-                clipNorm: Float = 1, seed: UInt64 = 1, commandLine: String = "") {
+                clipNorm: Float = 1, seed: UInt64 = 1, initialTransforms: String? = nil, commandLine: String = "") {
         self.configuration = configuration
         self.name = name
         self.dataFolder = dataFolder
@@ -35,6 +38,7 @@ public struct VQVAETrainingRun: Codable, Sendable, Equatable {
         self.warmupSteps = warmupSteps ?? min(500, steps / 10)
         self.clipNorm = clipNorm
         self.seed = seed
+        self.initialTransforms = initialTransforms
         self.commandLine = commandLine
     }
 
@@ -110,6 +114,23 @@ public final class VQVAETrainer {
         step = contents.step
         elapsedBefore = contents.elapsedSeconds
         window = MetricsWindow(run: run)
+    }
+
+    /// Warm start: copies the analysis and synthesis weights of `source` (a model of the same
+    /// stride, width and latent channels; its groups and codebook size may differ) into the new
+    /// model, before the first step. The codebooks still start from the first batch, so a trained
+    /// transform pair can be re-quantised at another rate far faster than training from scratch.
+    public func startTransforms(from source: VQVAE) throws(VQVAETrainingError) {
+        precondition(step == 0, "a warm start replaces the weights before the first step")
+        let (mine, theirs) = (run.configuration, source.configuration)
+        guard mine.stride == theirs.stride, mine.width == theirs.width, mine.latentChannels == theirs.latentChannels else {
+            throw .invalidRun("the warm-start model has stride \(theirs.stride), width \(theirs.width) and "
+                + "\(theirs.latentChannels) latent channels; this run needs \(mine.stride), \(mine.width) and \(mine.latentChannels)")
+        }
+        for (target, value) in zip(model.parameters, source.parameters) {
+            precondition(target.name == value.name && target.value.shape == value.value.shape, "same configuration, same parameters")
+            target.value = value.value
+        }
     }
 
     /// What one step did.

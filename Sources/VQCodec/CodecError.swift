@@ -6,6 +6,8 @@ public enum CodecError: Error, Equatable, Sendable, CustomStringConvertible {
     case modelInconsistent(path: String, reason: String)
     /// A tile's stream ended or held an impossible value while decoding.
     case tileUndecodable(tile: Int, reason: String)
+    /// A quality level outside the shipped levels 1…available.
+    case noSuchQuality(Int, available: Int)
 
     public var description: String {
         switch self {
@@ -15,6 +17,8 @@ public enum CodecError: Error, Equatable, Sendable, CustomStringConvertible {
             return "\(path): the model is inconsistent: \(reason)"
         case .tileUndecodable(let tile, let reason):
             return "tile \(tile) cannot be decoded (\(reason)); the file is damaged or was written by another encoder"
+        case .noSuchQuality(let quality, let available):
+            return "there is no quality level \(quality): the shipped levels are 1 to \(available) (vqcodec models lists them)"
         }
     }
 }

@@ -3,3 +3,5 @@
 @_exported import enum Images.PNG
 @_exported import struct Container.VQCHeader
 @_exported import enum Container.ContainerError
+@_exported import enum ShippedModels.ShippedModels
+@_exported import enum ShippedModels.ShippedModelsError

@@ -11,8 +11,8 @@ struct DecodeCommand: ParsableCommand {
         abstract: "Reconstruct a PNG image from a .vqc file.",
         discussion: """
             The model is the one given with --model, or else found by the name and checksum stored \
-            in the file among the .safetensors files of $VQCODEC_MODEL_PATH (colon-separated \
-            folders) and of the .vqc file's folder. The output is written atomically.
+            in the file: among the shipped quality levels, then among the .safetensors files of \
+            $VQCODEC_MODEL_PATH (colon-separated folders) and of the .vqc file's folder. The output is written atomically.
             """)
 
     @Argument(help: "The .vqc file to decode.")

@@ -3,6 +3,7 @@ import Container
 import Engine
 import FileIO
 import Images
+import ShippedModels
 import Transforms
 import VQCodec
 
@@ -11,6 +12,7 @@ import Foundation
 /// The one place where errors become sentences and exit codes (README "Exit codes").
 enum ExitStatus {
     static let internalError: Int32 = 1
+    static let usage: Int32 = 64
     static let invalidInput: Int32 = 65
     static let inputMissing: Int32 = 66
     static let wrongModel: Int32 = 67
@@ -36,6 +38,10 @@ enum ExitStatus {
             return invalidInput
         case let error as CodecError:
             if case .tileUndecodable = error { return checksumMismatch }
+            if case .noSuchQuality = error { return usage }
+            return invalidInput
+        case let error as ShippedModelsError:
+            if case .notFound = error { return inputMissing }
             return invalidInput
         case let error as ImageError:
             if case .file(let inner) = error { return code(for: inner) }
@@ -78,8 +84,12 @@ func printError(_ text: String) {
 
 /// Model-file errors whose message already starts with the file's path.
 func isModelFileError(_ error: any Error) -> Bool {
-    if let error = error as? CodecError, case .tileUndecodable = error { return false }
-    if error is CodecError { return true }
+    if let error = error as? CodecError {
+        switch error {
+        case .tileUndecodable, .noSuchQuality: return false
+        default: return true
+        }
+    }
     if let error = error as? SafeTensorsError, case .file = error { return true }
     return false
 }

@@ -16,9 +16,14 @@ enum ModelLookup {
         return folders
     }
 
-    /// The model that encoded `header`, given explicitly or found by name and checksum.
+    /// The model that encoded `header`, given explicitly or found by name and checksum: first
+    /// among the shipped levels, then in the search folders.
     static func model(for header: VQCHeader, given path: String?, file: String) throws -> CodecModel {
         if let path { return try CodecModel(path: path) }
+        if let catalogue = try? ShippedModels.levels(), let level = catalogue.level(named: header.modelName),
+           let model = try? CodecModel(path: catalogue.path(of: level)), model.checksum == header.modelChecksum {
+            return model
+        }
         for folder in searchFolders(near: file) {
             let entries = (try? FileManager.default.contentsOfDirectory(atPath: folder)) ?? []
             for entry in entries.sorted() where entry.hasSuffix(".safetensors") {

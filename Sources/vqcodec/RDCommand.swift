@@ -20,8 +20,11 @@ struct RDCommand: ParsableCommand {
     @Argument(help: "A folder of PNG images.")
     var folder: String
 
-    @Option(name: .long, help: "A model file; repeat for several quality levels.")
-    var model: [String]
+    @Option(name: [.customShort("q"), .long], help: "Shipped quality levels to run, e.g. -q 1,3 or -q 1 -q 3 (default: all, unless --model is given).")
+    var quality: [String] = []
+
+    @Option(name: .long, help: "A model file; repeat for several. Runs after the -q levels.")
+    var model: [String] = []
 
     @Option(name: .long, help: "CSV file to write (per-image rows and per-model means).")
     var csv: String?
@@ -36,7 +39,9 @@ struct RDCommand: ParsableCommand {
     var tileSize = VQCodec.defaultTileSize
 
     func validate() throws {
-        guard !model.isEmpty else { throw ValidationError("give at least one --model") }
+        for level in quality.flatMap({ $0.split(separator: ",") }) where Int(level.trimmingCharacters(in: .whitespaces)) == nil {
+            throw ValidationError("-q takes quality level numbers, e.g. -q 1,3; found \"\(level)\"")
+        }
         guard (1...4096).contains(tileSize) else { throw ValidationError("--tile-size must be between 1 and 4096") }
     }
 
@@ -48,7 +53,18 @@ struct RDCommand: ParsableCommand {
 
     func run() throws {
         let files = try pngFiles(in: folder)
-        let models = try model.map(loadModel)
+        var paths: [String] = []
+        let levels = quality.flatMap { $0.split(separator: ",") }.compactMap { Int($0.trimmingCharacters(in: .whitespaces)) }
+        if !levels.isEmpty || model.isEmpty {
+            let catalogue = try shippedLevels()
+            for quality in levels.isEmpty ? catalogue.levels.map(\.quality) : levels {
+                guard let level = catalogue.level(quality) else {
+                    throw fail(CodecError.noSuchQuality(quality, available: catalogue.levels.count))
+                }
+                paths.append(catalogue.path(of: level))
+            }
+        }
+        let models = try (paths + model).map(loadModel)
         var images: [(String, Image)] = []
         for file in files {
             do { images.append(((file as NSString).lastPathComponent, try PNG.read(path: file))) } catch { throw fail(error) }

@@ -49,6 +49,9 @@ struct TrainVQVAECommand: ParsableCommand {
     @Option(help: "Model name stored in the file (printable ASCII, at most 64 characters).")
     var name: String?
 
+    @Option(help: ArgumentHelp("Start the analysis and synthesis from this model's weights (same stride, width and latent channels; groups and codebook size may differ).", valueName: "model"))
+    var initFrom: String?
+
     @Option(help: "Steps between checkpoints.")
     var checkpointEvery = 200
     @Option(help: "Steps between progress lines.")
@@ -73,7 +76,7 @@ struct TrainVQVAECommand: ParsableCommand {
         let dataFolder = URL(fileURLWithPath: data).standardizedFileURL.path
         return VQVAETrainingRun(configuration: configuration, name: name ?? "vqvae", dataFolder: dataFolder, steps: steps,
                                 batch: batch ?? 8, crop: crop ?? 128, learningRate: lr ?? 2e-4, warmupSteps: warmup,
-                                seed: seed ?? 1, commandLine: CommandLine.arguments.joined(separator: " "))
+                                seed: seed ?? 1, initialTransforms: initFrom, commandLine: CommandLine.arguments.joined(separator: " "))
     }
 
     func run() throws {
@@ -92,6 +95,13 @@ struct TrainVQVAECommand: ParsableCommand {
             }
         } else {
             trainer = VQVAETrainer(run: freshRun())
+            if let initFrom {
+                let source: VQVAE
+                do { source = try VQVAE(file: SafeTensorsFile(contentsOf: initFrom)) } catch {
+                    throw failure("\(initFrom): \(error)", ExitStatus.invalidInput)
+                }
+                do { try trainer.startTransforms(from: source) } catch { throw usage(error.description) }
+            }
         }
         let run = trainer.run
 
@@ -145,6 +155,7 @@ struct TrainVQVAECommand: ParsableCommand {
             ("--batch", batch.map(String.init), String(run.batch)), ("--crop", crop.map(String.init), String(run.crop)),
             ("--lr", lr.map { "\($0)" }, "\(run.learningRate)"), ("--warmup", warmup.map(String.init), String(run.warmupSteps)),
             ("--seed", seed.map(String.init), String(run.seed)), ("--name", name, run.name),
+            ("--init-from", initFrom, run.initialTransforms ?? "(none)"),
         ]
         for (option, value, saved) in given {
             if let value, value != saved {

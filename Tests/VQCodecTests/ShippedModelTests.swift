@@ -28,3 +28,28 @@ final class ShippedModelTests: XCTestCase {
         }
     }
 }
+
+/// The quality-level catalogue (Models/levels.json) and the models SwiftPM copies next to the
+/// products agree with Models/: every model is a level, every level loads under its own name, and
+/// the Kodak figures rise with the level.
+final class ShippedLevelsTests: XCTestCase {
+    func testCatalogueListsEveryShippedModelInRateOrder() throws {
+        let catalogue = try ShippedModels.levels()
+        let folder = ShippedModelTests.root.appendingPathComponent("Models")
+        let files = try FileManager.default.contentsOfDirectory(atPath: folder.path).filter { $0.hasSuffix(".safetensors") }
+        XCTAssertEqual(Set(catalogue.levels.map { $0.model + ".safetensors" }), Set(files),
+                       "levels.json and Models/ must list the same models (and Package.swift must copy each)")
+        for level in catalogue.levels {
+            let model = try CodecModel(path: catalogue.path(of: level))
+            XCTAssertEqual(model.name, level.model)
+            let copied = try Data(contentsOf: URL(fileURLWithPath: catalogue.path(of: level)))
+            let source = try Data(contentsOf: folder.appendingPathComponent(level.model + ".safetensors"))
+            XCTAssertEqual(copied, source, "\(level.model): the built resource is stale; rebuild")
+        }
+        let kodak = catalogue.levels.compactMap(\.kodak)
+        XCTAssertEqual(kodak.count, catalogue.levels.count, "every level records its Kodak figures")
+        XCTAssertEqual(kodak.map(\.bpp), kodak.map(\.bpp).sorted(), "levels go from low to high rate")
+        XCTAssertEqual(kodak.map(\.psnr), kodak.map(\.psnr).sorted(), "a higher level reconstructs better")
+        XCTAssertNotNil(catalogue.level(catalogue.defaultQuality))
+    }
+}

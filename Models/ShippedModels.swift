@@ -1,0 +1,123 @@
+import Foundation
+
+/// The models that ship with vqcodec, one per quality level (`Models/README.md`).
+///
+/// The model files are SwiftPM resources of this module: `swift build` copies them into a folder
+/// named ``resourceFolderName`` next to the built `vqcodec` executable (and next to the test
+/// runner), where ``folder`` finds them. Installing vqcodec means copying the executable together
+/// with that folder; `VQCODEC_SHIPPED_MODELS` names another folder instead. The catalogue
+/// (`levels.json`, in the same folder) lists the levels from lowest to highest quality with the
+/// figures each reached on Kodak, as `vqcodec rd` measured them.
+public enum ShippedModels {
+    /// The folder SwiftPM copies the resources into (Linux; `.bundle` on Apple platforms).
+    public static let resourceFolderName = "vqcodec_ShippedModels.resources"
+    static let appleBundleName = "vqcodec_ShippedModels.bundle"
+    /// Environment variable naming a folder that holds `levels.json` and the model files.
+    public static let environmentVariable = "VQCODEC_SHIPPED_MODELS"
+    static let catalogueName = "levels.json"
+
+    /// The folder holding the shipped models, or nil when it cannot be found.
+    public static var folder: String? {
+        let fileManager = FileManager.default
+        if let override = ProcessInfo.processInfo.environment[environmentVariable], !override.isEmpty {
+            return override
+        }
+        var places: [URL] = []
+        if let executable = Bundle.main.executableURL {
+            places.append(executable.resolvingSymlinksInPath().deletingLastPathComponent())
+        }
+        places.append(Bundle.main.bundleURL)
+        places.append(Bundle.main.bundleURL.deletingLastPathComponent())
+        for place in places {
+            for name in [resourceFolderName, appleBundleName, appleBundleName + "/Contents/Resources"] {
+                let candidate = place.appendingPathComponent(name).path
+                if fileManager.fileExists(atPath: candidate + "/" + catalogueName) { return candidate }
+            }
+        }
+        return nil
+    }
+
+    /// Why the shipped models cannot be used, for messages: where they were looked for.
+    public static var notFoundExplanation: String {
+        "the shipped models were not found: they live in a folder named \(resourceFolderName) next to the vqcodec "
+            + "executable (swift build puts it there; copy it along when installing), or in the folder named by "
+            + "$\(environmentVariable)"
+    }
+
+    /// The quality levels, lowest quality (lowest rate) first. Throws when the catalogue cannot be
+    /// found or read.
+    public static func levels() throws(ShippedModelsError) -> Catalogue {
+        guard let folder else { throw .notFound(notFoundExplanation) }
+        let path = folder + "/" + catalogueName
+        guard let data = FileManager.default.contents(atPath: path) else { throw .unreadable(path: path, reason: "cannot read it") }
+        let catalogue: Catalogue
+        do { catalogue = try JSONDecoder().decode(Catalogue.self, from: data) } catch {
+            throw .unreadable(path: path, reason: String(describing: error))
+        }
+        catalogue.folder = folder
+        if let problem = catalogue.problem { throw .unreadable(path: path, reason: problem) }
+        return catalogue
+    }
+
+    /// The catalogue of quality levels (`levels.json`).
+    public final class Catalogue: Decodable, @unchecked Sendable {
+        /// The quality `vqcodec encode` uses when none is asked for.
+        public let defaultQuality: Int
+        /// Lowest quality first; `levels[i].quality == i + 1`.
+        public let levels: [Level]
+        /// Where the files are.
+        public fileprivate(set) var folder = ""
+
+        enum CodingKeys: String, CodingKey { case defaultQuality = "default", levels }
+
+        /// The level of quality `q` (1-based), or nil.
+        public func level(_ quality: Int) -> Level? {
+            levels.indices.contains(quality - 1) ? levels[quality - 1] : nil
+        }
+
+        /// The level whose model has this name, or nil.
+        public func level(named name: String) -> Level? { levels.first { $0.model == name } }
+
+        /// The path of a level's model file.
+        public func path(of level: Level) -> String { folder + "/" + level.model + ".safetensors" }
+
+        var problem: String? {
+            if levels.isEmpty { return "it lists no levels" }
+            for (index, level) in levels.enumerated() where level.quality != index + 1 {
+                return "level \(index + 1) says it is quality \(level.quality); levels must be listed as 1, 2, 3, …"
+            }
+            if level(defaultQuality) == nil { return "the default quality \(defaultQuality) is not among the levels" }
+            return nil
+        }
+    }
+
+    /// One quality level: a model and what it reached on Kodak (24 images, mean).
+    public struct Level: Decodable, Sendable, Equatable {
+        public let quality: Int
+        /// The model's name (also its file name without `.safetensors`, and the name `.vqc` headers carry).
+        public let model: String
+        /// One line on what the model is.
+        public let summary: String
+        public let kodak: KodakFigures?
+    }
+
+    /// Mean figures over the 24 Kodak images: real file bits per pixel, PSNR (dB) and MSE (8-bit scale).
+    public struct KodakFigures: Decodable, Sendable, Equatable {
+        public let bpp: Double
+        public let psnr: Double
+        public let mse: Double
+    }
+}
+
+/// Why the shipped models could not be used.
+public enum ShippedModelsError: Error, Equatable, Sendable, CustomStringConvertible {
+    case notFound(String)
+    case unreadable(path: String, reason: String)
+
+    public var description: String {
+        switch self {
+        case .notFound(let explanation): return explanation
+        case .unreadable(let path, let reason): return "the shipped model catalogue \(path) is unusable: \(reason)"
+        }
+    }
+}

@@ -1,0 +1,38 @@
+import ArgumentParser
+import Foundation
+import VQCodec
+
+struct ModelsCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "models",
+        abstract: "List the shipped quality levels and what each reached on Kodak.",
+        discussion: """
+            Kodak figures are means over its 24 images with real file sizes, measured with \
+            `vqcodec rd` (Tools/results/kodak/). `vqcodec encode -q N` picks a level; without -q the \
+            level marked default is used.
+            """)
+
+    @Flag(name: .long, help: "Also load each model and print its checksum, configuration and file size.")
+    var verbose = false
+
+    func run() throws {
+        let catalogue = try shippedLevels()
+        print("quality  model                  Kodak bpp  PSNR dB     MSE  about")
+        for level in catalogue.levels {
+            let figures = level.kodak.map { "\(pad(format($0.bpp, 4), 9))  \(pad(format($0.psnr, 2), 7))  \(pad(format($0.mse, 1), 6))" }
+                ?? "\(pad("-", 9))  \(pad("-", 7))  \(pad("-", 6))"
+            let mark = level.quality == catalogue.defaultQuality ? "*" : " "
+            print("\(pad("\(level.quality)\(mark)", 7))  \(level.model.padding(toLength: 21, withPad: " ", startingAt: 0))  "
+                  + "\(figures)  \(level.summary)")
+            if verbose {
+                let path = catalogue.path(of: level)
+                let model = try loadModel(path)
+                let bytes = (try? FileManager.default.attributesOfItem(atPath: path)[.size] as? Int) ?? 0
+                let c = model.configuration
+                print("         checksum \(String(model.checksum, radix: 16)), stride \(c.stride), width \(c.width), "
+                      + "\(c.groups) × \(c.codebookSize) codes, \(format(Double(bytes) / 1e6, 1)) MB")
+            }
+        }
+        print("* default; models in \(catalogue.folder)")
+    }
+}

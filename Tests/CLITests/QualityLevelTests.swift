@@ -1,0 +1,88 @@
+import XCTest
+import Foundation
+import VQCodec
+
+/// The shipped quality levels as a user meets them: `encode` with no model, `-q`, `--target-bpp`,
+/// `decode` finding the level's model by itself, and `models`.
+final class QualityLevelTests: XCTestCase {
+    var folder: URL!
+    var photo: String { CLI.fixtures.appendingPathComponent("images/photo-64x48.png").path }
+
+    override func setUpWithError() throws { folder = try CLI.temporaryFolder() }
+    override func tearDownWithError() throws { try? FileManager.default.removeItem(at: folder) }
+
+    func path(_ name: String) -> String { folder.appendingPathComponent(name).path }
+
+    /// Real bpp printed by `encode` ("…: N bytes, X bpp …").
+    func bitsPerPixel(_ stdout: String) throws -> Double {
+        let match = try XCTUnwrap(stdout.range(of: #"bytes, [0-9.]+ bpp"#, options: .regularExpression), stdout)
+        return try XCTUnwrap(Double(stdout[match].dropFirst(7).dropLast(4)))
+    }
+
+    func modelName(of file: String) throws -> String {
+        try VQCodec.readHeader(path: file).modelName
+    }
+
+    func testEncodeWithoutFlagsUsesTheDefaultLevelAndDecodeFindsIt() throws {
+        let catalogue = try ShippedModels.levels()
+        let encoded = try CLI.run(["encode", photo, path("p.vqc")])
+        XCTAssertEqual(encoded.status, 0, encoded.stderr)
+        XCTAssertEqual(try modelName(of: path("p.vqc")), catalogue.level(catalogue.defaultQuality)?.model)
+        // No --model, no $VQCODEC_MODEL_PATH, no model beside the file: the shipped level is found.
+        let decoded = try CLI.run(["decode", path("p.vqc"), path("p.png")])
+        XCTAssertEqual(decoded.status, 0, decoded.stderr)
+        XCTAssertEqual(try PNG.read(path: path("p.png")).width, 64)
+    }
+
+    func testEachLevelSpendsMoreBitsThanTheOneBelow() throws {
+        let catalogue = try ShippedModels.levels()
+        var rates: [Double] = []
+        for level in catalogue.levels {
+            let encoded = try CLI.run(["encode", "-q", String(level.quality), photo, path("q\(level.quality).vqc")])
+            XCTAssertEqual(encoded.status, 0, encoded.stderr)
+            XCTAssertEqual(try modelName(of: path("q\(level.quality).vqc")), level.model)
+            rates.append(try bitsPerPixel(encoded.stdout))
+        }
+        XCTAssertEqual(rates, rates.sorted(), "quality levels must be ordered by rate: \(rates)")
+        XCTAssertEqual(Set(rates).count, rates.count, "every level must give a different rate: \(rates)")
+
+        // --target-bpp between two levels' rates takes the lower one; above the top, the top one.
+        for index in 0..<(rates.count - 1) {
+            let target = (rates[index] + rates[index + 1]) / 2
+            let fitted = try CLI.run(["encode", "--target-bpp", String(target), photo, path("t.vqc")])
+            XCTAssertEqual(fitted.status, 0, fitted.stderr)
+            XCTAssertTrue(fitted.stdout.contains("quality \(index + 1) fits"), fitted.stdout)
+            XCTAssertLessThanOrEqual(try bitsPerPixel(fitted.stdout), target)
+        }
+        let top = try CLI.run(["encode", "--target-bpp", String(rates.last! * 2), photo, path("t.vqc")])
+        XCTAssertTrue(top.stdout.contains("quality \(rates.count) fits"), top.stdout)
+
+        // Below the lowest level: the lowest, with a message, still a success.
+        let tooSmall = try CLI.run(["encode", "--target-bpp", String(rates[0] / 2), photo, path("low.vqc")])
+        XCTAssertEqual(tooSmall.status, 0, tooSmall.stderr)
+        XCTAssertTrue(tooSmall.stderr.contains("no quality level fits"), tooSmall.stderr)
+        XCTAssertEqual(try modelName(of: path("low.vqc")), catalogue.levels[0].model)
+    }
+
+    func testBadLevelChoicesAreUsageErrors() throws {
+        let catalogue = try ShippedModels.levels()
+        let missing = try CLI.run(["encode", "-q", String(catalogue.levels.count + 1), photo, path("x.vqc")])
+        XCTAssertEqual(missing.status, 64)
+        XCTAssertTrue(missing.stderr.contains("there is no quality level"), missing.stderr)
+        let both = try CLI.run(["encode", "-q", "1", "--target-bpp", "0.5", photo, path("x.vqc")])
+        XCTAssertEqual(both.status, 64)
+        let negative = try CLI.run(["encode", "--target-bpp", "-1", photo, path("x.vqc")])
+        XCTAssertEqual(negative.status, 64)
+        XCTAssertFalse(FileManager.default.fileExists(atPath: path("x.vqc")))
+    }
+
+    func testModelsListsEveryLevel() throws {
+        let catalogue = try ShippedModels.levels()
+        let listed = try CLI.run(["models"])
+        XCTAssertEqual(listed.status, 0, listed.stderr)
+        for level in catalogue.levels {
+            XCTAssertTrue(listed.stdout.contains(level.model), listed.stdout)
+        }
+        XCTAssertTrue(listed.stdout.contains("\(catalogue.defaultQuality)*"), listed.stdout)
+    }
+}
