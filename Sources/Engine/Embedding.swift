@@ -21,6 +21,7 @@ public final class Embedding {
     private var cachedSymbols: [Int] = []
     private var cachedShape: [Int] = []
 
+    @_specialize(exported: true, where G == SplitMix64)
     public init<G: RandomNumberGenerator>(
         name: String, groups: Int = 1, symbolCount: Int, dimension: Int, using generator: inout G
     ) {

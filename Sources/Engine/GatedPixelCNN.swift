@@ -42,6 +42,7 @@ public final class GatedPixelCNNBlock: Layer {
     ///   for `.b`, must be `2 · channels`.
     /// - channels: C, the width of each stack (a multiple of `groups`).
     /// - kernelSize: k, odd and ≥ 3.
+    @_specialize(exported: true, where G == SplitMix64)
     public init<G: RandomNumberGenerator>(
         name: String, inputChannels: Int, channels: Int, kernelSize: Int = 3,
         mask: PixelCNNMask, groups: Int, using generator: inout G

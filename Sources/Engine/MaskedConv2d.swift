@@ -45,6 +45,7 @@ public final class MaskedConv2d: Layer {
     public let mask: PixelCNNMask
     public let groups: Int
 
+    @_specialize(exported: true, where G == SplitMix64)
     public init<G: RandomNumberGenerator>(
         name: String, inputChannels: Int, outputChannels: Int, kernelSize: Int,
         mask: PixelCNNMask, groups: Int = 1, bias: Bool = true, using generator: inout G

@@ -7,6 +7,7 @@ public enum ReferenceTransforms {
     /// `stride = 2^d`, `d ≥ 1`: d × [Conv(5×5, stride 2, pad 2) GDN], then Conv(3×3, pad 1).
     /// With stride 8: Conv(3→N) GDN Conv(N→N) GDN Conv(N→N) GDN Conv(N→D).
     /// `H` and `W` must be multiples of `stride`.
+    @_specialize(exported: true, where G == SplitMix64)
     public static func makeAnalysis<G: RandomNumberGenerator>(
         stride: Int = 8, width: Int = 128, latentChannels: Int = 64, inputChannels: Int = 3,
         name: String = "analysis", using generator: inout G
@@ -28,6 +29,7 @@ public enum ReferenceTransforms {
     /// Latent `[N, latentChannels, h, w]` → image `[N, outputChannels, h·stride, w·stride]`:
     /// Conv(3×3, D→N) IGDN, then (d − 1) × [Conv(3×3, N→4N) PixelShuffle(2) IGDN], then
     /// Conv(3×3, N→4·outputChannels) PixelShuffle(2): sub-pixel upsampling, no transposed convolutions.
+    @_specialize(exported: true, where G == SplitMix64)
     public static func makeSynthesis<G: RandomNumberGenerator>(
         stride: Int = 8, width: Int = 128, latentChannels: Int = 64, outputChannels: Int = 3,
         name: String = "synthesis", using generator: inout G

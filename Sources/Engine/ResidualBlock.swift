@@ -6,6 +6,7 @@ public final class ResidualBlock: Layer {
     public let conv2: Conv2d
     private let activation = ReLU()
 
+    @_specialize(exported: true, where G == SplitMix64)
     public init<G: RandomNumberGenerator>(name: String, channels: Int, hiddenChannels: Int, using generator: inout G) {
         conv1 = Conv2d(name: name + ".conv1", inputChannels: channels, outputChannels: hiddenChannels,
                        kernelSize: 3, padding: 1, using: &generator)
