@@ -135,7 +135,8 @@ class GDN(nn.Module):
 
     def forward(self, x):
         with torch.autocast(device_type=x.device.type, enabled=False):
-            x = x.float()
+            if x.dtype in (torch.float16, torch.bfloat16):
+                x = x.float()
             c = x.shape[1]
             beta = _LowerBound.apply(self.beta, self.beta_minimum)
             gamma = _LowerBound.apply(self.gamma, 0.0).reshape(c, c, 1, 1)
@@ -501,7 +502,10 @@ class PixelCNNPrior(nn.Module):
         return [getattr(self, f"block{b}") for b in range(self.config.blocks)]
 
     def forward(self, symbols):
-        x = self.embedding(symbols)
+        return self.network(self.embedding(symbols))
+
+    def network(self, x):
+        """Everything after the embedding: embedded symbols [N, G·E, h, w] → logits [N, G·K, h, w]."""
         for block in self.blocks():
             x = block(x)
         x = F.relu(x[:, self.config.channels:])
