@@ -348,3 +348,34 @@ def test_output_over_an_input_is_refused(tmp_path):
     with pytest.raises(ValueError, match="refusing"):
         modelfile.write_atomically({"a": torch.ones(1)}, {}, str(path), protect=(str(path),))
     assert not any(p.name.endswith(".partial") for p in tmp_path.iterdir())
+
+
+# ---------------------------------------------------------------------------------------------
+# DDP: the quantizer keeps one codebook across processes
+
+
+def _ddp_worker(rank: int, world: int, init: str, results):
+    import torch.distributed as dist
+    dist.init_process_group("gloo", init_method=init, rank=rank, world_size=world)
+    torch.manual_seed(0)
+    q = EMAQuantizer(groups=2, codebook_size=8, dimension=3, restart_patience=3)
+    generator = torch.Generator().manual_seed(100 + rank)      # deliberately different per process
+    for step in range(8):
+        vectors = torch.randn(2, 16, 3, generator=generator) + rank   # each process sees other data
+        if step == 0:
+            q.initialise(vectors, generator)
+        q.update(vectors, q.nearest(vectors), generator)
+    results[rank] = (q.codebook.clone(), q.cluster_size.clone(), q.steps_unused.clone())
+    dist.destroy_process_group()
+
+
+def test_ddp_processes_keep_identical_codebooks(tmp_path):
+    import torch.multiprocessing as mp
+    manager = mp.Manager()
+    results = manager.dict()
+    mp.spawn(_ddp_worker, args=(2, f"file://{tmp_path}/rendezvous", results), nprocs=2, join=True)
+    (book0, size0, unused0), (book1, size1, unused1) = results[0], results[1]
+    assert torch.equal(book0, book1) and torch.equal(size0, size1) and torch.equal(unused0, unused1)
+    # The counts are of both processes' vectors: the EMA total goes from 8 towards 32 per step
+    # (8·0.99⁸ + 32·(1 − 0.99⁸) ≈ 9.85 after 8 steps), not towards one process's 16 (≈ 8.62).
+    assert torch.all(size0.sum(1) > 9.5)

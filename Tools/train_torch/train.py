@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import csv
 import hashlib
+import inspect
 import json
 import math
 import os
@@ -281,8 +282,13 @@ def train_vqvae(args, dist_: Distributed) -> int:
         step, elapsed_before = checkpoint["step"], checkpoint["elapsed"]
     net = model
     if dist_.world > 1:
+        # The quantizer keeps its buffers identical on every process itself (summed statistics,
+        # rank-0 restarts broadcast), so DDP must not overwrite them with rank 0's at each forward.
+        no_buffer_sync = ({"forward_sync_buffers": False}
+                          if "forward_sync_buffers" in inspect.signature(torch.nn.parallel.DistributedDataParallel).parameters
+                          else {"broadcast_buffers": False})
         net = torch.nn.parallel.DistributedDataParallel(
-            model, device_ids=[dist_.local] if dist_.device.type == "cuda" else None, broadcast_buffers=False)
+            model, device_ids=[dist_.local] if dist_.device.type == "cuda" else None, **no_buffer_sync)
 
     if dist_.main:
         count = sum(p.numel() for p in parameters)
