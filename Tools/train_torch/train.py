@@ -77,6 +77,7 @@ class Distributed:
         if want_cuda:
             torch.cuda.set_device(self.local)
             self.device = torch.device("cuda", self.local)
+            torch.backends.cudnn.benchmark = True     # fixed crop sizes: let cuDNN pick its fastest kernels
         else:
             self.device = torch.device("cpu")
 
