@@ -231,7 +231,8 @@ class EMAQuantizer(nn.Module):
     def symbols(self, latent):
         """latent [N, G·d, h, w] → symbols [N, G, h, w] (int64)."""
         n, _, h, w = latent.shape
-        flat = self.nearest(self.vectors(latent.float()))
+        with torch.autocast(device_type=latent.device.type, enabled=False):
+            flat = self.nearest(self.vectors(latent.float()))
         return flat.reshape(self.groups, n, h, w).permute(1, 0, 2, 3)
 
     def lookup(self, symbols):
@@ -302,10 +303,14 @@ class EMAQuantizer(nn.Module):
         return counts
 
     def forward(self, latent, generator=None):
-        """Training quantisation of latent [N, G·d, h, w] (float32): returns (quantized with
-        straight-through gradient, commitment loss β·mean‖L − sg(L̂)‖², symbols [N, G, h, w],
-        counts [G, K] summed over processes). L̂ uses the codebooks before this step's update."""
-        latent = latent.float()
+        """Training quantisation of latent [N, G·d, h, w]: returns (quantized with straight-through
+        gradient, commitment loss β·mean‖L − sg(L̂)‖², symbols [N, G, h, w], counts [G, K] summed
+        over processes). L̂ uses the codebooks before this step's update. Always float32, even under
+        autocast: distances in bfloat16 would pick the wrong codes."""
+        with torch.autocast(device_type=latent.device.type, enabled=False):
+            return self._forward(latent.float(), generator)
+
+    def _forward(self, latent, generator):
         vectors = self.vectors(latent)
         if self.training and not bool(self.initialised):
             self.initialise(vectors.detach(), generator)

@@ -427,8 +427,8 @@ def symbol_maps(vqvae: VQVAE, paths: list[str], dist_: Distributed) -> list[data
 
 
 @torch.no_grad()
-def held_out_rate(prior: PixelCNNPrior, maps: list[datasets.SymbolMap], device, amp: bool) -> dict | None:
-    """Float cross-entropy of each held-out map, whole (one tile): bits per symbol and per pixel."""
+def held_out_rate(prior: PixelCNNPrior, maps: list[datasets.SymbolMap], device) -> dict | None:
+    """Float32 cross-entropy of each held-out map, whole (one tile): bits per symbol and per pixel."""
     if not maps:
         return None
     prior.eval()
@@ -584,7 +584,7 @@ def train_prior(args, dist_: Distributed) -> int:
         evaluated = False
         if (step % evaluate_every == 0 or step == run["steps"]) and held:
             if dist_.main:
-                evaluation = held_out_rate(prior, held, dist_.device, run["amp"])
+                evaluation = held_out_rate(prior, held, dist_.device)
             evaluated = True
             dist_.barrier()
         if step % args.log_every == 0 or step == run["steps"] or evaluated:
