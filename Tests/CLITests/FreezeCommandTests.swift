@@ -36,6 +36,26 @@ final class FreezeCommandTests: XCTestCase {
                        FileManager.default.contents(atPath: path("again.safetensors")))
     }
 
+    /// Freezing is the very procedure `train prior` ends with: re-freezing a Swift-trained model
+    /// reproduces its file byte for byte.
+    func testFreezingASwiftTrainedModelReproducesItExactly() throws {
+        try FileManager.default.createDirectory(at: folder.appendingPathComponent("data"), withIntermediateDirectories: true)
+        try FileManager.default.copyItem(atPath: photo, toPath: path("data/photo.png"))
+        let phase1 = try CLI.run(["train", "vqvae", "--data", path("data"), "--out", path("m.safetensors"), "--steps", "3",
+                                  "--stride", "8", "--width", "4", "--latent-channels", "4", "--groups", "2",
+                                  "--codebook-size", "8", "--batch", "1", "--crop", "16"])
+        XCTAssertEqual(phase1.status, 0, phase1.stderr)
+        let phase2 = try CLI.run(["train", "prior", "--model", path("m.safetensors"), "--data", path("data"), "--steps", "3",
+                                  "--batch", "2", "--crop", "4", "--channels", "4", "--blocks", "2", "--embedding", "2",
+                                  "--head", "4", "--hold-out-every", "0"])
+        XCTAssertEqual(phase2.status, 0, phase2.stderr)
+        let frozen = try CLI.run(["freeze", path("m.safetensors"), path("refrozen.safetensors")])
+        XCTAssertEqual(frozen.status, 0, frozen.stderr)
+        let original = try XCTUnwrap(FileManager.default.contents(atPath: path("m.safetensors")))
+        XCTAssertGreaterThan(original.count, 1000)
+        XCTAssertEqual(FileManager.default.contents(atPath: path("refrozen.safetensors")), original)
+    }
+
     func testFilesThatCannotBeFrozenAreRefusedWithTheReason() throws {
         let missing = try CLI.run(["freeze", path("none.safetensors"), path("out.safetensors")])
         XCTAssertEqual(missing.status, 66)
