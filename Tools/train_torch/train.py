@@ -367,12 +367,13 @@ def train_vqvae(args, dist_: Distributed) -> int:
             last_metrics = {"mse": mean_mse, "psnr": psnr(mean_mse), "commitment": mean_commit,
                             "codesUsed": used, "perplexity": ppl}
             if dist_.main:
-                text = (f"mse {mean_mse:.5f}  psnr {psnr(mean_mse):.2f} dB  commit {mean_commit:.5f}  "
+                text = (f"loss {mean_mse + mean_commit:.5f}  mse {mean_mse:.5f}  psnr {psnr(mean_mse):.2f} dB  "
+                        f"commit {mean_commit:.5f}  "
                         f"|g| {window['norm'] / updated_steps:.3f}  lr {lr:.2e}  codes "
                         + " ".join(f"{u}/{config.codebookSize}" for u in used)
                         + ", ppl " + " ".join(str(round(p)) for p in ppl)
                         + (f"  skipped {window['skipped']} non-finite" if window["skipped"] else ""))
-                progress.report(step, text, {"mse": f"{mean_mse:.6g}", "psnr_db": f"{psnr(mean_mse):.4f}",
+                progress.report(step, text, {"loss": f"{mean_mse + mean_commit:.6g}", "mse": f"{mean_mse:.6g}", "psnr_db": f"{psnr(mean_mse):.4f}",
                                              "commitment": f"{mean_commit:.6g}",
                                              "grad_norm": f"{window['norm'] / updated_steps:.4g}", "lr": f"{lr:.4e}",
                                              "codes": " ".join(map(str, used)),
