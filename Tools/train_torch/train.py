@@ -19,7 +19,6 @@ import argparse
 import csv
 import hashlib
 import inspect
-import json
 import math
 import os
 import signal
@@ -686,6 +685,9 @@ def main(argv=None) -> int:
     except (Usage, ValueError, FileNotFoundError) as error:
         print(f"train.py {args.phase}: {error}", file=sys.stderr)
         return 64
+    except KeyboardInterrupt:      # before the training loop took over SIGINT: nothing was written
+        print(f"train.py {args.phase}: interrupted before training started", file=sys.stderr)
+        return 130
     finally:
         if dist_:
             dist_.close()
