@@ -65,6 +65,8 @@ let package = Package(
         .testTarget(name: "PriorTests", dependencies: ["Prior"]),
         .testTarget(name: "TrainingTests", dependencies: ["Training"]),
         .testTarget(name: "VQCodecTests", dependencies: ["VQCodec"]),
+        // PyTorch ↔ Swift parity on a model written by Tools/train_torch (Fixtures/parity).
+        .testTarget(name: "ParityTests", dependencies: ["Transforms", "Prior", "Engine", "Quantizer"]),
         .testTarget(name: "CLITests", dependencies: ["vqcodec", "VQCodec", "Images"]),
     ]
 )

@@ -1,0 +1,1 @@
+"""PyTorch trainer for vqcodec models: the Swift model family layer for layer (see README.md)."""

@@ -1,0 +1,552 @@
+"""The vqcodec model family in PyTorch, layer for layer the Swift engine's.
+
+Each class names the Swift source it mirrors; the parameter names are the keys of a vqcodec model
+file (Formats/model.md) without their component prefix (`analysis.`, `synthesis.`, `prior.`).
+
+```
+image s [N,3,H,W] ─▶ analysis ─▶ L [N,D,H/s,W/s] ─▶ nearest code per group ─▶ z [N,G,H/s,W/s]
+                                                          │ codebook lookup
+reconstruction ŝ [N,3,H,W] ◀─ synthesis ◀─ L̂ [N,D,H/s,W/s] ◀┘
+
+z ─▶ embedding ─▶ gated block .a ─▶ (blocks − 1) × gated block .b ─▶ horizontal stack
+  ─▶ ReLU ─▶ 1×1 (.b group mask) ─▶ ReLU ─▶ 1×1 (.b group mask) ─▶ logits [N,G·K,h,w]
+```
+"""
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import asdict, dataclass
+
+import torch
+import torch.distributed as dist
+import torch.nn as nn
+import torch.nn.functional as F
+
+# ---------------------------------------------------------------------------------------------
+# Configurations (metadata `vqvae.config` and `prior.config`: compact JSON, sorted keys)
+
+
+@dataclass(frozen=True)
+class VQVAEConfig:
+    """Sources/Transforms/VQVAEConfiguration.swift."""
+
+    stride: int = 8
+    width: int = 128
+    latentChannels: int = 64
+    groups: int = 4
+    codebookSize: int = 512
+
+    @property
+    def dimension(self) -> int:
+        return self.latentChannels // self.groups
+
+    def problem(self) -> str | None:
+        """Why the Swift reader would refuse this configuration, or None (the same limits)."""
+        s = self.stride
+        if s < 2 or s > 64 or s & (s - 1):
+            return f"stride must be a power of two from 2 to 64, found {s}"
+        if not 1 <= self.width <= 1024:
+            return f"width must be 1 to 1024, found {self.width}"
+        if not 1 <= self.groups <= 64:
+            return f"groups must be 1 to 64, found {self.groups}"
+        if not 1 <= self.latentChannels <= 1024:
+            return f"latent channels must be 1 to 1024, found {self.latentChannels}"
+        if self.latentChannels % self.groups:
+            return f"latent channels ({self.latentChannels}) must be a multiple of groups ({self.groups})"
+        if not 2 <= self.codebookSize <= 65536:
+            return f"codebook size must be 2 to 65536, found {self.codebookSize}"
+        return None
+
+    def json(self) -> str:
+        return json.dumps(asdict(self), sort_keys=True, separators=(",", ":"))
+
+
+@dataclass(frozen=True)
+class PriorConfig:
+    """Sources/Prior/PriorConfiguration.swift (defaults as `vqcodec train prior`)."""
+
+    groups: int = 4
+    codebookSize: int = 512
+    embeddingDimension: int = 16
+    channels: int = 64
+    blocks: int = 4
+    kernelSize: int = 3
+    headChannels: int = 128
+
+    def problem(self) -> str | None:
+        g = self.groups
+        checks = [
+            (1 <= g <= 64, "groups", g, "1…64"),
+            (2 <= self.codebookSize <= 4096, "codebookSize", self.codebookSize, "2…4096"),
+            (1 <= self.embeddingDimension <= 1024, "embeddingDimension", self.embeddingDimension, "1…1024"),
+            (1 <= self.channels <= 4096 and self.channels % g == 0, "channels", self.channels,
+             f"a multiple of groups ({g}) up to 4096"),
+            (1 <= self.blocks <= 64, "blocks", self.blocks, "1…64"),
+            (3 <= self.kernelSize <= 15 and self.kernelSize % 2 == 1, "kernelSize", self.kernelSize, "odd, 3…15"),
+            (1 <= self.headChannels <= 8192 and self.headChannels % g == 0, "headChannels", self.headChannels,
+             f"a multiple of groups ({g}) up to 8192"),
+        ]
+        for ok, field, value, expected in checks:
+            if not ok:
+                return f"prior configuration: {field} is {value}, expected {expected}"
+        return None
+
+    def json(self) -> str:
+        return json.dumps(asdict(self), sort_keys=True, separators=(",", ":"))
+
+
+# ---------------------------------------------------------------------------------------------
+# Transforms (Sources/Engine/ReferenceTransforms.swift, GDN.swift, PixelShuffle.swift)
+
+
+class _LowerBound(torch.autograd.Function):
+    """max(x, bound) whose gradient passes straight through, except where x is below the bound
+    and descent would push it further down (CompressAI's LowerBound; GDN.swift accumulateBounded)."""
+
+    @staticmethod
+    def forward(ctx, x, bound):
+        ctx.save_for_backward(x)
+        ctx.bound = bound
+        return x.clamp_min(bound)
+
+    @staticmethod
+    def backward(ctx, grad):
+        (x,) = ctx.saved_tensors
+        passes = (x >= ctx.bound) | (grad < 0)
+        return grad * passes, None
+
+
+class GDN(nn.Module):
+    """GDN (or IGDN with `inverse`): y_i = x_i / sqrt(beta_i + Σ_j gamma_ij x_j²) (× for IGDN).
+
+    `beta` [C] and `gamma` [C, C] hold the values themselves, used as max(beta, 1e-6) and
+    max(gamma, 0); initialised beta = 1, gamma = 0.1·I. Computed in float32 even under autocast:
+    the squares overflow float16 and the square root is where precision matters.
+    """
+
+    beta_minimum = 1e-6
+
+    def __init__(self, channels: int, inverse: bool = False):
+        super().__init__()
+        self.inverse = inverse
+        self.beta = nn.Parameter(torch.ones(channels))
+        self.gamma = nn.Parameter(0.1 * torch.eye(channels))
+
+    def forward(self, x):
+        with torch.autocast(device_type=x.device.type, enabled=False):
+            if x.dtype in (torch.float16, torch.bfloat16):
+                x = x.float()
+            c = x.shape[1]
+            beta = _LowerBound.apply(self.beta, self.beta_minimum)
+            gamma = _LowerBound.apply(self.gamma, 0.0).reshape(c, c, 1, 1)
+            norm = F.conv2d(x * x, gamma, beta)
+            return x * torch.sqrt(norm) if self.inverse else x * torch.rsqrt(norm)
+
+
+def _downsamplings(stride: int) -> int:
+    if stride < 2 or stride & (stride - 1):
+        raise ValueError(f"stride must be a power of two ≥ 2, found {stride}")
+    return stride.bit_length() - 1
+
+
+def make_analysis(stride=8, width=128, latent_channels=64, input_channels=3) -> nn.Sequential:
+    """d × [Conv(5×5, stride 2, pad 2) GDN], then Conv(3×3, pad 1) to the latent; stride = 2^d."""
+    layers, channels = [], input_channels
+    for _ in range(_downsamplings(stride)):
+        layers += [nn.Conv2d(channels, width, 5, stride=2, padding=2), GDN(width)]
+        channels = width
+    layers.append(nn.Conv2d(width, latent_channels, 3, padding=1))
+    return nn.Sequential(*layers)
+
+
+def make_synthesis(stride=8, width=128, latent_channels=64, output_channels=3) -> nn.Sequential:
+    """Conv(3×3, D→N) IGDN, (d − 1) × [Conv(3×3, N→4N) PixelShuffle(2) IGDN], Conv(3×3, N→4·3)
+    PixelShuffle(2): sub-pixel upsampling; nn.PixelShuffle's channel order is the Swift layer's."""
+    layers = [nn.Conv2d(latent_channels, width, 3, padding=1), GDN(width, inverse=True)]
+    for _ in range(_downsamplings(stride) - 1):
+        layers += [nn.Conv2d(width, 4 * width, 3, padding=1), nn.PixelShuffle(2), GDN(width, inverse=True)]
+    layers += [nn.Conv2d(width, 4 * output_channels, 3, padding=1), nn.PixelShuffle(2)]
+    return nn.Sequential(*layers)
+
+
+# ---------------------------------------------------------------------------------------------
+# Quantizer (Sources/Quantizer/Codebooks.swift, EMAQuantizer.swift)
+
+
+def _reduce(t: torch.Tensor) -> torch.Tensor:
+    """Sum over the processes of a DDP run (the identity in a single process)."""
+    if dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1:
+        dist.all_reduce(t)
+    return t
+
+
+def _broadcast(*tensors: torch.Tensor):
+    if dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1:
+        for t in tensors:
+            dist.broadcast(t, 0)
+
+
+def _rank() -> int:
+    return dist.get_rank() if dist.is_available() and dist.is_initialized() else 0
+
+
+class EMAQuantizer(nn.Module):
+    """G product codebooks of K vectors of d values, learned by exponential moving averages.
+
+    Buffers (model-file names under `quantizer.`): `codebook` [G, K, d], and the training state
+    `cluster_size` [G, K], `cluster_sum` [G, K, d], `steps_unused` [G, K] (int32).
+    Nearest code by squared distance ‖c‖² − 2 x·c (ties: lowest index). Training: data-based
+    initialisation from the first batch, EMA update with Laplace smoothing, and restarts of codes
+    whose EMA count fell below `dead_code_threshold` or that no vector chose for
+    `restart_patience` steps, onto encoder outputs drawn ∝ their squared quantisation error.
+    Under DDP, counts and sums are summed over processes (every process keeps the same
+    codebooks); initialisation and restarts happen on rank 0 and are broadcast.
+    """
+
+    def __init__(self, groups, codebook_size, dimension, decay=0.99, commitment=0.25,
+                 dead_code_threshold=0.1, restart_patience=20):
+        super().__init__()
+        self.groups, self.codebook_size, self.dimension = groups, codebook_size, dimension
+        self.decay, self.commitment = decay, commitment
+        self.dead_code_threshold, self.restart_patience = dead_code_threshold, restart_patience
+        self.register_buffer("codebook", torch.zeros(groups, codebook_size, dimension))
+        self.register_buffer("cluster_size", torch.zeros(groups, codebook_size))
+        self.register_buffer("cluster_sum", torch.zeros(groups, codebook_size, dimension))
+        self.register_buffer("steps_unused", torch.zeros(groups, codebook_size, dtype=torch.int32))
+        self.register_buffer("initialised", torch.zeros((), dtype=torch.bool))
+
+    # Layout helpers: latent [N, G·d, h, w] ⇄ vectors [G, N·h·w, d]; symbols [N, G, h, w] ⇄ [G, N·h·w].
+    def vectors(self, latent):
+        n, _, h, w = latent.shape
+        return latent.reshape(n, self.groups, self.dimension, h, w).permute(1, 0, 3, 4, 2).reshape(
+            self.groups, n * h * w, self.dimension)
+
+    def nearest(self, vectors):
+        """[G, M, d] → symbols [G, M] (int64)."""
+        norms = (self.codebook * self.codebook).sum(-1)                       # [G, K]
+        distances = torch.baddbmm(norms.unsqueeze(1), vectors, self.codebook.transpose(1, 2), alpha=-2)
+        return distances.argmin(-1)
+
+    def symbols(self, latent):
+        """latent [N, G·d, h, w] → symbols [N, G, h, w] (int64)."""
+        n, _, h, w = latent.shape
+        with torch.autocast(device_type=latent.device.type, enabled=False):
+            flat = self.nearest(self.vectors(latent.float()))
+        return flat.reshape(self.groups, n, h, w).permute(1, 0, 2, 3)
+
+    def lookup(self, symbols):
+        """symbols [N, G, h, w] → latent [N, G·d, h, w] of codebook vectors."""
+        n, g, h, w = symbols.shape
+        index = symbols.permute(1, 0, 2, 3).reshape(g, -1)                    # [G, M]
+        vectors = torch.gather(self.codebook, 1, index.unsqueeze(-1).expand(-1, -1, self.dimension))
+        return vectors.reshape(g, n, h, w, self.dimension).permute(1, 0, 4, 2, 3).reshape(n, g * self.dimension, h, w)
+
+    @torch.no_grad()
+    def initialise(self, vectors, generator):
+        """Codes start as random encoder outputs of the first batch (plus ±0.005 noise for the
+        codes beyond the batch's vector count)."""
+        if _rank() == 0:
+            count = vectors.shape[1]
+            k = self.codebook_size
+            for g in range(self.groups):
+                pick = torch.randint(count, (k,), generator=generator, device=vectors.device)
+                chosen = vectors[g, pick].clone()
+                if k > count:
+                    noise = (torch.rand(k - count, self.dimension, generator=generator, device=vectors.device) - 0.5) * 0.01
+                    chosen[count:] += noise
+                self.codebook[g] = chosen
+                self.cluster_sum[g] = chosen
+            self.cluster_size.fill_(1)
+            self.steps_unused.zero_()
+        _broadcast(self.codebook, self.cluster_sum, self.cluster_size, self.steps_unused)
+        self.initialised.fill_(True)
+
+    @torch.no_grad()
+    def update(self, vectors, symbols, generator):
+        """EMA update from vectors [G, M, d] and their symbols [G, M], then dead-code restarts."""
+        g_, k, d = self.groups, self.codebook_size, self.dimension
+        counts = torch.zeros(g_, k, device=vectors.device)
+        counts.scatter_add_(1, symbols, torch.ones_like(symbols, dtype=counts.dtype))
+        sums = torch.zeros(g_, k, d, device=vectors.device)
+        sums.scatter_add_(1, symbols.unsqueeze(-1).expand(-1, -1, d), vectors)
+        _reduce(counts)
+        _reduce(sums)
+        self.cluster_size.mul_(self.decay).add_(counts, alpha=1 - self.decay)
+        self.cluster_sum.mul_(self.decay).add_(sums, alpha=1 - self.decay)
+        epsilon = 1e-5
+        total = self.cluster_size.sum(1, keepdim=True)
+        smoothed = (self.cluster_size + epsilon) / (total + k * epsilon) * total
+        self.codebook.copy_(self.cluster_sum / smoothed.unsqueeze(-1))
+        self.steps_unused.copy_(torch.where(counts > 0, torch.zeros_like(self.steps_unused), self.steps_unused + 1))
+        dead = self.cluster_size < self.dead_code_threshold
+        if self.restart_patience > 0:
+            dead |= self.steps_unused >= self.restart_patience
+        restarted = dead.any().item()
+        if restarted and _rank() == 0:
+            chosen = torch.gather(self.codebook, 1, symbols.unsqueeze(-1).expand(-1, -1, d))
+            errors = ((vectors - chosen) ** 2).sum(-1).double()              # [G, M]
+            for g in range(g_):
+                codes = dead[g].nonzero().flatten()
+                if codes.numel() == 0:
+                    continue
+                if errors[g].sum() > 0:
+                    pick = torch.multinomial(errors[g], codes.numel(), replacement=True, generator=generator)
+                else:
+                    pick = torch.randint(vectors.shape[1], (codes.numel(),), generator=generator, device=vectors.device)
+                self.codebook[g, codes] = vectors[g, pick]
+                self.cluster_sum[g, codes] = vectors[g, pick]
+                self.cluster_size[g, codes] = 1
+                self.steps_unused[g, codes] = 0
+        if restarted:
+            _broadcast(self.codebook, self.cluster_sum, self.cluster_size, self.steps_unused)
+        return counts
+
+    def forward(self, latent, generator=None):
+        """Training quantisation of latent [N, G·d, h, w]: returns (quantized with straight-through
+        gradient, commitment loss β·mean‖L − sg(L̂)‖², symbols [N, G, h, w], counts [G, K] summed
+        over processes). L̂ uses the codebooks before this step's update. Always float32, even under
+        autocast: distances in bfloat16 would pick the wrong codes."""
+        with torch.autocast(device_type=latent.device.type, enabled=False):
+            return self._forward(latent.float(), generator)
+
+    def _forward(self, latent, generator):
+        vectors = self.vectors(latent)
+        if self.training and not bool(self.initialised):
+            self.initialise(vectors.detach(), generator)
+        flat = self.nearest(vectors.detach())
+        n, _, h, w = latent.shape
+        symbols = flat.reshape(self.groups, n, h, w).permute(1, 0, 2, 3)
+        quantized = self.lookup(symbols)
+        commitment = self.commitment * F.mse_loss(latent, quantized)
+        counts = None
+        if self.training:
+            counts = self.update(vectors.detach(), flat, generator)
+        return latent + (quantized - latent).detach(), commitment, symbols, counts
+
+
+class VQVAE(nn.Module):
+    """Sources/Transforms/VQVAE.swift: analysis, EMA product quantizer, synthesis.
+
+    Images are RGB floats in [0, 1] (pixel / 255), H and W multiples of the stride.
+    """
+
+    codebook_decay = 0.99
+    commitment = 0.25
+    dead_code_threshold = 0.1
+    restart_patience = 20
+
+    def __init__(self, config: VQVAEConfig):
+        super().__init__()
+        problem = config.problem()
+        if problem:
+            raise ValueError(problem)
+        self.config = config
+        self.analysis = make_analysis(config.stride, config.width, config.latentChannels)
+        self.synthesis = make_synthesis(config.stride, config.width, config.latentChannels)
+        self.quantizer = EMAQuantizer(config.groups, config.codebookSize, config.dimension, self.codebook_decay,
+                                      self.commitment, self.dead_code_threshold, self.restart_patience)
+
+    def forward(self, images, generator=None):
+        """One training forward pass: (reconstruction, mse, commitment, symbols, counts)."""
+        latent = self.analysis(images)
+        quantized, commitment, symbols, counts = self.quantizer(latent, generator)
+        reconstruction = self.synthesis(quantized)
+        mse = F.mse_loss(reconstruction.float(), images.float())
+        return reconstruction, mse, commitment, symbols, counts
+
+    @torch.no_grad()
+    def encode(self, images):
+        return self.quantizer.symbols(self.analysis(images))
+
+    @torch.no_grad()
+    def decode(self, symbols):
+        return self.synthesis(self.quantizer.lookup(symbols))
+
+
+# ---------------------------------------------------------------------------------------------
+# Prior (Sources/Engine/GatedPixelCNN.swift, MaskedConv2d.swift, Embedding.swift,
+# Sources/Prior/PixelCNNPrior.swift)
+
+
+def group_of(channel: int, channels: int, groups: int) -> int:
+    """Channels g·C/G ..< (g+1)·C/G form group g."""
+    return channel // (channels // groups)
+
+
+def allows(mask: str, output_group: int, input_group: int) -> bool:
+    """Mask "a" lets group g see groups < g at the same position; mask "b" groups ≤ g."""
+    return input_group < output_group if mask == "a" else input_group <= output_group
+
+
+def group_mask(outputs: int, inputs: int, groups: int, mask: str, output_modulo: int | None = None) -> torch.Tensor:
+    """[outputs, inputs] 0/1: output o (its group from o mod output_modulo, when given) may read input i."""
+    m = torch.zeros(outputs, inputs)
+    span = output_modulo or outputs
+    for o in range(outputs):
+        og = group_of(o % span, span, groups)
+        for i in range(inputs):
+            m[o, i] = 1.0 if allows(mask, og, group_of(i, inputs, groups)) else 0.0
+    return m
+
+
+class GatedBlock(nn.Module):
+    """One gated PixelCNN layer with a vertical and a horizontal stack and no blind spot.
+
+    Output [N, 2C, H, W]: vertical stack in channels 0..<C, horizontal in C..<2C. The `.a` block
+    takes the embedded symbols into both stacks. With h = k/2 and gate(p) = tanh(p[:C])·σ(p[C:]):
+    vertical: a (h or h+1) × k convolution reading rows r−h … r−1 (.a) or r−h … r (.b);
+    horizontal: 1 × (h+1) reading columns c−h … c, the centre tap group-masked (.a: < g, .b: ≤ g),
+    plus a 1×1 link from the vertical pre-activation; output 1×1 with the .b mask; residual in .b.
+    Parameters: vertical.{weight,bias}, horizontal.{weight,bias}, link.weight, output.{weight,bias}.
+    """
+
+    def __init__(self, input_channels, channels, kernel_size, mask, groups):
+        super().__init__()
+        assert mask in ("a", "b")
+        if kernel_size % 2 != 1 or kernel_size < 3:
+            raise ValueError(f"kernel size must be odd and ≥ 3, found {kernel_size}")
+        if mask == "b" and input_channels != 2 * channels:
+            raise ValueError("a .b block takes a block's output")
+        self.mask, self.channels, self.groups = mask, channels, groups
+        self.reach = h = kernel_size // 2
+        self.rows = h if mask == "a" else h + 1
+        stack_input = input_channels if mask == "a" else channels
+        self.vertical = nn.Conv2d(stack_input, 2 * channels, (self.rows, kernel_size))
+        self.horizontal = nn.Conv2d(stack_input, 2 * channels, (1, h + 1))
+        self.link = nn.Conv2d(2 * channels, 2 * channels, 1, bias=False)
+        self.output = nn.Conv2d(channels, channels, 1)
+        horizontal_mask = torch.ones(2 * channels, stack_input, 1, h + 1)
+        horizontal_mask[:, :, 0, h] = group_mask(2 * channels, stack_input, groups, mask, output_modulo=channels)
+        self.register_buffer("horizontal_mask", horizontal_mask, persistent=False)
+        self.register_buffer("output_mask", group_mask(channels, channels, groups, "b").reshape(channels, channels, 1, 1),
+                             persistent=False)
+
+    @staticmethod
+    def gate(p):
+        c = p.shape[1] // 2
+        return torch.tanh(p[:, :c]) * torch.sigmoid(p[:, c:])
+
+    def forward(self, x):
+        c, h = self.channels, self.reach
+        if self.mask == "a":
+            vertical_in = horizontal_in = x
+        else:
+            vertical_in, horizontal_in = x[:, :c], x[:, c:]
+        padded = F.pad(vertical_in, (h, h, h, 0))
+        if self.rows == h:       # .a: bottom padding −1, a crop of the last row
+            padded = padded[:, :, :-1]
+        pv = F.conv2d(padded, self.vertical.weight, self.vertical.bias)
+        vertical_out = self.gate(pv)
+        ph = F.conv2d(F.pad(horizontal_in, (h, 0, 0, 0)), self.horizontal.weight * self.horizontal_mask,
+                      self.horizontal.bias) + self.link(pv)
+        horizontal_out = F.conv2d(self.gate(ph), self.output.weight * self.output_mask, self.output.bias)
+        if self.mask == "b":
+            horizontal_out = horizontal_in + horizontal_out
+        return torch.cat([vertical_out, horizontal_out], 1)
+
+    def masked_weights(self) -> dict[str, torch.Tensor]:
+        """Weights with their masked-out entries set to 0 (what export writes)."""
+        return {"horizontal.weight": self.horizontal.weight * self.horizontal_mask,
+                "output.weight": self.output.weight * self.output_mask}
+
+
+class MaskedConv1x1(nn.Conv2d):
+    """A 1×1 convolution whose weights are group-masked with mask .b (MaskedConv2d, kernel 1)."""
+
+    def __init__(self, inputs, outputs, groups):
+        super().__init__(inputs, outputs, 1)
+        self.register_buffer("mask", group_mask(outputs, inputs, groups, "b").reshape(outputs, inputs, 1, 1),
+                             persistent=False)
+
+    def forward(self, x):
+        return F.conv2d(x, self.weight * self.mask, self.bias)
+
+
+class GroupEmbedding(nn.Module):
+    """Per-group symbol embedding: weight [G, K, E], N(0, 1); output [N, G·E, H, W] with group g in
+    channels g·E ..< (g+1)·E."""
+
+    def __init__(self, groups, symbols, dimension):
+        super().__init__()
+        self.weight = nn.Parameter(torch.randn(groups, symbols, dimension))
+
+    def forward(self, symbols):
+        n, g, h, w = symbols.shape
+        e = self.weight.shape[2]
+        rows = torch.stack([self.weight[i][symbols[:, i]] for i in range(g)], 1)   # [N, G, H, W, E]
+        return rows.permute(0, 1, 4, 2, 3).reshape(n, g * e, h, w)
+
+
+class Head(nn.Module):
+    def __init__(self, channels, head_channels, logits, groups):
+        super().__init__()
+        self.hidden = MaskedConv1x1(channels, head_channels, groups)
+        self.logits = MaskedConv1x1(head_channels, logits, groups)
+
+
+class PixelCNNPrior(nn.Module):
+    """The float prior (PixelCNNPrior.swift): logits [N, G·K, h, w] for symbols [N, G, h, w];
+    group g's logits at (r, c) depend on positions before (r, c) in raster order and on groups < g
+    of (r, c). Zero padding outside the map. State-dict keys are the model file's `prior.*` keys."""
+
+    def __init__(self, config: PriorConfig):
+        super().__init__()
+        problem = config.problem()
+        if problem:
+            raise ValueError(problem)
+        self.config = config
+        g, c = config.groups, config.channels
+        self.embedding = GroupEmbedding(g, config.codebookSize, config.embeddingDimension)
+        for b in range(config.blocks):
+            setattr(self, f"block{b}", GatedBlock(g * config.embeddingDimension if b == 0 else 2 * c, c,
+                                                  config.kernelSize, "a" if b == 0 else "b", g))
+        self.head = Head(c, config.headChannels, g * config.codebookSize, g)
+
+    def blocks(self):
+        return [getattr(self, f"block{b}") for b in range(self.config.blocks)]
+
+    def forward(self, symbols):
+        return self.network(self.embedding(symbols))
+
+    def network(self, x):
+        """Everything after the embedding: embedded symbols [N, G·E, h, w] → logits [N, G·K, h, w]."""
+        for block in self.blocks():
+            x = block(x)
+        x = F.relu(x[:, self.config.channels:])
+        return self.head.logits(F.relu(self.head.hidden(x)))
+
+    def cross_entropy(self, logits, symbols):
+        """Mean cross-entropy per symbol in nats (SoftmaxCrossEntropy.swift)."""
+        n, _, h, w = logits.shape
+        g, k = self.config.groups, self.config.codebookSize
+        return F.cross_entropy(logits.float().reshape(n, g, k, h, w).transpose(1, 2), symbols)
+
+    def export_state(self, zero_masked: bool = True) -> dict[str, torch.Tensor]:
+        """The parameters by model-file key (without `prior.`); masked-out weights zeroed unless told
+        not to (the Swift side masks again when it loads, so either is read the same)."""
+        state = {k: v.detach() for k, v in self.state_dict().items()}
+        if zero_masked:
+            for b, block in enumerate(self.blocks()):
+                for key, value in block.masked_weights().items():
+                    state[f"block{b}.{key}"] = value.detach()
+            state["head.hidden.weight"] = (self.head.hidden.weight * self.head.hidden.mask).detach()
+            state["head.logits.weight"] = (self.head.logits.weight * self.head.logits.mask).detach()
+        return state
+
+
+def perplexity(counts: torch.Tensor) -> list[float]:
+    """Per group 2^H of the code distribution in `counts` [G, K] (CodebookUsage.swift)."""
+    out = []
+    for row in counts.double().cpu():
+        total = row.sum().item()
+        if total <= 0:
+            out.append(0.0)
+            continue
+        p = row[row > 0] / total
+        out.append(float(2 ** (-(p * torch.log2(p)).sum().item())))
+    return out
+
+
+def psnr(mse: float) -> float:
+    return -10 * math.log10(mse) if mse > 0 else float("inf")

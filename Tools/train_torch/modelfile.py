@@ -1,0 +1,129 @@
+"""vqcodec model files (Formats/model.md §5) from and to the PyTorch modules.
+
+A file written here holds what the Swift readers `VQVAE(file:)` and `PixelCNNPrior(file:)` accept:
+`analysis.*`, `synthesis.*` (F32 or F16), `quantizer.codebook` F32 [G, K, d], optionally `prior.*`
+(F32 or F16), metadata `vqvae.config`, `name`, `prior.config`, and the recipes and metrics. It holds
+no integer prior: `vqcodec freeze IN OUT` derives `prior_int.*` exactly as Swift training does.
+"""
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+
+import torch
+from safetensors import safe_open
+from safetensors.torch import save_file
+
+from .model import PixelCNNPrior, PriorConfig, VQVAE, VQVAEConfig
+
+VQVAE_CONFIG = "vqvae.config"
+PRIOR_CONFIG = "prior.config"
+NAME = "name"
+TRAINING_STATE = ("quantizer.cluster_size", "quantizer.cluster_sum", "quantizer.steps_unused")
+
+
+def is_valid_name(name: str) -> bool:
+    """1 to 64 printable ASCII characters (VQVAE.isValidName)."""
+    data = name.encode("utf-8")
+    return 1 <= len(data) <= 64 and all(0x20 <= b <= 0x7E for b in data)
+
+
+def compact_json(value) -> str:
+    return json.dumps(value, sort_keys=True, separators=(",", ":"))
+
+
+def _float(t: torch.Tensor, half: bool) -> torch.Tensor:
+    t = t.detach().to("cpu", torch.float32).contiguous()
+    return t.to(torch.float16) if half else t
+
+
+def vqvae_tensors(model: VQVAE, half: bool = False, training_state: bool = False) -> dict[str, torch.Tensor]:
+    """`analysis.*`, `synthesis.*` (F16 with `half`), `quantizer.codebook` (always F32) and, with
+    `training_state`, the EMA state a Swift checkpoint would hold."""
+    tensors = {}
+    for prefix, module in (("analysis.", model.analysis), ("synthesis.", model.synthesis)):
+        for key, value in module.state_dict().items():
+            tensors[prefix + key] = _float(value, half)
+    q = model.quantizer
+    tensors["quantizer.codebook"] = _float(q.codebook, False)
+    if training_state:
+        tensors["quantizer.cluster_size"] = _float(q.cluster_size, False)
+        tensors["quantizer.cluster_sum"] = _float(q.cluster_sum, False)
+        tensors["quantizer.steps_unused"] = q.steps_unused.detach().to("cpu", torch.int32).contiguous()
+    return tensors
+
+
+def prior_tensors(prior: PixelCNNPrior, half: bool = False, zero_masked: bool = True) -> dict[str, torch.Tensor]:
+    return {"prior." + key: _float(value, half) for key, value in prior.export_state(zero_masked).items()}
+
+
+def write_atomically(tensors: dict[str, torch.Tensor], metadata: dict[str, str], path: str,
+                     protect: tuple[str, ...] = ()) -> None:
+    """Writes a safetensors file through a temporary file in the same folder and a rename, so an
+    interrupted run never leaves a partial model; refuses to replace any file in `protect`."""
+    for other in protect:
+        if os.path.exists(path) and os.path.exists(other) and os.path.samefile(path, other):
+            raise ValueError(f"{path}: refusing to write the output over the input; choose another output path")
+    folder = os.path.dirname(os.path.abspath(path))
+    fd, temporary = tempfile.mkstemp(prefix="." + os.path.basename(path) + ".", suffix=".partial", dir=folder)
+    os.close(fd)
+    try:
+        save_file(tensors, temporary, metadata=metadata)
+        os.chmod(temporary, 0o644)
+        os.replace(temporary, path)
+    except BaseException:
+        if os.path.exists(temporary):
+            os.unlink(temporary)
+        raise
+
+
+def read(path: str) -> tuple[dict[str, torch.Tensor], dict[str, str]]:
+    tensors = {}
+    with safe_open(path, framework="pt") as f:
+        metadata = dict(f.metadata() or {})
+        for key in f.keys():
+            tensors[key] = f.get_tensor(key)
+    return tensors, metadata
+
+
+def load_vqvae(path: str) -> tuple[VQVAE, dict[str, torch.Tensor], dict[str, str]]:
+    """The VQ-VAE of a model file (any vqcodec model: Swift- or PyTorch-trained), with the file's
+    tensors and metadata."""
+    tensors, metadata = read(path)
+    if VQVAE_CONFIG not in metadata:
+        raise ValueError(f"{path}: the model file has no metadata \"{VQVAE_CONFIG}\"; it holds no VQ-VAE")
+    config = VQVAEConfig(**json.loads(metadata[VQVAE_CONFIG]))
+    model = VQVAE(config)
+    for prefix, module in (("analysis.", model.analysis), ("synthesis.", model.synthesis)):
+        state = {k[len(prefix):]: v.float() for k, v in tensors.items() if k.startswith(prefix)}
+        module.load_state_dict(state, strict=True)
+    q = model.quantizer
+    q.codebook.copy_(tensors["quantizer.codebook"].float())
+    if "quantizer.cluster_size" in tensors:
+        q.cluster_size.copy_(tensors["quantizer.cluster_size"].float())
+        q.cluster_sum.copy_(tensors["quantizer.cluster_sum"].float())
+        if "quantizer.steps_unused" in tensors:
+            q.steps_unused.copy_(tensors["quantizer.steps_unused"].to(torch.int32))
+    else:  # a coding file: each code counts as seen once at its own position (EMAQuantizer.restore)
+        q.cluster_size.fill_(1)
+        q.cluster_sum.copy_(q.codebook)
+    q.initialised.fill_(True)
+    return model, tensors, metadata
+
+
+def load_prior(tensors: dict[str, torch.Tensor], metadata: dict[str, str]) -> PixelCNNPrior:
+    if PRIOR_CONFIG not in metadata:
+        raise ValueError(f"the model file has no metadata \"{PRIOR_CONFIG}\"; it holds no float prior")
+    prior = PixelCNNPrior(PriorConfig(**json.loads(metadata[PRIOR_CONFIG])))
+    state = {k[len("prior."):]: v.float() for k, v in tensors.items() if k.startswith("prior.")}
+    prior.load_state_dict(state, strict=True)
+    return prior
+
+
+def without_prior(tensors: dict[str, torch.Tensor], metadata: dict[str, str]):
+    """A model file's contents without any float or integer prior (PriorTrainer.withoutPrior)."""
+    def is_prior(key: str) -> bool:
+        return key.startswith("prior.") or key.startswith("prior_int.")
+    return ({k: v for k, v in tensors.items() if not is_prior(k)},
+            {k: v for k, v in metadata.items() if not is_prior(k)})

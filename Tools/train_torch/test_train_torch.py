@@ -1,0 +1,381 @@
+"""Tests of the PyTorch trainer, on CPU (seconds):
+
+    python3 -m pytest Tools/train_torch -q
+
+Shapes and names against a Swift-written model file, PixelCNN causality (exact, from gradients),
+the EMA quantizer's rules, the schedule, the crops, and a 3-step run of both phases that writes
+files the reference safetensors reader opens with the expected names. That the Swift readers give
+the same numbers is Tests/ParityTests (`swift test --filter ParityTests`).
+"""
+from __future__ import annotations
+
+import math
+import os
+import shutil
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+from safetensors import safe_open
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from train_torch import data as datasets  # noqa: E402
+from train_torch import modelfile, train  # noqa: E402
+from train_torch.model import (GDN, EMAQuantizer, PixelCNNPrior, PriorConfig, VQVAE, VQVAEConfig,  # noqa: E402
+                               perplexity)
+
+ROOT = Path(__file__).resolve().parent.parent.parent
+SHIPPED = ROOT / "Models" / "vq-s8-w64-g4k512.safetensors"
+PHOTO = ROOT / "Fixtures" / "images" / "photo-64x48.png"
+
+
+def shapes(path):
+    with safe_open(str(path), framework="pt") as f:
+        return {k: list(f.get_slice(k).get_shape()) for k in f.keys()}, dict(f.metadata() or {})
+
+
+# ---------------------------------------------------------------------------------------------
+# Names and shapes
+
+
+def test_names_and_shapes_equal_those_of_a_swift_trained_model_file():
+    swift, metadata = shapes(SHIPPED)
+    vqvae = VQVAE(VQVAEConfig(stride=8, width=64, latentChannels=64, groups=4, codebookSize=512))
+    prior = PixelCNNPrior(PriorConfig(groups=4, codebookSize=512, embeddingDimension=16, channels=64, blocks=4,
+                                      kernelSize=3, headChannels=128))
+    ours = {k: list(v.shape) for k, v in modelfile.vqvae_tensors(vqvae).items()}
+    ours.update({k: list(v.shape) for k, v in modelfile.prior_tensors(prior).items()})
+    theirs = {k: v for k, v in swift.items() if not k.startswith("prior_int.")}
+    assert ours == theirs
+    assert metadata["vqvae.config"] == vqvae.config.json()
+    assert metadata["prior.config"] == prior.config.json()
+
+
+@pytest.mark.parametrize("stride", [2, 8, 16])
+def test_transforms_map_images_to_latents_and_back(stride):
+    config = VQVAEConfig(stride=stride, width=8, latentChannels=8, groups=2, codebookSize=4)
+    model = VQVAE(config)
+    x = torch.rand(2, 3, 4 * stride, 3 * stride)
+    latent = model.analysis(x)
+    assert latent.shape == (2, 8, 4, 3)
+    assert model.synthesis(latent).shape == x.shape
+    # GDN count: one per downsampling in the analysis, one per upsampling but the last in the synthesis.
+    assert sum(isinstance(m, GDN) for m in model.analysis) == stride.bit_length() - 1
+    assert sum(isinstance(m, GDN) for m in model.synthesis) == stride.bit_length() - 1
+
+
+def test_a_swift_trained_model_loads_and_codes_an_image():
+    model, tensors, metadata = modelfile.load_vqvae(str(SHIPPED))
+    prior = modelfile.load_prior(tensors, metadata)
+    image = datasets.padded_image(datasets.load_rgb(str(PHOTO)), 8)
+    symbols = model.encode(image)
+    assert symbols.shape == (1, 4, 6, 8)
+    mse = torch.mean((model.decode(symbols).clamp(0, 1) - image) ** 2).item()
+    assert 10 * math.log10(1 / mse) > 15          # trained, not noise (vqcodec encode --psnr: 19.38 dB)
+    bits = prior.cross_entropy(prior(symbols), symbols).item() / math.log(2)
+    assert bits < 8.5                             # well below log2(512) = 9 bits per symbol
+
+
+# ---------------------------------------------------------------------------------------------
+# PixelCNN causality: logits of (r, c, g) depend exactly on positions before (r, c) in raster
+# order within the receptive field, and on groups < g of (r, c) itself.
+
+
+def dependence(prior: PixelCNNPrior, height: int, width: int) -> np.ndarray:
+    """[target r, c, g, source r, c, g] booleans: whether the target's logits have a non-zero
+    gradient with respect to the source's embedding (exact: masked paths are exact zeros). Large
+    positive biases before the ReLUs keep every unit active, so no path is cut by a dead ReLU."""
+    cfg = prior.config
+    g, k, e = cfg.groups, cfg.codebookSize, cfg.embeddingDimension
+    prior = prior.double()
+    with torch.no_grad():
+        for block in prior.blocks():
+            block.output.bias.fill_(10)
+        prior.head.hidden.bias.fill_(1000)
+    symbols = torch.randint(k, (1, g, height, width), generator=torch.Generator().manual_seed(3))
+    x = prior.embedding(symbols).detach().requires_grad_()
+    logits = prior.network(x)
+    out = np.zeros((height, width, g, height, width, g), dtype=bool)
+    for r in range(height):
+        for c in range(width):
+            for group in range(g):
+                (grad,) = torch.autograd.grad(logits[0, group * k:(group + 1) * k, r, c].sum(), x, retain_graph=True)
+                out[r, c, group] = (grad[0].reshape(g, e, height, width).abs().sum(1) > 0).permute(1, 2, 0).numpy()
+    return out
+
+
+@pytest.mark.parametrize("blocks,kernel", [(1, 3), (3, 3), (2, 5)])
+def test_prior_sees_exactly_its_causal_receptive_field(blocks, kernel):
+    torch.manual_seed(blocks * 10 + kernel)
+    prior = PixelCNNPrior(PriorConfig(groups=3, codebookSize=5, embeddingDimension=2, channels=6, blocks=blocks,
+                                      kernelSize=kernel, headChannels=6))
+    h_, w_ = 6, 8
+    depends = dependence(prior, h_, w_)
+    reach = blocks * (kernel // 2)
+    for r in range(h_):
+        for c in range(w_):
+            for g in range(3):
+                for rr in range(h_):
+                    for cc in range(w_):
+                        for gg in range(3):
+                            expected = ((r - reach <= rr < r and abs(cc - c) <= reach)
+                                        or (rr == r and c - reach <= cc < c)
+                                        or (rr == r and cc == c and gg < g))
+                            assert depends[r, c, g, rr, cc, gg] == expected, (r, c, g, rr, cc, gg)
+
+
+def test_prior_export_zeroes_masked_weights_without_changing_the_logits():
+    torch.manual_seed(5)
+    prior = PixelCNNPrior(PriorConfig(groups=2, codebookSize=6, embeddingDimension=3, channels=4, blocks=2,
+                                      kernelSize=3, headChannels=4))
+    symbols = torch.randint(6, (2, 2, 4, 5))
+    before = prior(symbols)
+    zeroed = prior.export_state(zero_masked=True)
+    raw = prior.export_state(zero_masked=False)
+    assert (zeroed["block0.horizontal.weight"] != raw["block0.horizontal.weight"]).any()
+    assert (zeroed["head.logits.weight"] == 0).sum() > 0
+    other = PixelCNNPrior(prior.config)
+    other.load_state_dict(zeroed)
+    assert torch.allclose(other(symbols), before, atol=1e-6)
+
+
+# ---------------------------------------------------------------------------------------------
+# Quantizer, GDN bounds, schedule
+
+
+def test_nearest_code_breaks_ties_to_the_lowest_index_and_lookup_inverts_layout():
+    q = EMAQuantizer(groups=2, codebook_size=3, dimension=2)
+    q.codebook.copy_(torch.tensor([[[1., 0.], [1., 0.], [0., 1.]], [[0., 0.], [5., 5.], [-1., -1.]]]))
+    latent = torch.zeros(1, 4, 1, 2)                       # group g is channels 2g, 2g + 1
+    latent[0, 0:2, 0, 0], latent[0, 0:2, 0, 1] = torch.tensor([1., 0.]), torch.tensor([0., 1.])
+    latent[0, 2:4, 0, 0], latent[0, 2:4, 0, 1] = torch.tensor([4., 4.]), torch.tensor([-1., -2.])
+    symbols = q.symbols(latent)
+    assert symbols.tolist() == [[[[0, 2]], [[1, 2]]]]      # codes 0 and 1 tie: the lower wins
+    expected = torch.zeros(1, 4, 1, 2)
+    expected[0, 0:2, 0, 0], expected[0, 0:2, 0, 1] = q.codebook[0, 0], q.codebook[0, 2]
+    expected[0, 2:4, 0, 0], expected[0, 2:4, 0, 1] = q.codebook[1, 1], q.codebook[1, 2]
+    assert torch.equal(q.lookup(symbols), expected)
+
+
+def test_ema_update_follows_the_swift_formula():
+    torch.manual_seed(0)
+    q = EMAQuantizer(groups=1, codebook_size=2, dimension=2, decay=0.9, dead_code_threshold=0.0, restart_patience=0)
+    q.codebook.copy_(torch.tensor([[[0., 0.], [10., 10.]]]))
+    q.cluster_size.fill_(1)
+    q.cluster_sum.copy_(q.codebook)
+    vectors = torch.tensor([[[1., 1.], [3., 1.], [9., 9.]]])
+    symbols = torch.tensor([[0, 0, 1]])
+    q.update(vectors, symbols, torch.Generator())
+    size = torch.tensor([0.9 * 1 + 0.1 * 2, 0.9 * 1 + 0.1 * 1])
+    total, eps = size.sum(), 1e-5
+    smoothed = (size + eps) / (total + 2 * eps) * total
+    sums = torch.tensor([[0.9 * 0 + 0.1 * 4, 0.9 * 0 + 0.1 * 2], [0.9 * 10 + 0.1 * 9, 0.9 * 10 + 0.1 * 9]])
+    assert torch.allclose(q.cluster_size[0], size)
+    assert torch.allclose(q.codebook[0], sums / smoothed[:, None])
+
+
+def test_codes_unused_for_the_patience_are_restarted_on_encoder_outputs():
+    q = EMAQuantizer(groups=1, codebook_size=4, dimension=2, restart_patience=20, dead_code_threshold=0.0)
+    generator = torch.Generator().manual_seed(1)
+    vectors = torch.randn(1, 64, 2, generator=generator) * 0.01 + 5     # all near (5, 5)
+    q.initialise(vectors, generator)
+    assert bool(q.initialised) and torch.all(q.cluster_size == 1)
+    q.codebook[0, 3] = torch.tensor([-100., -100.])                      # far away: never chosen
+    q.cluster_sum[0, 3] = q.codebook[0, 3]
+    for step in range(19):
+        q.update(vectors, q.nearest(vectors), generator)
+    assert q.steps_unused[0, 3] == 19 and q.codebook[0, 3, 0] < -50
+    q.update(vectors, q.nearest(vectors), generator)                     # the 20th step restarts it
+    assert q.steps_unused[0, 3] == 0 and q.cluster_size[0, 3] == 1
+    assert torch.allclose(q.codebook[0, 3], torch.tensor([5., 5.]), atol=0.1)
+
+
+def test_codes_whose_ema_count_falls_below_the_threshold_are_restarted():
+    q = EMAQuantizer(groups=1, codebook_size=2, dimension=1, decay=0.5, dead_code_threshold=0.1, restart_patience=0)
+    q.codebook.copy_(torch.tensor([[[0.], [100.]]]))
+    q.cluster_size.fill_(1)
+    q.cluster_sum.copy_(q.codebook)
+    vectors = torch.tensor([[[0.5], [1.0]]])
+    generator = torch.Generator().manual_seed(0)
+    for _ in range(3):                                   # 0.5³ = 0.125 ≥ 0.1: alive
+        q.update(vectors, torch.tensor([[0, 0]]), generator)
+    assert q.codebook[0, 1, 0] > 50
+    q.update(vectors, torch.tensor([[0, 0]]), generator)  # 0.0625 < 0.1: restarted onto a data vector
+    assert q.codebook[0, 1, 0] in (0.5, 1.0)
+
+
+def test_straight_through_gradient_and_commitment():
+    torch.manual_seed(2)
+    q = EMAQuantizer(groups=1, codebook_size=3, dimension=2)
+    q.eval()
+    q.codebook.copy_(torch.randn(1, 3, 2))
+    latent = torch.randn(1, 2, 2, 2, requires_grad=True)
+    quantized, commitment, _, _ = q(latent)
+    (quantized.sum() + commitment).backward()
+    lhat = q.lookup(q.symbols(latent.detach()))
+    expected = 1 + 2 * 0.25 * (latent.detach() - lhat) / latent.numel()
+    assert torch.allclose(latent.grad, expected)
+
+
+def test_gdn_bounds_and_their_gradient_rule():
+    gdn = GDN(2)
+    with torch.no_grad():
+        gdn.beta.copy_(torch.tensor([-1.0, 2.0]))
+        gdn.gamma.copy_(torch.tensor([[0.1, -0.5], [0.0, 0.1]]))
+    x = torch.tensor([[[[1.0]], [[2.0]]]])
+    y = gdn(x)
+    expected = torch.tensor([1.0 / math.sqrt(1e-6 + 0.1), 2.0 / math.sqrt(2.0 + 0.4)])
+    assert torch.allclose(y.flatten(), expected, rtol=1e-5)
+    # Below its bound, a value's gradient passes when descent moves it up (negative gradient)…
+    y.sum().backward()
+    assert gdn.gamma.grad[0, 1] < 0 and gdn.beta.grad[0] < 0
+    # …and is 0 when descent would push it further down; values above their bounds always get theirs.
+    gdn.zero_grad()
+    (-gdn(x).sum()).backward()
+    assert gdn.gamma.grad[0, 1] == 0 and gdn.beta.grad[0] == 0
+    assert gdn.gamma.grad[0, 0] > 0 and gdn.beta.grad[1] > 0
+
+
+def test_schedule_warms_up_then_decays_by_half_a_cosine_to_a_tenth():
+    lr = [train.learning_rate(s, 1e-3, 10, 110) for s in range(120)]
+    assert lr[0] == pytest.approx(1e-4) and lr[9] == pytest.approx(1e-3)
+    assert lr[60] == pytest.approx(1e-4 + 0.9e-3 * 0.5 * (1 + math.cos(math.pi * 0.5)))
+    assert lr[110] == pytest.approx(1e-4) and lr[119] == pytest.approx(1e-4)
+    assert all(a >= b for a, b in zip(lr[9:], lr[10:]))
+
+
+def test_perplexity_of_uniform_and_single_code_use():
+    assert perplexity(torch.tensor([[5., 5., 5., 5.], [0., 9., 0., 0.]])) == pytest.approx([4.0, 1.0])
+
+
+# ---------------------------------------------------------------------------------------------
+# Data
+
+
+def test_crops_flip_and_extend_small_images_by_their_edges():
+    image = np.arange(2 * 3 * 3, dtype=np.uint8).reshape(2, 3, 3)       # 2 × 3 RGB
+    crop = datasets.crop_image(image, top=-1, left=0, crop=4, flip=False)
+    assert crop.shape == (3, 4, 4)
+    assert list(crop[0, 0]) == [0, 3, 6, 6] and list(crop[0, 3]) == [9, 12, 15, 15]
+    flipped = datasets.crop_image(image, top=-1, left=0, crop=4, flip=True)
+    assert np.array_equal(flipped, crop[:, :, ::-1])
+    rng = np.random.default_rng(0)
+    offsets = {datasets.crop_offset(10, 4, rng) for _ in range(200)}
+    assert offsets == set(range(7))
+    assert {datasets.crop_offset(2, 4, rng) for _ in range(200)} == {0, -1, -2}
+
+
+def test_batches_are_a_function_of_seed_rank_and_step(tmp_path):
+    folder = make_data(tmp_path)
+    paths = datasets.list_images(str(folder))
+    assert [os.path.basename(p) for p in paths] == ["a.png", "b.jpg"]
+    one = datasets.ImageCropBatches(paths, 16, 3, seed=4, rank=0)
+    two = datasets.ImageCropBatches(paths, 16, 3, seed=4, rank=0)
+    assert torch.equal(one[7], two[7]) and not torch.equal(one[7], one[8])
+    assert not torch.equal(one[7], datasets.ImageCropBatches(paths, 16, 3, seed=4, rank=1)[7])
+    assert one[0].dtype == torch.uint8 and one[0].shape == (3, 3, 16, 16)
+
+
+def test_padded_image_repeats_the_last_row_and_column():
+    image = np.arange(3 * 5 * 3, dtype=np.uint8).reshape(3, 5, 3)
+    padded = datasets.padded_image(image, 4)
+    assert padded.shape == (1, 3, 4, 8)
+    assert torch.equal(padded[0, :, 3], padded[0, :, 2]) and torch.equal(padded[0, :, :, 7], padded[0, :, :, 4])
+    assert datasets.held_out(9, 10, 50) and not datasets.held_out(8, 10, 50) and not datasets.held_out(0, 1, 1)
+
+
+# ---------------------------------------------------------------------------------------------
+# A 3-step run of both phases
+
+
+def make_data(tmp_path) -> Path:
+    folder = tmp_path / "data"
+    folder.mkdir()
+    shutil.copy(PHOTO, folder / "a.png")
+    Image.open(PHOTO).convert("L").save(folder / "b.jpg", quality=90)
+    (folder / "notes.txt").write_text("not an image")
+    return folder
+
+
+def test_three_step_runs_write_model_files_with_the_expected_names(tmp_path, capsys):
+    folder = make_data(tmp_path)
+    out, prior_out = tmp_path / "m.safetensors", tmp_path / "p.safetensors"
+    common = ["--steps", "3", "--batch", "2", "--log-every", "1", "--threads", "1", "--device", "cpu"]
+    assert train.main(["vqvae", "--data", str(folder), "--out", str(out), "--stride", "8", "--width", "8",
+                       "--latent-channels", "8", "--groups", "2", "--codebook-size", "16", "--crop", "32",
+                       "--workers", "0", "--name", "smoke", *common]) == 0
+    names, metadata = shapes(out)
+    expected = {f"analysis.{i}.{p}" for i in (0, 2, 4) for p in ("weight", "bias")}
+    expected |= {f"analysis.{i}.{p}" for i in (1, 3, 5) for p in ("beta", "gamma")} | {"analysis.6.weight", "analysis.6.bias"}
+    expected |= {f"synthesis.{i}.{p}" for i in (0, 2, 5, 8) for p in ("weight", "bias")}   # 3, 6, 9: PixelShuffle
+    expected |= {f"synthesis.{i}.{p}" for i in (1, 4, 7) for p in ("beta", "gamma")}
+    expected |= {"quantizer.codebook"}
+    assert set(names) == expected
+    assert names["quantizer.codebook"] == [2, 16, 4] and names["synthesis.8.weight"] == [12, 8, 3, 3]
+    assert metadata["vqvae.config"] == '{"codebookSize":16,"groups":2,"latentChannels":8,"stride":8,"width":8}'
+    assert metadata["name"] == "smoke"
+    assert '"steps":3' in metadata["vqvae.recipe"] and "psnr" in metadata["vqvae.metrics"]
+    printed = capsys.readouterr().out
+    assert "step 3/3" in printed and "psnr" in printed and "codes" in printed
+
+    # A checkpoint exists: a fresh start is refused, --resume extends the run.
+    assert train.main(["vqvae", "--data", str(folder), "--out", str(out), *common]) == 64
+    assert train.main(["vqvae", "--data", str(folder), "--out", str(out), "--resume", "--steps", "4", "--log-every",
+                       "1", "--threads", "1", "--device", "cpu"]) == 0
+    assert '"steps":4' in shapes(out)[1]["vqvae.recipe"]
+
+    assert train.main(["prior", "--model", str(out), "--data", str(folder), "--out", str(prior_out), "--crop", "4",
+                       "--channels", "4", "--blocks", "2", "--embedding", "2", "--head", "4", "--hold-out-every", "2",
+                       "--half", *common]) == 0
+    names, metadata = shapes(prior_out)
+    prior_names = {k for k in names if k.startswith("prior.")}
+    assert prior_names == {"prior." + k for k in PixelCNNPrior(PriorConfig(2, 16, 2, 4, 2, 3, 4)).state_dict()}
+    assert not any(k.startswith("prior_int.") for k in names)
+    assert metadata["prior.config"] == ('{"blocks":2,"channels":4,"codebookSize":16,"embeddingDimension":2,'
+                                        '"groups":2,"headChannels":4,"kernelSize":3}')
+    assert "heldOutBitsPerSymbol" in metadata["prior.metrics"] and metadata["name"] == "smoke"
+    with safe_open(str(prior_out), framework="pt") as f:
+        assert f.get_tensor("prior.embedding.weight").dtype == torch.float16
+        assert f.get_tensor("quantizer.codebook").dtype == torch.float32
+
+
+def test_output_over_an_input_is_refused(tmp_path):
+    path = tmp_path / "x.safetensors"
+    modelfile.write_atomically({"a": torch.zeros(1)}, {}, str(path))
+    with pytest.raises(ValueError, match="refusing"):
+        modelfile.write_atomically({"a": torch.ones(1)}, {}, str(path), protect=(str(path),))
+    assert not any(p.name.endswith(".partial") for p in tmp_path.iterdir())
+
+
+# ---------------------------------------------------------------------------------------------
+# DDP: the quantizer keeps one codebook across processes
+
+
+def _ddp_worker(rank: int, world: int, init: str, results):
+    import torch.distributed as dist
+    dist.init_process_group("gloo", init_method=init, rank=rank, world_size=world)
+    torch.manual_seed(0)
+    q = EMAQuantizer(groups=2, codebook_size=8, dimension=3, restart_patience=3)
+    generator = torch.Generator().manual_seed(100 + rank)      # deliberately different per process
+    for step in range(8):
+        vectors = torch.randn(2, 16, 3, generator=generator) + rank   # each process sees other data
+        if step == 0:
+            q.initialise(vectors, generator)
+        q.update(vectors, q.nearest(vectors), generator)
+    results[rank] = (q.codebook.clone(), q.cluster_size.clone(), q.steps_unused.clone())
+    dist.destroy_process_group()
+
+
+def test_ddp_processes_keep_identical_codebooks(tmp_path):
+    import torch.multiprocessing as mp
+    manager = mp.Manager()
+    results = manager.dict()
+    mp.spawn(_ddp_worker, args=(2, f"file://{tmp_path}/rendezvous", results), nprocs=2, join=True)
+    (book0, size0, unused0), (book1, size1, unused1) = results[0], results[1]
+    assert torch.equal(book0, book1) and torch.equal(size0, size1) and torch.equal(unused0, unused1)
+    # The counts are of both processes' vectors: the EMA total goes from 8 towards 32 per step
+    # (8·0.99⁸ + 32·(1 − 0.99⁸) ≈ 9.85 after 8 steps), not towards one process's 16 (≈ 8.62).
+    assert torch.all(size0.sum(1) > 9.5)

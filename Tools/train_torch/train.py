@@ -1,0 +1,697 @@
+#!/usr/bin/env python3
+"""Train vqcodec models with PyTorch (one GPU, several with torchrun/DDP, or the CPU).
+
+    python3 Tools/train_torch/train.py vqvae --data DIR --out M.safetensors [options]
+    python3 Tools/train_torch/train.py prior --model M.safetensors --data DIR --out M2.safetensors [options]
+    torchrun --nproc_per_node=8 Tools/train_torch/train.py vqvae ...      (DDP, --batch is global)
+    vqcodec freeze M2.safetensors CODEC.safetensors                        (integer prior → codec model)
+
+Phase I trains the VQ-VAE (‖s − ŝ‖² + 0.25‖L − sg(L̂)‖², EMA codebooks, dead-code restarts);
+phase II the gated PixelCNN prior on the symbol maps of a trained VQ-VAE. Both use Adam with a
+linear warm-up and half a cosine down to a tenth of --lr, the gradient norm clipped to 1, and skip
+an update whose loss or gradient is not finite (ten in a row stop the run), like `vqcodec train`.
+Every --checkpoint-every steps, on Ctrl-C/SIGTERM and at the end they write the model file (atomically)
+and a checkpoint (OUT.ckpt.pt, OUT.prior.ckpt.pt) from which --resume continues. See README.md.
+"""
+from __future__ import annotations
+
+import argparse
+import csv
+import hashlib
+import inspect
+import math
+import os
+import signal
+import sys
+import time
+from datetime import datetime, timezone
+
+import numpy as np
+import torch
+import torch.distributed as dist
+
+if __package__ in (None, ""):
+    sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+from train_torch import data as datasets  # noqa: E402
+from train_torch import modelfile  # noqa: E402
+from train_torch.model import PixelCNNPrior, PriorConfig, VQVAE, VQVAEConfig, perplexity, psnr  # noqa: E402
+
+# ---------------------------------------------------------------------------------------------
+# Shared machinery
+
+
+class Usage(Exception):
+    """A problem with the command line or its files: printed as one line, exit status 64."""
+
+
+def learning_rate(step: int, peak: float, warmup: int, total: int) -> float:
+    """LearningRateSchedule.swift: step s < warm-up gets peak·(s+1)/warm-up, then half a cosine from
+    peak to peak/10 at `total`."""
+    floor = peak / 10
+    if step < warmup:
+        return peak * (step + 1) / warmup
+    span, since = total - warmup, step - warmup
+    if since >= span:
+        return floor
+    return floor + (peak - floor) * 0.5 * (1 + math.cos(math.pi * since / span))
+
+
+def stream_seed(seed: int, step: int, stream: int) -> int:
+    return int(np.random.SeedSequence([seed, step, stream]).generate_state(1, np.uint64)[0]) & ((1 << 63) - 1)
+
+
+class Distributed:
+    """The process group when started by torchrun (WORLD_SIZE > 1), else a single process."""
+
+    def __init__(self, device: str):
+        self.world = int(os.environ.get("WORLD_SIZE", "1"))
+        self.rank, self.local = 0, 0
+        want_cuda = device != "cpu" and torch.cuda.is_available()
+        if device == "cuda" and not torch.cuda.is_available():
+            raise Usage("--device cuda: no CUDA device is available")
+        if self.world > 1:
+            dist.init_process_group("nccl" if want_cuda else "gloo")
+            self.rank, self.local = dist.get_rank(), int(os.environ.get("LOCAL_RANK", "0"))
+        if want_cuda:
+            torch.cuda.set_device(self.local)
+            self.device = torch.device("cuda", self.local)
+            torch.backends.cudnn.benchmark = True     # fixed crop sizes: let cuDNN pick its fastest kernels
+        else:
+            self.device = torch.device("cpu")
+
+    @property
+    def main(self) -> bool:
+        return self.rank == 0
+
+    def description(self) -> str:
+        if self.device.type == "cuda":
+            return f"{self.world} × {torch.cuda.get_device_name(self.device)}"
+        return f"{self.world} × CPU ({torch.get_num_threads()} threads)"
+
+    def sum(self, values: list[float]) -> list[float]:
+        if self.world == 1:
+            return values
+        t = torch.tensor(values, dtype=torch.float64, device=self.device)
+        dist.all_reduce(t)
+        return t.tolist()
+
+    def any(self, flag: bool) -> bool:
+        return self.sum([1.0 if flag else 0.0])[0] > 0
+
+    def barrier(self):
+        if self.world > 1:
+            dist.barrier()
+
+    def close(self):
+        if self.world > 1:
+            dist.destroy_process_group()
+
+
+STOP = {"requested": 0}
+
+
+def install_stop_handlers():
+    def handler(signum, frame):
+        STOP["requested"] += 1
+        if STOP["requested"] > 1:
+            os._exit(128 + signum)
+    signal.signal(signal.SIGINT, handler)
+    signal.signal(signal.SIGTERM, handler)
+
+
+def save_checkpoint(path: str, state: dict):
+    temporary = path + ".partial"
+    torch.save(state, temporary)
+    os.replace(temporary, path)
+
+
+def check_output(out: str, data: str):
+    if os.path.isdir(out):
+        raise Usage(f"--out {out} is a folder; give the path of the model file to write")
+    folder = os.path.realpath(os.path.dirname(os.path.abspath(out)))
+    data_folder = os.path.realpath(data)
+    if folder == data_folder or folder.startswith(data_folder + os.sep):
+        raise Usage(f"--out {out} lies inside the data folder {data}; write models elsewhere")
+    if not os.path.isdir(folder):
+        raise Usage(f"the folder of --out ({folder}) does not exist; create it first")
+
+
+def resumed_run(args, checkpoint: dict, keys: list[str]) -> dict:
+    """With --resume the checkpoint's settings apply; an option given with another value is an error
+    (--steps may extend the run)."""
+    run = dict(checkpoint["run"])
+    for key in keys:
+        given = getattr(args, key, None)
+        if given is not None and given != run[key]:
+            if key == "steps":
+                run["steps"] = given
+                continue
+            raise Usage(f"--{key.replace('_', '-')} {given} differs from the checkpoint's {run[key]}; "
+                        "a resumed run keeps its settings")
+    return run
+
+
+class Progress:
+    """Progress lines on standard output and CSV rows in OUT.log.csv (rank 0 only)."""
+
+    def __init__(self, csv_path: str | None, total: int, first: int, elapsed: float):
+        self.total, self.first, self.start, self.elapsed_before = total, first, time.time(), elapsed
+        self.file = open(csv_path, "a", newline="") if csv_path else None
+        self.writer = csv.writer(self.file) if self.file else None
+        self.header_written = bool(csv_path and os.path.getsize(csv_path) > 0)
+
+    @property
+    def session_seconds(self) -> float:
+        return time.time() - self.start
+
+    def report(self, step: int, text: str, row: dict):
+        rate = (step - self.first) / max(self.session_seconds, 1e-9)
+        eta = (self.total - step) / rate if rate > 0 else float("inf")
+        print(f"step {step}/{self.total}  {text}  {rate:.2f} steps/s  eta {eta / 60:.1f} min", flush=True)
+        if self.writer:
+            row = {"step": step, "seconds": round(self.elapsed_before + self.session_seconds, 1), **row}
+            if not self.header_written:
+                self.writer.writerow(row.keys())
+                self.header_written = True
+            self.writer.writerow(row.values())
+            self.file.flush()
+
+    def close(self):
+        if self.file:
+            self.file.close()
+
+
+def optimizer_step(parameters, optimizer, loss, clip_norm, lr) -> tuple[float, bool]:
+    """Clips the global gradient norm, steps when everything is finite; returns (norm, updated)."""
+    norm = torch.nn.utils.clip_grad_norm_(parameters, clip_norm)
+    finite = bool(torch.isfinite(norm).item()) and bool(torch.isfinite(loss.detach()).item())
+    if finite:
+        for group in optimizer.param_groups:
+            group["lr"] = lr
+        optimizer.step()
+    return float(norm.item()), finite
+
+
+def autocast(dist_: Distributed, amp: bool):
+    return torch.autocast(device_type=dist_.device.type, dtype=torch.bfloat16, enabled=amp)
+
+
+def recipe_common(args_run: dict, dist_: Distributed, step: int, wall: float) -> dict:
+    return {
+        "trainer": f"Tools/train_torch (PyTorch {torch.__version__})",
+        "commandLine": args_run["command_line"],
+        "dataFolder": args_run["data"],
+        "seed": args_run["seed"],
+        "steps": step,
+        "plannedSteps": args_run["steps"],
+        "batch": args_run["batch"],
+        "crop": args_run["crop"],
+        "learningRate": args_run["lr"],
+        "warmupSteps": args_run["warmup"],
+        "clipNorm": args_run["clip_norm"],
+        "amp": "bf16" if args_run["amp"] else "none",
+        "devices": dist_.description(),
+        "wallSeconds": round(wall, 1),
+        "deviceSeconds": round(wall * dist_.world, 1),
+        "date": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
+    }
+
+
+def make_optimizer(parameters, lr):
+    return torch.optim.Adam(parameters, lr=lr, betas=(0.9, 0.999), eps=1e-8)
+
+
+# ---------------------------------------------------------------------------------------------
+# Phase I
+
+
+VQVAE_KEYS = ["stride", "width", "latent_channels", "groups", "codebook_size", "steps", "batch", "crop", "lr",
+              "warmup", "seed", "name", "amp"]
+
+
+def train_vqvae(args, dist_: Distributed) -> int:
+    checkpoint_path = args.out + ".ckpt.pt"
+    if args.resume:
+        if not os.path.exists(checkpoint_path):
+            raise Usage(f"--resume: no checkpoint {checkpoint_path}")
+        checkpoint = torch.load(checkpoint_path, map_location="cpu", weights_only=False)
+        if checkpoint.get("phase") != "vqvae":
+            raise Usage(f"{checkpoint_path} is not a phase-I checkpoint")
+        run = resumed_run(args, checkpoint, VQVAE_KEYS)
+        if os.path.realpath(args.data) != run["data"]:
+            raise Usage(f"--data {args.data} differs from the checkpoint's {run['data']}; a resumed run keeps its data")
+    else:
+        if os.path.exists(checkpoint_path):
+            raise Usage(f"{checkpoint_path} holds a checkpoint of an earlier run; pass --resume to continue it, "
+                        "or delete it to start afresh")
+        checkpoint = None
+        steps = args.steps or 10_000
+        run = {
+            "stride": args.stride or 8, "width": args.width or 128, "latent_channels": args.latent_channels or 64,
+            "groups": args.groups or 4, "codebook_size": args.codebook_size or 512, "steps": steps,
+            "batch": args.batch or 8, "crop": args.crop or 128, "lr": args.lr or 2e-4,
+            "warmup": args.warmup if args.warmup is not None else min(500, steps // 10),
+            "clip_norm": 1.0, "seed": args.seed if args.seed is not None else 1, "name": args.name or "vqvae",
+            "amp": bool(args.amp), "data": os.path.realpath(args.data),
+            "command_line": " ".join(sys.argv),
+        }
+    config = VQVAEConfig(run["stride"], run["width"], run["latent_channels"], run["groups"], run["codebook_size"])
+    problem = config.problem()
+    if problem:
+        raise Usage(problem)
+    if run["crop"] < config.stride or run["crop"] % config.stride:
+        raise Usage(f"crop must be a multiple of the stride {config.stride}, found {run['crop']}")
+    if not modelfile.is_valid_name(run["name"]):
+        raise Usage(f"name must be 1 to 64 printable ASCII characters, found \"{run['name']}\"")
+    if not 0 <= run["warmup"] <= run["steps"]:
+        raise Usage(f"warm-up must be 0 to {run['steps']} steps, found {run['warmup']}")
+    if run["batch"] % dist_.world:
+        raise Usage(f"--batch {run['batch']} must be a multiple of the {dist_.world} processes")
+    local_batch = run["batch"] // dist_.world
+
+    paths = datasets.list_images(run["data"])
+    torch.manual_seed(run["seed"])
+    model = VQVAE(config).to(dist_.device)
+    parameters = list(model.analysis.parameters()) + list(model.synthesis.parameters())
+    optimizer = make_optimizer(parameters, run["lr"])
+    step, elapsed_before = 0, 0.0
+    if checkpoint:
+        model.load_state_dict(checkpoint["model"])
+        optimizer.load_state_dict(checkpoint["optimizer"])
+        step, elapsed_before = checkpoint["step"], checkpoint["elapsed"]
+    net = model
+    if dist_.world > 1:
+        # The quantizer keeps its buffers identical on every process itself (summed statistics,
+        # rank-0 restarts broadcast), so DDP must not overwrite them with rank 0's at each forward.
+        no_buffer_sync = ({"forward_sync_buffers": False}
+                          if "forward_sync_buffers" in inspect.signature(torch.nn.parallel.DistributedDataParallel).parameters
+                          else {"broadcast_buffers": False})
+        net = torch.nn.parallel.DistributedDataParallel(
+            model, device_ids=[dist_.local] if dist_.device.type == "cuda" else None, **no_buffer_sync)
+
+    if dist_.main:
+        count = sum(p.numel() for p in parameters)
+        print(f"{len(paths)} images in {run['data']}; VQ-VAE stride {config.stride}, width {config.width}, "
+              f"latent {config.latentChannels} = {config.groups} × {config.dimension}, {config.groups} × "
+              f"{config.codebookSize} codes, {count} parameters; batch {run['batch']} × {run['crop']}², "
+              f"lr {run['lr']} (warm-up {run['warmup']}), seed {run['seed']}, {dist_.description()}"
+              + (", bf16 autocast" if run["amp"] else "") + (f"; resuming at step {step}" if step else ""), flush=True)
+
+    loader = torch.utils.data.DataLoader(
+        datasets.ImageCropBatches(paths, run["crop"], local_batch, run["seed"], dist_.rank, args.cache_mb),
+        batch_size=None, sampler=range(step, run["steps"]), num_workers=args.workers,
+        pin_memory=dist_.device.type == "cuda", persistent_workers=False,
+        prefetch_factor=4 if args.workers > 0 else None)
+    progress = Progress(args.out + ".log.csv" if dist_.main else None, run["steps"], step, elapsed_before)
+    window = {"steps": 0, "mse": 0.0, "commit": 0.0, "norm": 0.0, "skipped": 0,
+              "counts": torch.zeros(config.groups, config.codebookSize, dtype=torch.float64)}
+    last_metrics: dict | None = checkpoint.get("metrics") if checkpoint else None
+    non_finite, lr = 0, run["lr"]
+
+    def save():
+        nonlocal last_metrics
+        wall = elapsed_before + progress.session_seconds
+        if dist_.main:
+            save_checkpoint(checkpoint_path, {"phase": "vqvae", "run": run, "step": step, "elapsed": wall,
+                                              "model": model.state_dict(), "optimizer": optimizer.state_dict(),
+                                              "metrics": last_metrics})
+            metadata = {modelfile.VQVAE_CONFIG: config.json(), modelfile.NAME: run["name"],
+                        "vqvae.recipe": modelfile.compact_json(recipe_common(run, dist_, step, wall))}
+            if last_metrics:
+                metadata["vqvae.metrics"] = modelfile.compact_json(last_metrics)
+            modelfile.write_atomically(modelfile.vqvae_tensors(model, half=args.half), metadata, args.out,
+                                       protect=tuple(paths))
+        dist_.barrier()
+
+    install_stop_handlers()
+    model.train()
+    for images in loader:
+        if dist_.any(STOP["requested"] > 0):
+            save()
+            if dist_.main:
+                print(f"interrupted: checkpoint of step {step} saved in {checkpoint_path}; "
+                      "run the same command with --resume to continue", flush=True)
+            progress.close()
+            return 130
+        images = images.to(dist_.device, non_blocking=True).float().div_(255)
+        generator = torch.Generator(device=dist_.device)
+        generator.manual_seed(stream_seed(run["seed"], step, 2))
+        with autocast(dist_, run["amp"]):
+            _, mse, commitment, _, counts = net(images, generator)
+            loss = mse + commitment
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        lr = learning_rate(step, run["lr"], run["warmup"], run["steps"])
+        norm, updated = optimizer_step(parameters, optimizer, loss, run["clip_norm"], lr)
+        non_finite = 0 if updated else non_finite + 1
+        if non_finite >= 10:
+            raise RuntimeError(f"training diverged at step {step}: ten updates in a row had a non-finite loss or "
+                               "gradient; resume from the last checkpoint with a lower --lr")
+        step += 1
+        window["steps"] += 1
+        if updated:
+            window["mse"] += mse.item()
+            window["commit"] += commitment.item()
+            window["norm"] += norm
+        else:
+            window["skipped"] += 1
+        window["counts"] += counts.double().cpu()
+        if step % args.log_every == 0 or step == run["steps"]:
+            mse_sum, commit_sum = dist_.sum([window["mse"], window["commit"]])
+            updated_steps = max(1, window["steps"] - window["skipped"])
+            mean_mse, mean_commit = mse_sum / dist_.world / updated_steps, commit_sum / dist_.world / updated_steps
+            used = [int((row > 0).sum()) for row in window["counts"]]
+            ppl = perplexity(window["counts"])
+            last_metrics = {"mse": mean_mse, "psnr": psnr(mean_mse), "commitment": mean_commit,
+                            "codesUsed": used, "perplexity": ppl}
+            if dist_.main:
+                text = (f"loss {mean_mse + mean_commit:.5f}  mse {mean_mse:.5f}  psnr {psnr(mean_mse):.2f} dB  "
+                        f"commit {mean_commit:.5f}  "
+                        f"|g| {window['norm'] / updated_steps:.3f}  lr {lr:.2e}  codes "
+                        + " ".join(f"{u}/{config.codebookSize}" for u in used)
+                        + ", ppl " + " ".join(str(round(p)) for p in ppl)
+                        + (f"  skipped {window['skipped']} non-finite" if window["skipped"] else ""))
+                progress.report(step, text, {"loss": f"{mean_mse + mean_commit:.6g}", "mse": f"{mean_mse:.6g}", "psnr_db": f"{psnr(mean_mse):.4f}",
+                                             "commitment": f"{mean_commit:.6g}",
+                                             "grad_norm": f"{window['norm'] / updated_steps:.4g}", "lr": f"{lr:.4e}",
+                                             "codes": " ".join(map(str, used)),
+                                             "perplexity": " ".join(f"{p:.1f}" for p in ppl),
+                                             "skipped": window["skipped"]})
+            window.update(steps=0, mse=0.0, commit=0.0, norm=0.0, skipped=0)
+            window["counts"].zero_()
+        if step % args.checkpoint_every == 0 and step < run["steps"]:
+            save()
+    save()
+    progress.close()
+    if dist_.main:
+        print(f"wrote {args.out} after {step} steps (checkpoint {checkpoint_path}, log {args.out}.log.csv)", flush=True)
+    return 0
+
+
+# ---------------------------------------------------------------------------------------------
+# Phase II
+
+
+PRIOR_KEYS = ["embedding", "channels", "blocks", "kernel", "head", "steps", "batch", "crop", "lr", "warmup", "seed",
+              "hold_out_every", "amp"]
+
+
+def vqvae_checksum(tensors: dict[str, torch.Tensor], metadata: dict[str, str]) -> str:
+    """SHA-256 of the VQ-VAE's tensors and configuration: a resumed run must see the same VQ-VAE."""
+    h = hashlib.sha256(metadata.get(modelfile.VQVAE_CONFIG, "").encode())
+    for key in sorted(k for k in tensors if k.startswith(("analysis.", "synthesis.", "quantizer.codebook"))):
+        h.update(key.encode())
+        h.update(tensors[key].float().numpy().tobytes())
+    return h.hexdigest()
+
+
+@torch.no_grad()
+def symbol_maps(vqvae: VQVAE, paths: list[str], dist_: Distributed) -> list[datasets.SymbolMap]:
+    """Each image padded to the stride and encoded whole; the processes share the work."""
+    maps = []
+    for i in range(dist_.rank, len(paths), dist_.world):
+        image = datasets.load_rgb(paths[i])
+        x = datasets.padded_image(image, vqvae.config.stride).to(dist_.device)
+        symbols = vqvae.encode(x)[0].cpu()
+        maps.append((i, datasets.SymbolMap(paths[i], image.shape[0] * image.shape[1], symbols)))
+        if dist_.main and sys.stdout.isatty():
+            print(f"\rencoding images with the VQ-VAE: {i + 1}/{len(paths)}", end="", flush=True)
+    if dist_.main and sys.stdout.isatty():
+        print()
+    if dist_.world > 1:
+        gathered = [None] * dist_.world
+        dist.all_gather_object(gathered, maps)
+        maps = [m for part in gathered for m in part]
+    return [m for _, m in sorted(maps, key=lambda pair: pair[0])]
+
+
+@torch.no_grad()
+def held_out_rate(prior: PixelCNNPrior, maps: list[datasets.SymbolMap], device) -> dict | None:
+    """Float32 cross-entropy of each held-out map, whole (one tile): bits per symbol and per pixel."""
+    if not maps:
+        return None
+    prior.eval()
+    bits, symbols, pixels = 0.0, 0, 0
+    for m in maps:
+        s = m.symbols.unsqueeze(0).to(device)
+        logits = prior(s)
+        bits += prior.cross_entropy(logits, s).item() * s.numel() / math.log(2)
+        symbols += s.numel()
+        pixels += m.pixels
+    prior.train()
+    return {"heldOutImages": len(maps), "heldOutBitsPerSymbol": bits / symbols, "heldOutBitsPerPixel": bits / pixels}
+
+
+def train_prior(args, dist_: Distributed) -> int:
+    if not args.model:
+        raise Usage("prior needs --model, the model file holding the trained VQ-VAE")
+    if not os.path.exists(args.model):
+        raise Usage(f"--model {args.model}: no such file")
+    output = args.out or args.model
+    checkpoint_path = output + ".prior.ckpt.pt"
+    base_tensors, base_metadata = modelfile.read(args.model)
+    vqvae, _, _ = modelfile.load_vqvae(args.model)
+    checksum = vqvae_checksum(base_tensors, base_metadata)
+    if args.resume:
+        if not os.path.exists(checkpoint_path):
+            raise Usage(f"--resume: no checkpoint {checkpoint_path}")
+        checkpoint = torch.load(checkpoint_path, map_location="cpu", weights_only=False)
+        if checkpoint.get("phase") != "prior":
+            raise Usage(f"{checkpoint_path} is not a phase-II checkpoint")
+        run = resumed_run(args, checkpoint, PRIOR_KEYS)
+        if run["vqvae_checksum"] != checksum:
+            raise Usage(f"the VQ-VAE in {args.model} differs from the one the checkpoint's run started with")
+        if os.path.realpath(args.data) != run["data"]:
+            raise Usage(f"--data {args.data} differs from the checkpoint's {run['data']}; a resumed run keeps its data")
+    else:
+        if os.path.exists(checkpoint_path):
+            raise Usage(f"{checkpoint_path} holds a checkpoint of an earlier run; pass --resume to continue it, "
+                        "or delete it to start afresh")
+        checkpoint = None
+        steps = args.steps or 5000
+        run = {
+            "embedding": args.embedding or 16, "channels": args.channels or 64, "blocks": args.blocks or 4,
+            "kernel": args.kernel or 3, "head": args.head or 128, "steps": steps, "batch": args.batch or 16,
+            "crop": args.crop or 16, "lr": args.lr or 1e-3,
+            "warmup": args.warmup if args.warmup is not None else min(500, steps // 10), "clip_norm": 1.0,
+            "seed": args.seed if args.seed is not None else 1,
+            "hold_out_every": args.hold_out_every if args.hold_out_every is not None else 10,
+            "amp": bool(args.amp), "data": os.path.realpath(args.data), "model": os.path.realpath(args.model),
+            "vqvae_checksum": checksum, "command_line": " ".join(sys.argv),
+        }
+    c = vqvae.config
+    config = PriorConfig(c.groups, c.codebookSize, run["embedding"], run["channels"], run["blocks"], run["kernel"],
+                         run["head"])
+    problem = config.problem()
+    if problem:
+        raise Usage(problem)
+    if not 0 <= run["warmup"] <= run["steps"]:
+        raise Usage(f"warm-up must be 0 to {run['steps']} steps, found {run['warmup']}")
+    if run["batch"] % dist_.world:
+        raise Usage(f"--batch {run['batch']} must be a multiple of the {dist_.world} processes")
+    local_batch = run["batch"] // dist_.world
+
+    paths = datasets.list_images(run["data"])
+    if dist_.main:
+        print(f"loading {run['data']} …", flush=True)
+    vqvae.to(dist_.device).eval()
+    maps = symbol_maps(vqvae, paths, dist_)
+    del vqvae
+    training = [m for i, m in enumerate(maps) if not datasets.held_out(i, run["hold_out_every"], len(maps))]
+    held = [m for i, m in enumerate(maps) if datasets.held_out(i, run["hold_out_every"], len(maps))]
+    largest = min(min(m.symbols.shape[1], m.symbols.shape[2]) for m in training)
+    crop = min(run["crop"], largest)
+
+    torch.manual_seed(run["seed"])
+    prior = PixelCNNPrior(config).to(dist_.device)
+    parameters = list(prior.parameters())
+    optimizer = make_optimizer(parameters, run["lr"])
+    step, elapsed_before = 0, 0.0
+    if checkpoint:
+        prior.load_state_dict(checkpoint["prior"])
+        optimizer.load_state_dict(checkpoint["optimizer"])
+        step, elapsed_before = checkpoint["step"], checkpoint["elapsed"]
+    net = prior
+    if dist_.world > 1:
+        net = torch.nn.parallel.DistributedDataParallel(
+            prior, device_ids=[dist_.local] if dist_.device.type == "cuda" else None)
+    if dist_.main:
+        if crop < run["crop"]:
+            print(f"note: the smallest training map has {largest} positions on a side; crops are {crop}, not {run['crop']}")
+        print(f"{len(training)} training maps ({sum(m.symbols.numel() for m in training)} symbols), {len(held)} held out; "
+              f"prior G {config.groups}, K {config.codebookSize}, E {config.embeddingDimension}, C {config.channels}, "
+              f"{config.blocks} blocks, kernel {config.kernelSize}, head {config.headChannels}, "
+              f"{sum(p.numel() for p in parameters)} parameters; batch {run['batch']} × {crop}², lr {run['lr']} "
+              f"(warm-up {run['warmup']}), seed {run['seed']}, {dist_.description()}"
+              + (f"; resuming at step {step}" if step else ""), flush=True)
+
+    progress = Progress(output + ".prior.log.csv" if dist_.main else None, run["steps"], step, elapsed_before)
+    evaluation: dict | None = checkpoint.get("evaluation") if checkpoint else None
+    window = {"steps": 0, "bits": 0.0, "norm": 0.0, "skipped": 0}
+    non_finite, lr = 0, run["lr"]
+    base_tensors, base_metadata = modelfile.without_prior(base_tensors, base_metadata)
+    protect = tuple(paths) + ((args.model,) if args.out and args.out != args.model else ())
+
+    def save():
+        wall = elapsed_before + progress.session_seconds
+        if dist_.main:
+            save_checkpoint(checkpoint_path, {"phase": "prior", "run": run, "step": step, "elapsed": wall,
+                                              "prior": prior.state_dict(), "optimizer": optimizer.state_dict(),
+                                              "evaluation": evaluation})
+            tensors = dict(base_tensors)
+            tensors.update(modelfile.prior_tensors(prior, half=args.half))
+            metadata = dict(base_metadata)
+            recipe = recipe_common(run, dist_, step, wall)
+            recipe.update(model=run["model"], holdOutEvery=run["hold_out_every"])
+            metadata[modelfile.PRIOR_CONFIG] = config.json()
+            metadata["prior.recipe"] = modelfile.compact_json(recipe)
+            if evaluation:
+                metadata["prior.metrics"] = modelfile.compact_json(evaluation)
+            modelfile.write_atomically(tensors, metadata, output, protect=protect)
+        dist_.barrier()
+
+    install_stop_handlers()
+    prior.train()
+    evaluate_every = args.evaluate_every or args.checkpoint_every
+    while step < run["steps"]:
+        if dist_.any(STOP["requested"] > 0):
+            save()
+            if dist_.main:
+                print(f"interrupted: checkpoint of step {step} saved in {checkpoint_path}; "
+                      "run the same command with --resume to continue", flush=True)
+            progress.close()
+            return 130
+        symbols = datasets.symbol_crops(training, local_batch, crop, run["seed"], dist_.rank, step).to(dist_.device)
+        with autocast(dist_, run["amp"]):
+            logits = net(symbols)
+        loss = prior.cross_entropy(logits, symbols)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        lr = learning_rate(step, run["lr"], run["warmup"], run["steps"])
+        norm, updated = optimizer_step(parameters, optimizer, loss, run["clip_norm"], lr)
+        non_finite = 0 if updated else non_finite + 1
+        if non_finite >= 10:
+            raise RuntimeError(f"training diverged at step {step}: ten updates in a row had a non-finite loss or "
+                               "gradient; resume from the last checkpoint with a lower --lr")
+        step += 1
+        window["steps"] += 1
+        if updated:
+            window["bits"] += loss.item() / math.log(2)
+            window["norm"] += norm
+        else:
+            window["skipped"] += 1
+        evaluated = False
+        if (step % evaluate_every == 0 or step == run["steps"]) and held:
+            if dist_.main:
+                evaluation = held_out_rate(prior, held, dist_.device)
+            evaluated = True
+            dist_.barrier()
+        if step % args.log_every == 0 or step == run["steps"] or evaluated:
+            (bits_sum,) = dist_.sum([window["bits"]])
+            updated_steps = max(1, window["steps"] - window["skipped"])
+            bits = bits_sum / dist_.world / updated_steps
+            if dist_.main:
+                text = f"bits/symbol {bits:.4f}  |g| {window['norm'] / updated_steps:.3f}  lr {lr:.2e}"
+                if evaluated and evaluation:
+                    text += (f"  held-out {evaluation['heldOutBitsPerSymbol']:.4f} bits/symbol "
+                             f"{evaluation['heldOutBitsPerPixel']:.4f} bpp")
+                progress.report(step, text, {
+                    "bits_per_symbol": f"{bits:.6g}", "grad_norm": f"{window['norm'] / updated_steps:.4g}",
+                    "lr": f"{lr:.4e}",
+                    "held_out_bits_per_symbol": f"{evaluation['heldOutBitsPerSymbol']:.6g}" if evaluated and evaluation else "",
+                    "held_out_bpp": f"{evaluation['heldOutBitsPerPixel']:.6g}" if evaluated and evaluation else "",
+                    "skipped": window["skipped"]})
+            window.update(steps=0, bits=0.0, norm=0.0, skipped=0)
+        if step % args.checkpoint_every == 0 and step < run["steps"]:
+            save()
+    save()
+    progress.close()
+    if dist_.main:
+        if evaluation:
+            print(f"held out ({evaluation['heldOutImages']} images, each one tile): float prior "
+                  f"{evaluation['heldOutBitsPerSymbol']:.4f} bits/symbol, {evaluation['heldOutBitsPerPixel']:.4f} bpp")
+        print(f"wrote {output} after {step} steps (checkpoint {checkpoint_path}, log {output}.prior.log.csv); "
+              f"make it a codec model with: vqcodec freeze {output} CODEC.safetensors", flush=True)
+    return 0
+
+
+# ---------------------------------------------------------------------------------------------
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0].strip(),
+                                formatter_class=argparse.RawDescriptionHelpFormatter, epilog=__doc__)
+    sub = p.add_subparsers(dest="phase", required=True)
+
+    def common(s):
+        s.add_argument("--data", required=True, help="folder of PNG/JPEG training images (not searched recursively)")
+        s.add_argument("--steps", type=int, help="training steps in total")
+        s.add_argument("--batch", type=int, help="crops per step, over all processes")
+        s.add_argument("--lr", type=float, help="peak learning rate")
+        s.add_argument("--warmup", type=int, help="warm-up steps (default: a tenth of --steps, at most 500)")
+        s.add_argument("--seed", type=int, help="seed of the weights, the crops and the codebook restarts")
+        s.add_argument("--checkpoint-every", type=int, default=500, help="steps between checkpoints (default 500)")
+        s.add_argument("--log-every", type=int, default=10, help="steps between progress lines (default 10)")
+        s.add_argument("--resume", action="store_true", help="continue the run of the checkpoint beside --out")
+        s.add_argument("--half", action="store_true", help="store float weights in F16 (codebook stays F32)")
+        s.add_argument("--amp", action="store_true", default=None,
+                       help="bfloat16 autocast for the convolutions (GDN, quantizer and losses stay float32)")
+        s.add_argument("--device", choices=["auto", "cuda", "cpu"], default="auto")
+        s.add_argument("--threads", type=int, help="CPU threads for PyTorch (default: its own choice)")
+
+    v = sub.add_parser("vqvae", help="phase I: analysis, synthesis and codebooks")
+    common(v)
+    v.add_argument("--out", required=True, help="model file to write (safetensors)")
+    v.add_argument("--stride", type=int, help="downsampling factor, a power of two (default 8)")
+    v.add_argument("--width", type=int, help="channels of the hidden layers (default 128)")
+    v.add_argument("--latent-channels", type=int, help="latent channels, a multiple of --groups (default 64)")
+    v.add_argument("--groups", type=int, help="codebooks (default 4)")
+    v.add_argument("--codebook-size", type=int, help="codes per codebook (default 512)")
+    v.add_argument("--crop", type=int, help="side of the square crops, a multiple of the stride (default 128)")
+    v.add_argument("--name", help="model name stored in the file (printable ASCII, ≤ 64 characters)")
+    v.add_argument("--workers", type=int, default=2, help="data-loading processes per GPU (default 2; 0: none)")
+    v.add_argument("--cache-mb", type=int, default=2048, help="decoded images kept per loading process (MB)")
+
+    r = sub.add_parser("prior", help="phase II: the PixelCNN prior on the VQ-VAE's symbol maps")
+    common(r)
+    r.add_argument("--model", required=True, help="model file holding the trained VQ-VAE")
+    r.add_argument("--out", help="model file to write (default: --model, replaced atomically)")
+    r.add_argument("--crop", type=int, help="side of the square crops in latent positions (default 16)")
+    r.add_argument("--embedding", type=int, help="embedding dimensions per group (default 16)")
+    r.add_argument("--channels", type=int, help="channels of each stack (default 64)")
+    r.add_argument("--blocks", type=int, help="gated blocks (default 4)")
+    r.add_argument("--kernel", type=int, help="kernel size of the gated blocks, odd (default 3)")
+    r.add_argument("--head", type=int, help="channels of the head's hidden layer (default 128)")
+    r.add_argument("--hold-out-every", type=int, help="hold out every n-th image for evaluation (default 10; 0: none)")
+    r.add_argument("--evaluate-every", type=int, help="steps between held-out evaluations (default --checkpoint-every)")
+    return p
+
+
+def main(argv=None) -> int:
+    args = parser().parse_args(argv)
+    if args.checkpoint_every < 1 or args.log_every < 1:
+        print("train.py: --checkpoint-every and --log-every must be at least 1", file=sys.stderr)
+        return 64
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    dist_ = None
+    try:
+        check_output(args.out or args.model, args.data)
+        dist_ = Distributed(args.device)
+        if args.phase == "vqvae":
+            return train_vqvae(args, dist_)
+        return train_prior(args, dist_)
+    except (Usage, ValueError, FileNotFoundError) as error:
+        print(f"train.py {args.phase}: {error}", file=sys.stderr)
+        return 64
+    except KeyboardInterrupt:      # before the training loop took over SIGINT: nothing was written
+        print(f"train.py {args.phase}: interrupted before training started", file=sys.stderr)
+        return 130
+    finally:
+        if dist_:
+            dist_.close()
+
+
+if __name__ == "__main__":
+    sys.exit(main())
