@@ -67,6 +67,6 @@ let package = Package(
         .testTarget(name: "VQCodecTests", dependencies: ["VQCodec"]),
         // PyTorch ↔ Swift parity on a model written by Tools/train_torch (Fixtures/parity).
         .testTarget(name: "ParityTests", dependencies: ["Transforms", "Prior", "Engine", "Quantizer"]),
-        .testTarget(name: "CLITests", dependencies: ["vqcodec", "VQCodec", "Images"]),
+        .testTarget(name: "CLITests", dependencies: ["vqcodec", "VQCodec", "Images", "Engine"]),
     ]
 )

@@ -3,6 +3,7 @@ import Container
 import Engine
 import FileIO
 import Images
+import Prior
 import ShippedModels
 import Transforms
 import VQCodec
@@ -39,6 +40,9 @@ enum ExitStatus {
         case let error as CodecError:
             if case .tileUndecodable = error { return checksumMismatch }
             if case .noSuchQuality = error { return usage }
+            return invalidInput
+        case let error as PriorError:
+            if case .tensor(let inner) = error { return code(for: inner) }
             return invalidInput
         case let error as ShippedModelsError:
             if case .notFound = error { return inputMissing }

@@ -1,6 +1,7 @@
 import XCTest
 import Foundation
 import Images
+import Engine
 
 /// `vqcodec encode` and `decode` with the tiny fixture model, run as a user runs them.
 final class CodingCommandTests: XCTestCase {
@@ -103,5 +104,25 @@ final class RDCommandTests: XCTestCase {
         // The mean bpp in the JSON is the mean of the per-image rows.
         let bpps = rows[1...2].map { Double($0.split(separator: ",")[5])! }
         XCTAssertEqual((results["bpp"] as! [Double])[0], (bpps[0] + bpps[1]) / 2, accuracy: 1e-12)
+    }
+}
+
+/// A model file whose integer prior is damaged is the user's input problem (exit 65), named as such.
+final class DamagedModelTests: XCTestCase {
+    func testModelWithoutItsPriorTablesIsInvalidInput() throws {
+        let folder = try CLI.temporaryFolder()
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let source = try SafeTensorsFile(contentsOf: CLI.fixtures.appendingPathComponent("models/tiny.safetensors").path)
+        let table = try XCTUnwrap(source.tensors.keys.first { $0.hasPrefix("prior_int.") && $0.hasSuffix("exp") },
+                                  "the tiny model stores an exp table")
+        var tensors = source.tensors
+        tensors[table] = nil
+        let damaged = folder.appendingPathComponent("damaged.safetensors").path
+        try SafeTensorsFile(metadata: source.metadata, tensors: tensors).write(to: damaged)
+        let photo = CLI.fixtures.appendingPathComponent("images/photo-64x48.png").path
+        let result = try CLI.run(["encode", photo, folder.appendingPathComponent("x.vqc").path, "--model", damaged])
+        XCTAssertEqual(result.status, 65, result.stderr)
+        XCTAssertTrue(result.stderr.contains(table), result.stderr)
+        XCTAssertFalse(FileManager.default.fileExists(atPath: folder.appendingPathComponent("x.vqc").path))
     }
 }
