@@ -22,6 +22,7 @@ public enum VQCodec {
     /// Latent positions per tile side when the caller does not choose.
     public static let defaultTileSize = 32
 
+    /// How ``encode(_:model:options:)`` cuts and bounds its work; the defaults suit any image.
     public struct EncodeOptions: Sendable {
         /// Tile side in latent positions (tiles are square; edge tiles are cut to the image).
         public var tileSize: Int = VQCodec.defaultTileSize
@@ -43,6 +44,7 @@ public enum VQCodec {
     /// block (3 latent positions) costs about a quarter more arithmetic than one whole-image pass.
     public static let defaultTransformBlockPixels = 512
 
+    /// How ``decode(_:model:options:)`` reads a file: threads, memory, limits, and what to do with damage.
     public struct DecodeOptions: Sendable {
         /// Cores used for the tiles.
         public var threads: Int = ProcessInfo.processInfo.activeProcessorCount
@@ -70,6 +72,7 @@ public enum VQCodec {
         public var reason: String
     }
 
+    /// A `.vqc` file and what the encoder knows about it.
     public struct EncodeResult: Sendable {
         /// The `.vqc` file.
         public var bytes: [UInt8]
@@ -84,6 +87,7 @@ public enum VQCodec {
         public var bitsPerPixel: Double { header.bitsPerPixel }
     }
 
+    /// A decoded image, with the header and symbols it came from.
     public struct DecodeResult: Sendable {
         public var image: Image
         public var header: VQCHeader
