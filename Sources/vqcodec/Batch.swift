@@ -6,7 +6,7 @@ import Images
 /// Options that `encode` and `decode` share for resource limits and for many files at once.
 struct CodingLimitOptions: ParsableArguments {
     @Option(name: .long, help: ArgumentHelp(
-        "Refuse images of more pixels than this, checked on the PNG or .vqc header before any pixel memory is allocated (default 2^28 = 268435456, at most 536870911).",
+        "Refuse images of more pixels than this, checked on the PNG or .vqc header before any pixel memory is allocated; at most 536870911 (2^29 - 1).",
         valueName: "pixels"))
     var maxPixels = CodingLimitOptions.defaultMaxPixels
 
