@@ -82,7 +82,9 @@ enum Batch {
             }
         }
         if let first = failures.first {
-            printError("vqcodec: \(failures.count) of \(jobs.count) files failed\n")
+            let salvaged = failures.count(of: ExitCode(ExitStatus.salvaged))
+            let what = salvaged == 0 ? "failed" : salvaged == failures.count ? "were salvaged" : "failed or were salvaged"
+            printError("vqcodec: \(failures.count) of \(jobs.count) files \(what)\n")
             throw first
         }
     }
@@ -96,6 +98,7 @@ private final class FailureList: @unchecked Sendable {
     func record(_ index: Int, _ code: ExitCode) { lock.lock(); codes[index] = code; lock.unlock() }
     var first: ExitCode? { lock.lock(); defer { lock.unlock() }; return codes.lazy.compactMap { $0 }.first }
     var count: Int { lock.lock(); defer { lock.unlock() }; return codes.filter { $0 != nil }.count }
+    func count(of code: ExitCode) -> Int { lock.lock(); defer { lock.unlock() }; return codes.filter { $0 == code }.count }
 }
 
 /// Hands out 0, 1, 2, … to concurrent workers.

@@ -78,6 +78,23 @@ final class BatchCommandTests: XCTestCase {
         XCTAssertEqual(try listing("A"), (0..<6).map { "img\($0).vqc" })
     }
 
+    func testSalvagedFilesAreWrittenAndCounted() throws {
+        let images = Array(try writeImages().prefix(2))
+        XCTAssertEqual(try CLI.run(["encode"] + images + ["--out-dir", path("A"), "--model", model, "--tile-size", "1"]).status, 0)
+        var damaged = try Data(contentsOf: URL(fileURLWithPath: path("A/img1.vqc")))
+        damaged[damaged.count - 1] ^= 0x01
+        try damaged.write(to: URL(fileURLWithPath: path("A/img1.vqc")))
+        let strict = try CLI.run(["decode", path("A/img0.vqc"), path("A/img1.vqc"), "--out-dir", path("B"), "--model", model])
+        XCTAssertEqual(strict.status, 72)
+        XCTAssertTrue(strict.stderr.hasSuffix("vqcodec: 1 of 2 files failed\n"), strict.stderr)
+        XCTAssertEqual(try listing("B"), ["img0.png"])
+        let salvaged = try CLI.run(["decode", path("A/img0.vqc"), path("A/img1.vqc"), "--out-dir", path("C"), "--model", model,
+                                    "--salvage", "--jobs", "2"])
+        XCTAssertEqual(salvaged.status, 74)
+        XCTAssertTrue(salvaged.stderr.hasSuffix("vqcodec: 1 of 2 files were salvaged\n"), salvaged.stderr)
+        XCTAssertEqual(try listing("C"), ["img0.png", "img1.png"])
+    }
+
     func testUsageErrors() throws {
         let images = try writeImages()
         let twoOutputs = try CLI.run(["encode", images[0], images[1], images[2], "--model", model])
