@@ -12,8 +12,8 @@ bin=.build/release/vqcodec
 swift build -c release
 mkdir -p "$runs" Models
 
-train() {  # name, prior steps, then the VQ-VAE options
-  local name=$1 prior_steps=$2; shift 2
+train() {  # name, prior steps, extra prior options (one word, comma-separated), then the VQ-VAE options
+  local name=$1 prior_steps=$2 prior_options=(); IFS=, read -r -a prior_options <<< "$3"; shift 3
   local out="$runs/$name.safetensors"
   local resume=(); [ -d "$out.ckpt" ] && resume=(--resume)
   if [ ! -f "$runs/$name.vqvae.done" ]; then
@@ -22,11 +22,20 @@ train() {  # name, prior steps, then the VQ-VAE options
   fi
   local prior_resume=(); [ -d "$runs/$name-prior.safetensors.prior.ckpt" ] && prior_resume=(--resume)
   "$bin" train prior --model "$out" --data "$data" --out "$runs/$name-prior.safetensors" \
-    --steps "$prior_steps" --batch 16 --crop 16 --seed 1 --hold-out-every 10 --checkpoint-every 500 --log-every 50 "${prior_resume[@]}"
+    --steps "$prior_steps" --batch 16 --crop 16 --seed 1 --hold-out-every 10 --checkpoint-every 500 --log-every 50 "${prior_options[@]}" "${prior_resume[@]}"
   python3 Tools/compact_model.py "$runs/$name-prior.safetensors" "Models/$name.safetensors"
 }
 
-train vq-s8-w64-g4k512 6000 --stride 8 --width 64 --latent-channels 64 --groups 4 --codebook-size 512 \
+train vq-s8-w64-g4k512 6000 "" --stride 8 --width 64 --latent-channels 64 --groups 4 --codebook-size 512 \
   --steps 5000 --batch 8 --crop 128 --lr 2e-4 --seed 1
-train vq-s16-w64-g4k512 3000 --stride 16 --width 64 --latent-channels 64 --groups 4 --codebook-size 512 \
+train vq-s16-w64-g4k512 3000 "" --stride 16 --width 64 --latent-channels 64 --groups 4 --codebook-size 512 \
   --steps 6000 --batch 8 --crop 128 --lr 2e-4 --seed 1
+
+# The other levels re-quantise these transforms at other rates: a warm start (--init-from) with new
+# codebooks, fine-tuned, then a prior of their own.
+train vq-s8-w64-g16k512 2500 "--channels,128,--head,256" --stride 8 --width 64 --latent-channels 64 --groups 16 \
+  --codebook-size 512 --steps 2000 --batch 8 --crop 128 --lr 1e-4 --warmup 100 --seed 1 --init-from Models/vq-s8-w64-g4k512.safetensors
+train vq-s8-w64-g8k512 2500 "--channels,64,--head,128" --stride 8 --width 64 --latent-channels 64 --groups 8 \
+  --codebook-size 512 --steps 2000 --batch 8 --crop 128 --lr 1e-4 --warmup 100 --seed 1 --init-from Models/vq-s8-w64-g4k512.safetensors
+train vq-s16-w64-g8k512 2500 "--channels,64,--head,128" --stride 16 --width 64 --latent-channels 64 --groups 8 \
+  --codebook-size 512 --steps 2000 --batch 8 --crop 128 --lr 1e-4 --warmup 100 --seed 1 --init-from Models/vq-s16-w64-g4k512.safetensors

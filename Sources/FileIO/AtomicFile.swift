@@ -15,13 +15,31 @@ import Darwin
 /// `.NAME.*.partial` file beside the destination, never a truncated destination.
 public enum AtomicFile {
     /// Writes `bytes` to `path` atomically.
+    ///
+    /// A symbolic link at `path` is followed: the file it names is replaced and the link stays.
+    /// A destination that exists but is not a regular file (a device such as `/dev/full`, a
+    /// folder, a pipe) is refused with ``FileIOError/notRegularFile(path:)``: renaming over
+    /// it would replace the device node itself rather than write to it.
     /// - Parameter refusingToOverwrite: paths of inputs the caller is reading; if `path` names the
-    ///   same file (same device and inode, so links and `./x` spellings are caught), the write is refused.
+    ///   same file (same device and inode, so hard links, symbolic links and `./x` spellings are
+    ///   caught), the write is refused.
     public static func write(_ bytes: [UInt8], to path: String, refusingToOverwrite inputs: [String] = []) throws(FileIOError) {
         for input in inputs where sameFile(input, path) {
             throw .outputIsInput(path: path)
         }
-        let (folder, name) = split(path)
+        var destination = path
+        var info = stat()
+        if stat(path, &info) == 0 {
+            guard (info.st_mode & S_IFMT) == S_IFREG else {
+                throw .notRegularFile(path: path)
+            }
+            var link = stat()
+            if lstat(path, &link) == 0, (link.st_mode & S_IFMT) == S_IFLNK, let resolved = realpath(path, nil) {
+                destination = String(cString: resolved)
+                free(resolved)
+            }
+        }
+        let (folder, name) = split(destination)
         var template = Array("\(folder)/.\(name).XXXXXX.partial".utf8CString)
         let fd = template.withUnsafeMutableBufferPointer { mkstemps($0.baseAddress!, 8) }
         if fd < 0 { throw .cannotCreate(path: path, reason: errnoText()) }
@@ -47,7 +65,7 @@ public enum AtomicFile {
         if fchmod(fd, 0o666 & ~mask) != 0 { throw fail(errnoText()) }
         if fsync(fd) != 0 { throw fail(errnoText()) }
         if close(fd) != 0 { unlink(temporary); throw .writeFailed(path: path, reason: errnoText()) }
-        if rename(temporary, path) != 0 {
+        if rename(temporary, destination) != 0 {
             let reason = errnoText()
             unlink(temporary)
             throw .writeFailed(path: path, reason: reason)

@@ -6,6 +6,8 @@ public enum FileIOError: Error, Equatable, CustomStringConvertible {
     case cannotCreate(path: String, reason: String)
     case writeFailed(path: String, reason: String)
     case outputIsInput(path: String)
+    /// The output path names something other than a regular file (a device, a folder, a pipe).
+    case notRegularFile(path: String)
 
     public var description: String {
         switch self {
@@ -21,6 +23,8 @@ public enum FileIOError: Error, Equatable, CustomStringConvertible {
             return "\(path): write failed: \(reason); the previous file, if any, is unchanged"
         case .outputIsInput(let path):
             return "\(path): refusing to write the output over the input; choose another output path"
+        case .notRegularFile(let path):
+            return "\(path): not a regular file (a device, folder or pipe); outputs are written only as regular files"
         }
     }
 }

@@ -85,6 +85,20 @@ public final class VQVAE {
         return synthesis.forward(latent)
     }
 
+    /// Latent positions of context the synthesis needs on each side of a block: a block of
+    /// symbols synthesised with this many extra positions around it (where the latent grid has
+    /// them) gives, inside the block, the pixels of the whole-grid synthesis. `ceil` of the
+    /// synthesis's ``Sequential/receptiveRadius`` (2.75 positions for the reference transforms).
+    public var synthesisHalo: Int { Int(synthesis.receptiveRadius.rounded(.up)) }
+
+    /// Latent positions of context the analysis needs on each side of a block, likewise: the
+    /// analysis's receptive radius in pixels divided by the stride, rounded up (2.75 positions,
+    /// 22 pixels, at stride 8 for the reference transforms). Blocks start on multiples of the
+    /// stride, so every strided convolution samples the same grid as on the whole image.
+    public var analysisHalo: Int {
+        Int((analysis.receptiveRadius / Double(configuration.stride)).rounded(.up))
+    }
+
     /// One phase-I training step on `images` `[N, 3, H, W]` in [0, 1]: forward, quantise (updating
     /// the codebooks by EMA), reconstruct, and backward. ADDS the gradients of
     /// `mse + β·commitment` into ``parameters`` (zero them before; the optimiser steps after).

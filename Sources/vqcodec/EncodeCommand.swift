@@ -18,13 +18,23 @@ struct EncodeCommand: ParsableCommand {
             or --model, the default level) or any model file given with --model. --target-bpp picks \
             the highest level whose real file fits the budget, encoding about log2(levels) + 1 times; \
             when none fits it uses the lowest level and says so.
+
+            Many images: vqcodec encode a.png b.png ... --out-dir DIR [--jobs N] writes DIR/a.vqc, \
+            DIR/b.vqc, ...; a file that fails is reported and the others go on; the exit status is \
+            then that of the first failed file. Images over --max-pixels are refused from their \
+            header, before their pixels are read. Memory: about 130 MB, plus 3 bytes per pixel \
+            for the image, plus the PNG file while it is read; the transforms run on 512-pixel \
+            blocks, so their working set does not grow with the image.
             """)
 
     @Argument(help: "The PNG image to compress.")
     var input: String
 
-    @Argument(help: "The .vqc file to write.")
-    var output: String
+    @Argument(help: "The .vqc file to write (with --out-dir: another PNG image to compress).")
+    var output: String?
+
+    @Argument(help: "With --out-dir: more PNG images to compress.")
+    var moreInputs: [String] = []
 
     @Option(name: [.customShort("q"), .long], help: "Quality level: 1 (smallest files) to the highest shipped level.")
     var quality: Int?
@@ -44,9 +54,22 @@ struct EncodeCommand: ParsableCommand {
     @Option(name: .long, help: "Threads for the tiles (the result does not depend on it).")
     var threads = ProcessInfo.processInfo.activeProcessorCount
 
+    @Option(name: .long, help: ArgumentHelp("Write each input's .vqc file into this folder (created if missing); allows many inputs.", valueName: "folder"))
+    var outDir: String?
+
+    @Option(name: .long, help: "With --out-dir: files encoded at once (each job loads its own copy of the model).")
+    var jobs = 1
+
+    @OptionGroup var limits: CodingLimitOptions
+
     func validate() throws {
         guard (1...4096).contains(tileSize) else { throw ValidationError("--tile-size must be between 1 and 4096") }
         guard (1...256).contains(threads) else { throw ValidationError("--threads must be between 1 and 256") }
+        guard (1...64).contains(jobs) else { throw ValidationError("--jobs must be between 1 and 64") }
+        if outDir == nil {
+            guard output != nil else { throw ValidationError("Missing expected argument '<output>' (or give --out-dir)") }
+            guard moreInputs.isEmpty else { throw ValidationError("several inputs need --out-dir DIR") }
+        }
         let choices = [quality != nil, targetBpp != nil, model != nil].filter { $0 }.count
         guard choices <= 1 else { throw ValidationError("give at most one of -q, --target-bpp and --model") }
         if let targetBpp, !(targetBpp > 0 && targetBpp.isFinite) {
@@ -55,58 +78,114 @@ struct EncodeCommand: ParsableCommand {
     }
 
     func run() throws {
+        let choice = try modelChoice()
+        if let outDir {
+            let inputs = [input] + (output.map { [$0] } ?? []) + moreInputs
+            let jobList = try Batch.jobs(inputs: inputs, folder: outDir, newExtension: "vqc")
+            do { try FileManager.default.createDirectory(atPath: outDir, withIntermediateDirectories: true) } catch {
+                throw fail(FileIOError.cannotCreate(path: outDir, reason: "cannot create the folder"))
+            }
+            try Batch.run(jobList, workers: jobs, makeContext: { try EncodeModels(choice) }) { job, models in
+                try encode(job.input, to: job.output, with: models, inputs: inputs,
+                           threads: max(1, threads / min(jobs, jobList.count)))
+            }
+            return
+        }
+        print(try encode(input, to: output!, with: EncodeModels(choice), inputs: [input], threads: threads))
+    }
+
+    /// Which model files the options ask for.
+    func modelChoice() throws -> EncodeModels.Choice {
+        if let model { return .file(model) }
+        let catalogue = try shippedLevels()
+        let paths = catalogue.levels.map { catalogue.path(of: $0) }
+        if let targetBpp { return .fitting(targetBpp, levels: paths) }
+        let chosen = quality ?? catalogue.defaultQuality
+        guard let level = catalogue.level(chosen) else {
+            throw fail(CodecError.noSuchQuality(chosen, available: catalogue.levels.count))
+        }
+        return .file(catalogue.path(of: level))
+    }
+
+    /// Encodes one file and returns its report line; failures are printed and thrown as exit codes.
+    func encode(_ input: String, to output: String, with models: EncodeModels, inputs: [String], threads: Int) throws -> String {
         if AtomicFile.sameFile(input, output) { throw fail(FileIOError.outputIsInput(path: output)) }
         let image: Image
-        do { image = try PNG.read(path: input) } catch { throw fail(error) }
+        do { image = try PNG.read(path: input, limits: limits.imageLimits) } catch { throw fail(error) }
         var options = VQCodec.EncodeOptions()
         options.tileSize = tileSize
         options.threads = threads
         options.reconstruct = psnr
+        options.limits = limits.containerLimits
         let start = Date()
         let result: VQCodec.EncodeResult
-        var protected = [input]
-        if let targetBpp {
-            let catalogue = try shippedLevels()
+        var note = ""
+        switch models.choice {
+        case .file:
+            do { result = try VQCodec.encode(image, model: try models.model(0), options: options) } catch let exit as ExitCode {
+                throw exit
+            } catch { throw fail(error, subject: input) }
+        case .fitting(let target, let levels):
             let fit: VQCodec.RateFit
             do {
-                fit = try VQCodec.encode(image, fitting: targetBpp, levels: catalogue.levels.count, model: { index in
-                    try loadModel(catalogue.path(of: catalogue.levels[index]))
-                }, options: options)
+                fit = try VQCodec.encode(image, fitting: target, levels: levels.count, model: models.model, options: options)
             } catch let exit as ExitCode { throw exit } catch { throw fail(error, subject: input) }
             result = fit.result
             let tried = fit.tried.sorted { $0.key < $1.key }.map { "q\($0.key + 1) \(format($0.value, 3))" }.joined(separator: ", ")
             if fit.fits {
-                print("quality \(fit.level + 1) fits \(format(targetBpp, 3)) bpp (tried \(tried) bpp)")
+                note = "quality \(fit.level + 1) fits \(format(target, 3)) bpp (tried \(tried) bpp)\n"
             } else {
-                printError("vqcodec: no quality level fits \(format(targetBpp, 3)) bpp (tried \(tried) bpp); "
+                printError("vqcodec: \(input): no quality level fits \(format(target, 3)) bpp (tried \(tried) bpp); "
                            + "using the lowest, quality 1\n")
             }
-        } else {
-            let codecModel: CodecModel
-            if let model {
-                codecModel = try loadModel(model)
-                protected.append(model)
-            } else {
-                let catalogue = try shippedLevels()
-                let chosen = quality ?? catalogue.defaultQuality
-                guard let level = catalogue.level(chosen) else {
-                    throw fail(CodecError.noSuchQuality(chosen, available: catalogue.levels.count))
-                }
-                codecModel = try loadModel(catalogue.path(of: level))
-            }
-            do { result = try VQCodec.encode(image, model: codecModel, options: options) } catch { throw fail(error, subject: input) }
         }
         let seconds = Date().timeIntervalSince(start)
-        do { try AtomicFile.write(result.bytes, to: output, refusingToOverwrite: protected) } catch { throw fail(error) }
+        do { try AtomicFile.write(result.bytes, to: output, refusingToOverwrite: inputs + models.paths) } catch { throw fail(error) }
         let pixels = Double(image.width * image.height)
-        var line = "\(output): \(result.bytes.count) bytes, \(format(result.bitsPerPixel, 4)) bpp "
+        var line = note + "\(output): \(result.bytes.count) bytes, \(format(result.bitsPerPixel, 4)) bpp "
             + "(prior ideal \(format(result.priorBits / pixels, 4)) bpp), \(result.header.tileCount) tiles, "
             + "\(format(seconds, 2)) s"
         if let reconstruction = result.reconstruction {
             let distortion = Distortion(original: image, reconstruction: reconstruction)
             line += ", PSNR \(format(distortion.psnr, 2)) dB (MSE \(format(distortion.meanSquaredError, 2)))"
         }
-        print(line)
+        return line
+    }
+}
+
+/// The models one encoding job uses, loaded when first needed and kept: one file, or the shipped
+/// levels for --target-bpp. Used by one thread at a time.
+final class EncodeModels {
+    enum Choice {
+        /// One model file.
+        case file(String)
+        /// The highest level (paths lowest quality first) whose file fits this many bits per pixel.
+        case fitting(Double, levels: [String])
+    }
+
+    let choice: Choice
+    private var loaded: [Int: CodecModel] = [:]
+
+    /// Loads the single model now (so a bad model file fails before any image is read).
+    init(_ choice: Choice) throws {
+        self.choice = choice
+        if case .file = choice { _ = try model(0) }
+    }
+
+    /// Every model path involved, which outputs must never overwrite.
+    var paths: [String] {
+        switch choice {
+        case .file(let path): return [path]
+        case .fitting(_, let levels): return levels
+        }
+    }
+
+    /// The model of level `index` (0 for a single file).
+    func model(_ index: Int) throws -> CodecModel {
+        if let model = loaded[index] { return model }
+        let model = try loadModel(paths[index])
+        loaded[index] = model
+        return model
     }
 }
 

@@ -21,6 +21,8 @@ enum ExitStatus {
     static let unsupportedVersion: Int32 = 71
     static let checksumMismatch: Int32 = 72
     static let cannotWrite: Int32 = 73
+    /// `decode --salvage` wrote the image, but some tiles were damaged and filled with grey.
+    static let salvaged: Int32 = 74
 
     /// The exit code for an error, by what the user can do about it.
     static func code(for error: any Error) -> Int32 {
@@ -64,7 +66,7 @@ enum ExitStatus {
         switch error {
         case .notFound, .readFailed: return inputMissing
         case .tooLarge: return invalidInput
-        case .cannotCreate, .writeFailed, .outputIsInput: return cannotWrite
+        case .cannotCreate, .writeFailed, .outputIsInput, .notRegularFile: return cannotWrite
         }
     }
 }
@@ -75,7 +77,9 @@ func fail(_ error: any Error, subject: String? = nil) -> ExitCode {
     var line = "vqcodec: "
     let namesFile = error is FileIOError || error is ImageError || isModelFileError(error)
     if let subject, !namesFile { line += "\(subject): " }
-    line += "\(error)\n"
+    line += "\(error)"
+    if let hint = limitHint(error) { line += "; \(hint)" }
+    line += "\n"
     printError(line)
     return ExitCode(ExitStatus.code(for: error))
 }
@@ -96,4 +100,16 @@ func isModelFileError(_ error: any Error) -> Bool {
     }
     if let error = error as? SafeTensorsError, case .file = error { return true }
     return false
+}
+
+/// How to raise a limit the error ran into, when an option can.
+func limitHint(_ error: any Error) -> String? {
+    if let error = error as? ContainerError, case .limitExceeded(.pixelCount, _, _) = error {
+        return "--max-pixels raises the limit for a file you trust"
+    }
+    if let error = error as? ImageError, case .tooLarge(_, let width, let height, let limits) = error,
+       width <= limits.maxWidth, height <= limits.maxHeight {
+        return "--max-pixels raises the limit for a file you trust"
+    }
+    return nil
 }

@@ -64,6 +64,20 @@ final class QualityLevelTests: XCTestCase {
         XCTAssertEqual(try modelName(of: path("low.vqc")), catalogue.levels[0].model)
     }
 
+    func testManyFilesWithARateTargetAndBackWithoutNamingAModel() throws {
+        let gray = CLI.fixtures.appendingPathComponent("images/photo-gray-40x24.png").path
+        let encoded = try CLI.run(["encode", "--target-bpp", "100", photo, gray, "--out-dir", path("vqc"), "--jobs", "2"])
+        XCTAssertEqual(encoded.status, 0, encoded.stderr)
+        let top = try ShippedModels.levels().levels.last!.model
+        for name in ["photo-64x48", "photo-gray-40x24"] {
+            XCTAssertEqual(try modelName(of: path("vqc/\(name).vqc")), top, "a generous budget takes the top level")
+        }
+        let decoded = try CLI.run(["decode", path("vqc/photo-64x48.vqc"), path("vqc/photo-gray-40x24.vqc"),
+                                   "--out-dir", path("png"), "--jobs", "2"])
+        XCTAssertEqual(decoded.status, 0, decoded.stderr)
+        XCTAssertEqual(try PNG.read(path: path("png/photo-gray-40x24.png")).width, 40)
+    }
+
     func testBadLevelChoicesAreUsageErrors() throws {
         let catalogue = try ShippedModels.levels()
         let missing = try CLI.run(["encode", "-q", String(catalogue.levels.count + 1), photo, path("x.vqc")])

@@ -38,6 +38,33 @@ final class AtomicFileTests: XCTestCase {
         XCTAssertEqual(try AtomicFile.read(path), [9, 9], "input untouched")
     }
 
+    func testRefusesDestinationsThatAreNotRegularFiles() throws {
+        // Renaming over /dev/null (or /dev/full) as root would replace the device node itself.
+        for path in ["/dev/null", folder!] {
+            XCTAssertThrowsError(try AtomicFile.write([1], to: path)) { error in
+                XCTAssertEqual(error as? FileIOError, .notRegularFile(path: path))
+            }
+        }
+        var info = stat()
+        XCTAssertEqual(stat("/dev/null", &info), 0)
+        XCTAssertEqual(info.st_mode & S_IFMT, S_IFCHR, "/dev/null is still a device")
+        XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: folder), [], "no temporary left behind")
+    }
+
+    func testSymbolicLinkDestinationReplacesTheFileItNames() throws {
+        let target = folder + "/target.bin", link = folder + "/link.bin"
+        try AtomicFile.write([1, 2], to: target)
+        try FileManager.default.createSymbolicLink(atPath: link, withDestinationPath: target)
+        try AtomicFile.write([3], to: link)
+        XCTAssertEqual(try FileManager.default.destinationOfSymbolicLink(atPath: link), target, "the link stays a link")
+        XCTAssertEqual(try AtomicFile.read(target), [3])
+        // And a link to an input is caught as the input.
+        XCTAssertThrowsError(try AtomicFile.write([4], to: link, refusingToOverwrite: [target])) { error in
+            XCTAssertEqual(error as? FileIOError, .outputIsInput(path: link))
+        }
+        XCTAssertEqual(try AtomicFile.read(target), [3])
+    }
+
     func testMissingFolderIsAClearError() {
         XCTAssertThrowsError(try AtomicFile.write([1], to: folder + "/no/such/dir/out.bin")) { error in
             guard case .cannotCreate(let path, _)? = error as? FileIOError else { return XCTFail("\(error)") }

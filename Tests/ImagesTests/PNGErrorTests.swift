@@ -107,14 +107,14 @@ final class PNGErrorTests: XCTestCase {
         XCTAssertEqual(try folderContents(), [])
     }
 
-    /// When the final rename fails (the destination is a folder), what was there is untouched
-    /// and the temporary file is gone.
+    /// When the destination is a folder the write is refused, what was there is untouched and no
+    /// temporary file is left.
     func testFailedWriteLeavesThePreviousContentAndNoTemporary() throws {
         let path = folder + "/out.png"
         try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: false)
         try PNG.write(sample, to: path + "/inner.png")
         XCTAssertThrowsError(try PNG.write(sample, to: path)) { error in
-            guard case .file(.writeFailed(let failed, _))? = error as? ImageError else { return XCTFail("\(error)") }
+            guard case .file(.notRegularFile(let failed))? = error as? ImageError else { return XCTFail("\(error)") }
             XCTAssertEqual(failed, path)
         }
         XCTAssertEqual(try folderContents(), ["out.png"])
