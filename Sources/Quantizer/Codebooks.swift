@@ -96,10 +96,13 @@ public struct CodebookUsage: Sendable, Equatable {
     /// Per group: 2^H of the empirical code distribution (equals `codebookSize` when use is uniform).
     public var perplexity: [Double]
     public var codebookSize: Int
+    /// Per group, per code: how many times it appeared (`[groups][codebookSize]`).
+    public var counts: [[Int]]
 
     /// Counts per group `[groups][codebookSize]`.
     public init(counts: [[Int]], codebookSize: Int) {
         self.codebookSize = codebookSize
+        self.counts = counts
         codesUsed = counts.map { $0.filter { $0 > 0 }.count }
         perplexity = counts.map { row in
             let total = Double(row.reduce(0, +))
@@ -119,6 +122,18 @@ public struct CodebookUsage: Sendable, Equatable {
         var counts = [[Int]](repeating: [Int](repeating: 0, count: codebookSize), count: groups)
         for (i, s) in symbols.enumerated() { counts[(i / plane) % groups][Int(s)] += 1 }
         self.init(counts: counts, codebookSize: codebookSize)
+    }
+
+    /// Usage over several batches (or images) together: counts added, so a code counts as used
+    /// when any of them used it.
+    public static func combined(_ parts: [CodebookUsage]) -> CodebookUsage? {
+        guard let first = parts.first else { return nil }
+        guard parts.allSatisfy({ $0.codebookSize == first.codebookSize && $0.counts.count == first.counts.count }) else { return nil }
+        var counts = first.counts
+        for part in parts.dropFirst() {
+            for g in counts.indices { for k in counts[g].indices { counts[g][k] += part.counts[g][k] } }
+        }
+        return CodebookUsage(counts: counts, codebookSize: first.codebookSize)
     }
 
     /// One line for a progress display: `codes 498/512 503/512, ppl 431 440`.

@@ -20,6 +20,9 @@ extension VQCodec {
         public var distortion: Distortion
         /// Distinct codes used in this image, per group.
         public var codesUsed: [Int]
+        /// How often each code appeared in this image, per group (combine images with
+        /// `CodebookUsage.combined` to see how much of each codebook a whole folder uses).
+        public var codebookUsage: CodebookUsage
         public var encodeSeconds: Double
         public var decodeSeconds: Double
         public var fileBytes: Int
@@ -62,7 +65,7 @@ extension VQCodec {
             integerPriorBitsPerPixel: encoded.priorBits / pixels, floatPriorBitsPerPixel: floatBits,
             uniformBitsPerPixel: Double(config.groups) * log2(Double(config.codebookSize)) * positions / pixels,
             distortion: Distortion(original: image, reconstruction: decoded.image),
-            codesUsed: usage.codesUsed, encodeSeconds: encodeSeconds, decodeSeconds: decodeSeconds,
+            codesUsed: usage.codesUsed, codebookUsage: usage, encodeSeconds: encodeSeconds, decodeSeconds: decodeSeconds,
             fileBytes: encoded.bytes.count)
     }
 }

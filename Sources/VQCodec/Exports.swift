@@ -5,3 +5,4 @@
 @_exported import enum Container.ContainerError
 @_exported import enum ShippedModels.ShippedModels
 @_exported import enum ShippedModels.ShippedModelsError
+@_exported import struct Quantizer.CodebookUsage

@@ -12,7 +12,9 @@ struct RDCommand: ParsableCommand {
             Encodes and decodes every PNG of the folder with each model and records, per image and as \
             the mean per model: real bits per pixel (file size), MSE and PSNR of the decoded image, the \
             integer prior's ideal bpp, the float prior's cross-entropy in bpp, the uniform bound \
-            G·log2 K per position, and encode and decode times. The JSON follows CompressAI's results \
+            G·log2 K per position, encode and decode times, and how many codes of each codebook the \
+            image used (the MEAN row's codes_used_all: used by at least one image of the folder; \
+            the summary shows the smallest share over groups). The JSON follows CompressAI's results \
             format (one list entry per model, sorted by rate), so Tools/plot_rd.py draws it beside \
             JPEG, WebP and CompressAI's published curves.
             """)
@@ -85,12 +87,13 @@ struct RDCommand: ParsableCommand {
         progress.finish()
 
         let means = models.map { m in Self.mean(of: rows.filter { $0.model == m.name }.map(\.evaluation)) }
-        print("model                         bpp   PSNR dB      MSE  prior-bpp  float-bpp  uniform-bpp  enc s  dec s")
+        print("model                         bpp   PSNR dB      MSE  prior-bpp  float-bpp  uniform-bpp  enc s  dec s  codes used")
         for (m, mean) in zip(models, means) {
             print("\(m.name.padding(toLength: 24, withPad: " ", startingAt: 0)) \(pad(format(mean.bpp, 4), 8))  "
                   + "\(pad(format(mean.psnr, 2), 8))  \(pad(format(mean.mse, 2), 7))  \(pad(format(mean.priorBpp, 4), 9))  "
                   + "\(pad(mean.floatBpp.map { format($0, 4) } ?? "-", 9))  \(pad(format(mean.uniformBpp, 4), 11))  "
-                  + "\(pad(format(mean.encodeSeconds, 2), 5))  \(pad(format(mean.decodeSeconds, 2), 5))")
+                  + "\(pad(format(mean.encodeSeconds, 2), 5))  \(pad(format(mean.decodeSeconds, 2), 5))  "
+                  + "\(pad(format(100 * mean.codebookUseFraction, 1), 9))%")
         }
         if let csv {
             do { try AtomicFile.write(Array(Self.csvText(rows: rows, models: models, means: means).utf8), to: csv) } catch { throw fail(error) }
@@ -107,6 +110,14 @@ struct RDCommand: ParsableCommand {
         var bpp = 0.0, psnr = 0.0, mse = 0.0, priorBpp = 0.0, uniformBpp = 0.0, encodeSeconds = 0.0, decodeSeconds = 0.0
         var floatBpp: Double?
         var codesUsed: [Double] = []
+        /// Per group: codes used by at least one image of the folder.
+        var codesUsedAll: [Int] = []
+        var codebookSize = 0
+        /// The smallest share, over groups, of codes used by at least one image.
+        var codebookUseFraction: Double {
+            guard codebookSize > 0, let least = codesUsedAll.min() else { return 0 }
+            return Double(least) / Double(codebookSize)
+        }
     }
 
     /// Means over images of per-image figures (PSNR too: the mean of per-image PSNR, as CompressAI reports).
@@ -120,20 +131,24 @@ struct RDCommand: ParsableCommand {
         if rows.allSatisfy({ $0.floatPriorBitsPerPixel != nil }) { m.floatBpp = avg { $0.floatPriorBitsPerPixel! } }
         let groups = rows.first?.codesUsed.count ?? 0
         m.codesUsed = (0..<groups).map { g in avg { Double($0.codesUsed[g]) } }
+        if let all = CodebookUsage.combined(rows.map(\.codebookUsage)) {
+            m.codesUsedAll = all.codesUsed
+            m.codebookSize = all.codebookSize
+        }
         return m
     }
 
     static func csvText(rows: [Row], models: [CodecModel], means: [Mean]) -> String {
-        var text = "model,image,width,height,bytes,bpp,mse,psnr,integer_prior_bpp,float_prior_bpp,uniform_bpp,codes_used,encode_s,decode_s\n"
+        var text = "model,image,width,height,bytes,bpp,mse,psnr,integer_prior_bpp,float_prior_bpp,uniform_bpp,codes_used,encode_s,decode_s,codes_used_all\n"
         for r in rows {
             let e = r.evaluation
             text += "\(r.model),\(r.image),\(e.width),\(e.height),\(e.fileBytes),\(e.bitsPerPixel),\(e.distortion.meanSquaredError),"
                 + "\(e.distortion.psnr),\(e.integerPriorBitsPerPixel),\(e.floatPriorBitsPerPixel.map { "\($0)" } ?? ""),"
-                + "\(e.uniformBitsPerPixel),\(e.codesUsed.map(String.init).joined(separator: "/")),\(e.encodeSeconds),\(e.decodeSeconds)\n"
+                + "\(e.uniformBitsPerPixel),\(e.codesUsed.map(String.init).joined(separator: "/")),\(e.encodeSeconds),\(e.decodeSeconds),\n"
         }
         for (m, mean) in zip(models, means) {
             text += "\(m.name),MEAN,,,,\(mean.bpp),\(mean.mse),\(mean.psnr),\(mean.priorBpp),\(mean.floatBpp.map { "\($0)" } ?? ""),"
-                + "\(mean.uniformBpp),\(mean.codesUsed.map { format($0, 1) }.joined(separator: "/")),\(mean.encodeSeconds),\(mean.decodeSeconds)\n"
+                + "\(mean.uniformBpp),\(mean.codesUsed.map { format($0, 1) }.joined(separator: "/")),\(mean.encodeSeconds),\(mean.decodeSeconds),\(mean.codesUsedAll.map(String.init).joined(separator: "/"))\n"
         }
         return text
     }
@@ -167,7 +182,8 @@ struct RDCommand: ParsableCommand {
                 "decoding_time": \(list(means.map(\.decodeSeconds))),
                 "integer_prior_bpp": \(list(means.map(\.priorBpp))),
                 "float_prior_bpp": \(list(means.map { $0.floatBpp ?? .nan }).replacingOccurrences(of: "nan", with: "null")),
-                "uniform_bpp": \(list(means.map(\.uniformBpp)))
+                "uniform_bpp": \(list(means.map(\.uniformBpp))),
+                "codebook_use": \(list(means.map(\.codebookUseFraction)))
               },
               "models": [\(models.map { quote($0.name) }.joined(separator: ", "))]
             }

@@ -51,6 +51,19 @@ final class QuantizerTests: XCTestCase {
         XCTAssertEqual(usage.summary, "codes 4/8 1/8, ppl 4 1")
     }
 
+    func testCombinedUsageCountsACodeUsedByAnyPart() {
+        // Group 0: codes 0,1 in the first image, 1,2 in the second; group 1: code 7, then 7 again.
+        let a = CodebookUsage(symbols: [0, 1, 7, 7], groups: 2, plane: 2, codebookSize: 8)
+        let b = CodebookUsage(symbols: [1, 2, 7, 7], groups: 2, plane: 2, codebookSize: 8)
+        let all = CodebookUsage.combined([a, b])
+        XCTAssertEqual(all?.codesUsed, [3, 1])
+        XCTAssertEqual(all?.counts[0], [1, 2, 1, 0, 0, 0, 0, 0])
+        XCTAssertEqual(all?.counts[1][7], 4)
+        XCTAssertNil(CodebookUsage.combined([]))
+        let other = CodebookUsage(symbols: [0, 1], groups: 1, plane: 2, codebookSize: 8)
+        XCTAssertNil(CodebookUsage.combined([a, other]), "different group counts cannot be combined")
+    }
+
     func testEMATrainingKeepsEveryCodeAliveAndFitsTheData() {
         // Data: 8 well-separated 2-D clusters; a 16-code book must end up using its codes and
         // quantising with small error, with dead codes restarted onto the data.
