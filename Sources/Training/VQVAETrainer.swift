@@ -118,8 +118,10 @@ public final class VQVAETrainer {
 
     /// Warm start: copies the analysis and synthesis weights of `source` (a model of the same
     /// stride, width and latent channels; its groups and codebook size may differ) into the new
-    /// model, before the first step. The codebooks still start from the first batch, so a trained
-    /// transform pair can be re-quantised at another rate far faster than training from scratch.
+    /// model, before the first step. When the groups and codebook size differ the codebooks start
+    /// from the first batch, so a trained transform pair is re-quantised at another rate far faster
+    /// than training from scratch; when they match, the codebooks are continued too, so the run
+    /// continues training the source model.
     public func startTransforms(from source: VQVAE) throws(VQVAETrainingError) {
         precondition(step == 0, "a warm start replaces the weights before the first step")
         let (mine, theirs) = (run.configuration, source.configuration)
@@ -130,6 +132,9 @@ public final class VQVAETrainer {
         for (target, value) in zip(model.parameters, source.parameters) {
             precondition(target.name == value.name && target.value.shape == value.value.shape, "same configuration, same parameters")
             target.value = value.value
+        }
+        if mine.groups == theirs.groups, mine.codebookSize == theirs.codebookSize, source.isInitialised {
+            model.adoptCodebooks(of: source)
         }
     }
 

@@ -67,6 +67,13 @@ public final class VQVAE {
     /// The current codebooks `[G, K, d]`.
     public var codebooks: Codebooks { quantizer.codebooks }
 
+    /// Continues from `source`'s codebooks (same groups, size and dimension), without its EMA
+    /// statistics: each code counts as seen once, so training moves it smoothly. For a warm start
+    /// that keeps the quantiser as well as the transforms.
+    public func adoptCodebooks(of source: VQVAE) {
+        quantizer.restore(codebooks: source.codebooks)
+    }
+
     /// True once the codebooks hold data (after the first training step, or when loaded).
     public var isInitialised: Bool { quantizer.initialised }
 

@@ -49,7 +49,7 @@ struct TrainVQVAECommand: ParsableCommand {
     @Option(help: "Model name stored in the file (printable ASCII, at most 64 characters).")
     var name: String?
 
-    @Option(help: ArgumentHelp("Start the analysis and synthesis from this model's weights (same stride, width and latent channels; groups and codebook size may differ).", valueName: "model"))
+    @Option(help: ArgumentHelp("Start from this model: its analysis and synthesis weights (same stride, width and latent channels), and its codebooks when the groups and codebook size are the same (otherwise new codebooks, from the first batch).", valueName: "model"))
     var initFrom: String?
 
     @Option(help: "Steps between checkpoints.")

@@ -48,6 +48,39 @@ final class VQVAETrainerTests: XCTestCase {
         XCTAssertLessThan(wholeImageMSE, first / 4, "the whole image codes about as well as the crops")
     }
 
+    func testWarmStartCopiesTransformsAndKeepsCodebooksOnlyWhenTheyFit() throws {
+        let dataset = try photo()
+        let source = VQVAETrainer(run: run(steps: 20))
+        for _ in 0..<20 { try source.trainStep(dataset: dataset) }
+
+        // Same groups and codebook size: transforms and codebooks continue from the source.
+        let same = VQVAETrainer(run: run(steps: 20))
+        try same.startTransforms(from: source.model)
+        for (mine, theirs) in zip(same.model.parameters, source.model.parameters) {
+            XCTAssertEqual(mine.value.data, theirs.value.data, mine.name)
+        }
+        XCTAssertTrue(same.model.isInitialised)
+        XCTAssertEqual(same.model.codebooks.vectors, source.model.codebooks.vectors)
+
+        // Other groups: the transforms only; the codebooks wait for the first batch.
+        var other = tiny
+        other.groups = 4
+        let requantised = VQVAETrainer(run: VQVAETrainingRun(configuration: other, name: "tiny4", dataFolder: "fixture", steps: 5,
+                                                             batch: 4, crop: 32, learningRate: 1e-3, warmupSteps: 2, seed: 3, commandLine: "test"))
+        try requantised.startTransforms(from: source.model)
+        XCTAssertFalse(requantised.model.isInitialised)
+        XCTAssertEqual(requantised.model.parameters.first?.value.data, source.model.parameters.first?.value.data)
+        try requantised.trainStep(dataset: dataset)
+        XCTAssertTrue(requantised.model.isInitialised)
+
+        // Another stride cannot start from these transforms.
+        var wider = tiny
+        wider.stride = 16
+        let mismatched = VQVAETrainer(run: VQVAETrainingRun(configuration: wider, name: "tiny16", dataFolder: "fixture", steps: 5,
+                                                            batch: 4, crop: 32, learningRate: 1e-3, warmupSteps: 2, seed: 3, commandLine: "test"))
+        XCTAssertThrowsError(try mismatched.startTransforms(from: source.model))
+    }
+
     struct CodebookUsageSummary {
         var used: [Int]
         var perplexity: [Double]
