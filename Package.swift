@@ -45,7 +45,8 @@ let package = Package(
         // The trained models that ship with vqcodec (one per quality level), as resources.
         .target(name: "ShippedModels", path: "Models", exclude: ["README.md"],
                 resources: [.copy("levels.json"), .copy("vq-s16-w64-g2k512.safetensors"),
-                            .copy("vq-s16-w64-g4k512.safetensors"), .copy("vq-s8-w64-g4k512.safetensors")]),
+                            .copy("vq-s16-w64-g4k512.safetensors"), .copy("vq-s8-w64-g4k512.safetensors"),
+                            .copy("vq-s8-w64-g8k512.safetensors"), .copy("vq-s8-w64-g16k512.safetensors")]),
         // Public API for other Swift programs: models, encode and decode pipelines.
         .target(name: "VQCodec", dependencies: [
             "ShippedModels", "Images", "Transforms", "Quantizer", "Prior", "RangeCoder", "Container", "Engine", "FileIO"]),
