@@ -73,36 +73,48 @@ struct RDCommand: ParsableCommand {
         }
         var options = VQCodec.EncodeOptions()
         options.tileSize = tileSize
+        let labels = Self.labels(models.map(\.name))
         var rows: [Row] = []
         let progress = ProgressBar(total: models.count * images.count)
-        for codecModel in models {
+        for (codecModel, label) in zip(models, labels) {
             for (imageName, image) in images {
-                progress.show(done: rows.count, label: "\(codecModel.name) \(imageName)")
+                progress.show(done: rows.count, label: "\(label) \(imageName)")
                 do {
-                    rows.append(Row(model: codecModel.name, image: imageName,
+                    rows.append(Row(model: label, image: imageName,
                                     evaluation: try VQCodec.evaluate(image, model: codecModel, options: options)))
                 } catch { progress.finish(); throw fail(error, subject: imageName) }
             }
         }
         progress.finish()
 
-        let means = models.map { m in Self.mean(of: rows.filter { $0.model == m.name }.map(\.evaluation)) }
+        let means = labels.map { label in Self.mean(of: rows.filter { $0.model == label }.map(\.evaluation)) }
         print("model                         bpp   PSNR dB      MSE  prior-bpp  float-bpp  uniform-bpp  enc s  dec s  codes used")
-        for (m, mean) in zip(models, means) {
-            print("\(m.name.padding(toLength: 24, withPad: " ", startingAt: 0)) \(pad(format(mean.bpp, 4), 8))  "
+        for (label, mean) in zip(labels, means) {
+            print("\(label.padding(toLength: 24, withPad: " ", startingAt: 0)) \(pad(format(mean.bpp, 4), 8))  "
                   + "\(pad(format(mean.psnr, 2), 8))  \(pad(format(mean.mse, 2), 7))  \(pad(format(mean.priorBpp, 4), 9))  "
                   + "\(pad(mean.floatBpp.map { format($0, 4) } ?? "-", 9))  \(pad(format(mean.uniformBpp, 4), 11))  "
                   + "\(pad(format(mean.encodeSeconds, 2), 5))  \(pad(format(mean.decodeSeconds, 2), 5))  "
                   + "\(pad(format(100 * mean.codebookUseFraction, 1), 9))%")
         }
         if let csv {
-            do { try AtomicFile.write(Array(Self.csvText(rows: rows, models: models, means: means).utf8), to: csv) } catch { throw fail(error) }
+            do { try AtomicFile.write(Array(Self.csvText(rows: rows, labels: labels, means: means).utf8), to: csv) } catch { throw fail(error) }
         }
         if let json {
             let order = means.indices.sorted { means[$0].bpp < means[$1].bpp }
             let text = Self.jsonText(name: name, folder: folder, imageCount: images.count,
-                                     models: order.map { models[$0] }, means: order.map { means[$0] })
+                                     labels: order.map { labels[$0] }, means: order.map { means[$0] })
             do { try AtomicFile.write(Array(text.utf8), to: json) } catch { throw fail(error) }
+        }
+    }
+
+    /// A name per model for the tables: its own, or `name#k` for the k-th of several models that
+    /// share one (an F16 and an F32 copy, say), so their rows and means stay apart.
+    static func labels(_ names: [String]) -> [String] {
+        var seen: [String: Int] = [:]
+        return names.map { name in
+            guard names.filter({ $0 == name }).count > 1 else { return name }
+            seen[name, default: 0] += 1
+            return "\(name)#\(seen[name]!)"
         }
     }
 
@@ -138,7 +150,7 @@ struct RDCommand: ParsableCommand {
         return m
     }
 
-    static func csvText(rows: [Row], models: [CodecModel], means: [Mean]) -> String {
+    static func csvText(rows: [Row], labels: [String], means: [Mean]) -> String {
         var text = "model,image,width,height,bytes,bpp,mse,psnr,integer_prior_bpp,float_prior_bpp,uniform_bpp,codes_used,encode_s,decode_s,codes_used_all\n"
         for r in rows {
             let e = r.evaluation
@@ -146,14 +158,14 @@ struct RDCommand: ParsableCommand {
                 + "\(e.distortion.psnr),\(e.integerPriorBitsPerPixel),\(e.floatPriorBitsPerPixel.map { "\($0)" } ?? ""),"
                 + "\(e.uniformBitsPerPixel),\(e.codesUsed.map(String.init).joined(separator: "/")),\(e.encodeSeconds),\(e.decodeSeconds),\n"
         }
-        for (m, mean) in zip(models, means) {
-            text += "\(m.name),MEAN,,,,\(mean.bpp),\(mean.mse),\(mean.psnr),\(mean.priorBpp),\(mean.floatBpp.map { "\($0)" } ?? ""),"
+        for (label, mean) in zip(labels, means) {
+            text += "\(label),MEAN,,,,\(mean.bpp),\(mean.mse),\(mean.psnr),\(mean.priorBpp),\(mean.floatBpp.map { "\($0)" } ?? ""),"
                 + "\(mean.uniformBpp),\(mean.codesUsed.map { format($0, 1) }.joined(separator: "/")),\(mean.encodeSeconds),\(mean.decodeSeconds),\(mean.codesUsedAll.map(String.init).joined(separator: "/"))\n"
         }
         return text
     }
 
-    static func jsonText(name: String, folder: String, imageCount: Int, models: [CodecModel], means: [Mean]) -> String {
+    static func jsonText(name: String, folder: String, imageCount: Int, labels: [String], means: [Mean]) -> String {
         func list(_ values: [Double]) -> String { "[" + values.map { "\($0)" }.joined(separator: ", ") + "]" }
         func quote(_ s: String) -> String {
             var out = "\""
@@ -169,7 +181,7 @@ struct RDCommand: ParsableCommand {
             return out + "\""
         }
         let description = "vqcodec real file sizes on \(imageCount) images of \((folder as NSString).lastPathComponent); "
-            + "models: " + models.map(\.name).joined(separator: ", ")
+            + "models: " + labels.joined(separator: ", ")
         return """
             {
               "name": \(quote(name)),
@@ -185,7 +197,7 @@ struct RDCommand: ParsableCommand {
                 "uniform_bpp": \(list(means.map(\.uniformBpp))),
                 "codebook_use": \(list(means.map(\.codebookUseFraction)))
               },
-              "models": [\(models.map { quote($0.name) }.joined(separator: ", "))]
+              "models": [\(labels.map { quote($0) }.joined(separator: ", "))]
             }
 
             """

@@ -104,6 +104,33 @@ final class RDCommandTests: XCTestCase {
         // The mean bpp in the JSON is the mean of the per-image rows.
         let bpps = rows[1...2].map { Double($0.split(separator: ",")[5])! }
         XCTAssertEqual((results["bpp"] as! [Double])[0], (bpps[0] + bpps[1]) / 2, accuracy: 1e-12)
+        // Every code used by an image is used by the folder: codes_used_all ≥ each image's count.
+        let perImage = rows[1...2].map { $0.split(separator: ",", omittingEmptySubsequences: false)[11].split(separator: "/").map { Int($0)! } }
+        let all = rows[3].split(separator: ",", omittingEmptySubsequences: false)[14].split(separator: "/").map { Int($0)! }
+        for g in all.indices { XCTAssertGreaterThanOrEqual(all[g], max(perImage[0][g], perImage[1][g])) }
+        XCTAssertEqual((results["codebook_use"] as? [Double])?.count, 1)
+    }
+
+    func testTwoModelsWithOneNameKeepTheirOwnRowsAndMeans() throws {
+        let folder = try CLI.temporaryFolder()
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let images = folder.appendingPathComponent("images")
+        try FileManager.default.createDirectory(at: images, withIntermediateDirectories: true)
+        try FileManager.default.copyItem(at: CLI.fixtures.appendingPathComponent("images/photo-64x48.png"),
+                                         to: images.appendingPathComponent("photo.png"))
+        let model = CLI.fixtures.appendingPathComponent("models/tiny.safetensors").path
+        let csv = folder.appendingPathComponent("rd.csv").path
+        let result = try CLI.run(["rd", images.path, "--model", model, "--model", model, "--csv", csv])
+        XCTAssertEqual(result.status, 0, result.stderr)
+        let rows = try String(contentsOfFile: csv, encoding: .utf8).split(separator: "\n").map(String.init)
+        XCTAssertEqual(rows.count, 1 + 2 + 2, "header, one image per model, one mean per model")
+        XCTAssertTrue(rows[1].hasPrefix("tiny-test#1,photo.png,"), rows[1])
+        XCTAssertTrue(rows[2].hasPrefix("tiny-test#2,photo.png,"), rows[2])
+        // Each mean is over its own model's single image, not over both.
+        func field(_ row: String, _ index: Int) -> Substring { row.split(separator: ",", omittingEmptySubsequences: false)[index] }
+        XCTAssertEqual(field(rows[3], 5), field(rows[1], 5))
+        XCTAssertEqual(field(rows[4], 5), field(rows[2], 5))
+        XCTAssertTrue(rows[4].hasPrefix("tiny-test#2,MEAN,"), rows[4])
     }
 }
 
