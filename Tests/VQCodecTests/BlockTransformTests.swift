@@ -3,9 +3,13 @@ import Foundation
 import Engine
 @testable import VQCodec
 
-/// The transforms run block by block (bounded memory) give what one whole-image pass gives:
-/// the same symbols from the analysis and the same pixels from the synthesis, for the tiny
-/// fixture model and for the shipped stride-8 and stride-16 models.
+/// The transforms run block by block (bounded memory) give what one whole-image pass gives, for
+/// the tiny fixture model and for the shipped stride-8 and stride-16 models: the same symbols
+/// from the analysis and, from the synthesis, the same pixels up to float rounding. Blocks change
+/// the shapes of the matrix products, and OpenBLAS's kernels for some CPUs (seen on AMD EPYC, not
+/// on the Intel machine this was written on) then sum in another order, which can move a pixel
+/// that sits at a rounding boundary by one level. A block edge without enough context differs by
+/// far more (testTooSmallAHaloWouldShow).
 final class BlockTransformTests: XCTestCase {
     static let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
         .deletingLastPathComponent()
@@ -67,19 +71,30 @@ final class BlockTransformTests: XCTestCase {
             XCTAssertEqual(a.bytes, b.bytes, path)
 
             let reference = try XCTUnwrap(a.reconstruction), tiled = try XCTUnwrap(b.reconstruction)
-            var largest = 0, differing = 0
-            for i in reference.pixels.indices {
-                let d = abs(Int(reference.pixels[i]) - Int(tiled.pixels[i]))
-                largest = max(largest, d)
-                if d > 0 { differing += 1 }
-            }
-            XCTAssertLessThanOrEqual(largest, 1, "\(path): synthesis by blocks within one level")
-            XCTAssertEqual(differing, 0, "\(path): synthesis by blocks gives identical pixels")
+            Self.assertRoundingClose(reference, tiled, "\(path): synthesis by blocks")
 
             var decodeBlocked = VQCodec.DecodeOptions()
             decodeBlocked.transformBlockPixels = 3 * stride
-            XCTAssertEqual(try VQCodec.decode(a.bytes, model: model, options: decodeBlocked).image, reference, path)
+            Self.assertRoundingClose(reference, try VQCodec.decode(a.bytes, model: model, options: decodeBlocked).image,
+                                     "\(path): decode by blocks")
         }
+    }
+
+    /// Same size and colour type; every sample within one level; at most 0.1 % of them off at all.
+    static func assertRoundingClose(_ reference: Image, _ other: Image, _ what: String, line: UInt = #line) {
+        XCTAssertEqual(reference.width, other.width, what, line: line)
+        XCTAssertEqual(reference.height, other.height, what, line: line)
+        XCTAssertEqual(reference.colorType, other.colorType, what, line: line)
+        guard reference.pixels.count == other.pixels.count else { return XCTFail("\(what): sizes differ", line: line) }
+        var largest = 0, differing = 0
+        for i in reference.pixels.indices {
+            let d = abs(Int(reference.pixels[i]) - Int(other.pixels[i]))
+            largest = max(largest, d)
+            if d > 0 { differing += 1 }
+        }
+        XCTAssertLessThanOrEqual(largest, 1, "\(what): within one level", line: line)
+        XCTAssertLessThanOrEqual(differing * 1000, reference.pixels.count,
+                                 "\(what): \(differing) of \(reference.pixels.count) samples differ (float rounding touches a few)", line: line)
     }
 
     func testTooSmallAHaloWouldShow() throws {
