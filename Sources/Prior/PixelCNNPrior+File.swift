@@ -7,9 +7,13 @@ extension PixelCNNPrior {
     /// has the wrong shape.
     public convenience init(file: SafeTensorsFile) throws(PriorError) {
         let configuration = try PriorConfiguration.parse(file.metadata[Self.configurationKey], key: Self.configurationKey)
+        let ours = file.tensors.filter { $0.key.hasPrefix(Self.tensorPrefix) }
+        let stored = ours.values.reduce(0) { $0 + $1.elementCount }
+        guard stored >= configuration.minimumStoredValues else {
+            throw .configurationExceedsWeights(key: Self.configurationKey, needed: configuration.minimumStoredValues, found: stored)
+        }
         self.init(configuration: configuration, seed: 0)
         let parameters = self.parameters
-        let ours = file.tensors.filter { $0.key.hasPrefix(Self.tensorPrefix) }
         do {
             try SafeTensorsFile(tensors: ours).load(into: parameters)
         } catch {

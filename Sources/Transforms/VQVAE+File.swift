@@ -27,6 +27,13 @@ extension VQVAE {
         if let problem = configuration.problem {
             throw .invalidConfiguration(key: Self.configurationKey, found: text, reason: problem)
         }
+        let stored = file.tensors.reduce(0) { sum, entry in
+            let ours = entry.key.hasPrefix("analysis.") || entry.key.hasPrefix("synthesis.") || entry.key == Self.codebookKey
+            return ours ? sum + entry.value.elementCount : sum
+        }
+        guard stored >= configuration.minimumStoredValues else {
+            throw .configurationExceedsWeights(key: Self.configurationKey, needed: configuration.minimumStoredValues, found: stored)
+        }
         self.init(configuration: configuration, seed: 0, name: file.metadata[Self.nameKey] ?? "vqvae")
         let (g, k, d) = (configuration.groups, configuration.codebookSize, configuration.dimension)
         do {
