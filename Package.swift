@@ -73,6 +73,6 @@ let package = Package(
         .testTarget(name: "ParityTests", dependencies: ["Transforms", "Prior", "Engine", "Quantizer"]),
         // Replays the fuzz corpus (Fixtures/fuzz) through the harness.
         .testTarget(name: "FuzzCorpusTests", dependencies: ["FuzzHarness"]),
-        .testTarget(name: "CLITests", dependencies: ["vqcodec", "VQCodec", "Images", "Engine"]),
+        .testTarget(name: "CLITests", dependencies: ["vqcodec", "VQCodec", "Images", "Engine", "Container"]),
     ]
 )
