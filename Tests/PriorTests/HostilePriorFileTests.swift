@@ -26,8 +26,8 @@ final class HostilePriorFileTests: XCTestCase {
         var file = SafeTensorsFile(metadata: prior.metadata, tensors: prior.storedTensors())
         var forged = small
         forged.channels = 4096
-        forged.blocks = 64
         forged.kernelSize = 15
+        forged.headChannels = 8192
         file.metadata[PixelCNNPrior.configurationKey] = forged.json()
         let found = prior.storedTensors().values.reduce(0) { $0 + $1.elementCount }
         XCTAssertThrowsError(try PixelCNNPrior(file: file)) { error in
@@ -35,6 +35,15 @@ final class HostilePriorFileTests: XCTestCase {
                 key: "prior.config", needed: forged.minimumStoredValues, found: found))
             XCTAssertEqual("\(error)", "metadata \"prior.config\" describes a prior of at least \(forged.minimumStoredValues) "
                            + "weights, but the file holds \(found); the model file is damaged")
+        }
+        // More blocks than the file has: its tensors are missing, and said so, before anything is built.
+        forged = small
+        forged.blocks = 64
+        file.metadata[PixelCNNPrior.configurationKey] = forged.json()
+        XCTAssertThrowsError(try PixelCNNPrior(file: file)) { error in
+            guard case .tensor(.missingTensors(let keys))? = error as? PriorError else { return XCTFail() }
+            XCTAssertEqual(keys.count, 62 * 7)
+            XCTAssertEqual(keys.first, "prior.block10.horizontal.bias")
         }
     }
 }
