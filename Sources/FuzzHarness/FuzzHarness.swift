@@ -51,8 +51,18 @@ public enum FuzzHarness {
         return accepted
     }
 
+    /// The format's own ceilings (every limit above them acts as them): for reading headers only,
+    /// which allocates at most a tile table the bytes hold.
+    static let formatCeilings = ContainerLimits(maxDimension: .max, maxPixels: .max, maxGroups: .max,
+                                                maxCodebookSize: .max, maxTiles: .max)
+
     private static func decodeVQC(_ bytes: [UInt8]) -> Bool {
-        _ = try? VQCHeader.read(from: bytes, limits: containerLimits)
+        for limits in [ContainerLimits(), formatCeilings] {
+            guard let header = try? VQCHeader.read(from: bytes, limits: limits) else { continue }
+            // What `vqcodec info` shows about a header, for every tile.
+            _ = (header.bitsPerPixel, header.fileByteCount, header.tileRows, header.tileColumns)
+            for tile in 0..<header.tileCount { _ = header.latentRect(ofTile: tile) }
+        }
         if let file = try? VQCFile(bytes: bytes, limits: containerLimits) {
             _ = file.verifyAllTiles()
         }
