@@ -129,14 +129,31 @@ public enum FuzzHarness {
     /// Parses `data` as a safetensors file, then loads from it what ``CodecModel`` loading does:
     /// the VQ-VAE, the integer prior and the float prior, each on its own so that a failure in
     /// one does not hide the others, then the whole codec model. Returns true when the whole model loads.
+    /// A model that loads then encodes and decodes a small image, so that weights the loader
+    /// accepted run through the integer prior's arithmetic and the transforms.
     @discardableResult
     public static func safetensors(_ data: UnsafeRawBufferPointer) -> Bool {
         guard let file = try? SafeTensorsFile(bytes: [UInt8](data)) else { return false }
         _ = try? VQVAE(file: file)
         _ = try? IntegerPrior(file: file)
         _ = try? PixelCNNPrior(file: file)
-        return (try? CodecModel(file: file, source: "fuzz.safetensors")) != nil
+        guard let model = try? CodecModel(file: file, source: "fuzz.safetensors") else { return false }
+        var encodeOptions = VQCodec.EncodeOptions()
+        encodeOptions.threads = 1
+        encodeOptions.tileSize = 2
+        var decodeOptions = VQCodec.DecodeOptions()
+        decodeOptions.threads = 1
+        guard let encoded = try? VQCodec.encode(probeImage, model: model, options: encodeOptions) else { return true }
+        _ = try? VQCodec.decode(encoded.bytes, model: model, options: decodeOptions)
+        return true
     }
+
+    /// A 24 x 20 RGB gradient: a few latent positions at any stride, in several tiles.
+    static let probeImage: Image = {
+        var pixels: [UInt8] = []
+        for y in 0..<20 { for x in 0..<24 { pixels += [UInt8(x * 10), UInt8(y * 12), UInt8((x + y) * 5)] } }
+        return Image(width: 24, height: 20, colorType: .rgb, pixels: pixels)
+    }()
 
     // MARK: Fixtures
 
