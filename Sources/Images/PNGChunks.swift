@@ -101,9 +101,12 @@ extension PNGChunks {
         default: return nil
         }
         guard [1, 2, 4, 8, 16].contains(depth) else { return nil }
-        // Without the filter bytes, a lower bound for interlaced images too. Both factors are below
-        // 2^32 and the bits per pixel at most 64: no overflow.
-        let rowBytes = (width * samplesPerPixel * depth + 7) / 8
-        return rowBytes * height / maximumCompressionRatio
+        // Without the filter bytes, a lower bound for interlaced images too. Width and height
+        // reach 2^32 − 1 in the field, so the product can overflow (a fuzzing finding): such an
+        // image needs more data than any file holds.
+        let (rowBits, o1) = width.multipliedReportingOverflow(by: samplesPerPixel * depth)
+        let (bytes, o2) = ((rowBits + 7) / 8).multipliedReportingOverflow(by: height)
+        if o1 || o2 { return Int.max }
+        return bytes / maximumCompressionRatio
     }
 }

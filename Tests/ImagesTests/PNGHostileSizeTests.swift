@@ -53,6 +53,15 @@ final class PNGHostileSizeTests: XCTestCase {
         XCTAssertEqual(decodeError(huge), .tooLarge(path: "hostile.png", width: 100_000, height: 1, limits: .default))
     }
 
+    func testLargestDimensionsTheHeaderCanHoldDoNotOverflowTheSizeCheck() {
+        // Fuzzing finding: 2^32 − 1 x 2^32 − 1 16-bit RGBA overflowed the sample count (a trap).
+        let idatAndEnd = Array(validChunks)[25...]
+        let bytes = signature + ihdr(width: .max, height: .max, depth: 16, colorType: 6) + idatAndEnd
+        guard case .corrupt? = decodeError(bytes) else { return XCTFail("libpng refuses dimensions over 2^31 − 1") }
+        let wide = signature + ihdr(width: 0x7FFF_FFFF, height: 0x7FFF_FFFF, depth: 16, colorType: 6) + idatAndEnd
+        XCTAssertNotNil(decodeError(wide))
+    }
+
     func testHighlyCompressedImagesStillDecode() throws {
         // 2048 x 2048 black gray pixels compress about 1000:1 with zlib's best level: within the bound.
         let image = Image(width: 2048, height: 2048, colorType: .gray)
