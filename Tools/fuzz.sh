@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Fuzzing the .vqc, PNG and model-file readers with libFuzzer (Fixtures/fuzz/README.md).
 #
+#   Tools/fuzz.sh libpng TARBALL        build an instrumented static libpng from its source tarball
 #   Tools/fuzz.sh build                 build .build-fuzz/release/vqcodec-fuzz (ASan + libFuzzer)
 #   Tools/fuzz.sh run TARGET SECONDS    fuzz TARGET (vqc, png, safetensors), corpus seeded from Fixtures/fuzz/TARGET
 #   Tools/fuzz.sh merge TARGET          minimise the run's corpus into Fixtures/fuzz/TARGET
@@ -30,9 +31,32 @@ max_len() {
 
 build() {
     # libFuzzer's runtime comes with the toolchain's clang; lld links the instrumented objects.
+    # With $FUZZ_LIBPNG set to the install prefix of a static-only libpng built with
+    # -fsanitize=fuzzer-no-link,address (`Tools/fuzz.sh libpng`), pkg-config finds that libpng
+    # instead of the system's, so coverage and ASan reach inside libpng too.
+    if [ -n "${FUZZ_LIBPNG:-}" ]; then
+        [ -f "$FUZZ_LIBPNG/lib/libpng16.a" ] || { echo "no lib/libpng16.a under $FUZZ_LIBPNG" >&2; exit 66; }
+        export PKG_CONFIG_PATH=$FUZZ_LIBPNG/lib/pkgconfig
+    fi
+    # Relink even when no source changed (the libpng may have).
+    rm -f "$binary"
     swift build -c release --scratch-path "$scratch" --product vqcodec-fuzz \
         -Xswiftc -sanitize=fuzzer,address -Xswiftc -DVQC_FUZZ -Xswiftc -parse-as-library \
         -Xswiftc -use-ld=lld
+}
+
+# A static libpng compiled with coverage and ASan, in .build-fuzz/libpng: without it the fuzzer
+# sees only the Swift side of the PNG reader (libpng is a black box). TARBALL: libpng's upstream
+# source of the installed version (`apt-get source --download-only libpng1.6` fetches it).
+libpng() {
+    local tarball=$1 prefix=$root/$scratch/libpng
+    local source
+    source=$(mktemp -d)
+    tar xzf "$tarball" -C "$source" --strip-components=1
+    (cd "$source" && CC=clang CFLAGS="-O1 -g -fsanitize=fuzzer-no-link,address" \
+        ./configure --disable-shared --enable-static --prefix="$prefix" >/dev/null && make -j2 >/dev/null && make install >/dev/null)
+    rm -rf "$source"
+    echo "built $prefix; now: FUZZ_LIBPNG=$prefix $0 build"
 }
 
 run() {
@@ -67,10 +91,11 @@ merge() {
 
 case ${1:-} in
     build) build ;;
+    libpng) [ $# -eq 2 ] || { echo "usage: $0 libpng TARBALL" >&2; exit 64; }; libpng "$2" ;;
     run) [ $# -eq 3 ] || { echo "usage: $0 run TARGET SECONDS" >&2; exit 64; }; run "$2" "$3" ;;
     merge) [ $# -eq 2 ] || { echo "usage: $0 merge TARGET" >&2; exit 64; }; merge "$2" ;;
     all)
         [ $# -eq 2 ] || { echo "usage: $0 all SECONDS" >&2; exit 64; }
         for target in vqc png safetensors; do run "$target" "$2"; merge "$target"; done ;;
-    *) sed -n '2,8p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 64 ;;
+    *) sed -n '2,9p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 64 ;;
 esac
