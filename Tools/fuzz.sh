@@ -80,13 +80,17 @@ merge() {
     [ -x "$binary" ] || build
     local fresh
     fresh=$(mktemp -d)
-    # -merge=1 keeps the smallest set of inputs that covers everything either folder covers.
-    VQC_FUZZ_TARGET=$target "$binary" -merge=1 -max_len="$(max_len "$target")" -rss_limit_mb=2048 \
+    # -set_cover_merge=1 keeps a small set of inputs that covers every feature either folder
+    # covers. The reproducers of past findings stay whatever their coverage: they are the
+    # regression tests.
+    VQC_FUZZ_TARGET=$target "$binary" -set_cover_merge=1 -max_len="$(max_len "$target")" -rss_limit_mb=2048 \
         -malloc_limit_mb=2048 -timeout=10 "$fresh" "Fixtures/fuzz/$target" "$work/$target/corpus"
+    find "Fixtures/fuzz/$target" -maxdepth 1 -type f \( -name 'crash-*' -o -name 'oom-*' -o -name 'timeout-*' \
+        -o -name 'slow-unit-*' \) -exec cp {} "$fresh/" \;
     rm -rf "Fixtures/fuzz/$target"
     mv "$fresh" "Fixtures/fuzz/$target"
     chmod 755 "Fixtures/fuzz/$target"
-    echo "Fixtures/fuzz/$target: $(ls "Fixtures/fuzz/$target" | wc -l) files, $(du -sh "Fixtures/fuzz/$target" | cut -f1)"
+    echo "Fixtures/fuzz/$target: $(ls "Fixtures/fuzz/$target" | wc -l) files, $(du -sh --apparent-size "Fixtures/fuzz/$target" | cut -f1)"
 }
 
 case ${1:-} in
