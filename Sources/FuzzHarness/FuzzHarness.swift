@@ -42,12 +42,12 @@ public enum FuzzHarness {
     /// Reads the header, the file and its tiles, then decodes it with the tiny fixture model,
     /// strictly and salvaging. The same steps run a second time on a copy whose CRCs are made to
     /// match (``repairingChecksums(_:)``), so that mutations reach the fields and streams behind
-    /// the CRCs. Returns true when the input itself decodes strictly.
+    /// the CRCs. Returns true when the input, or its repaired copy, decodes strictly.
     @discardableResult
     public static func vqc(_ data: UnsafeRawBufferPointer) -> Bool {
         let bytes = [UInt8](data)
-        let accepted = decodeVQC(bytes)
-        if let repaired = repairingChecksums(bytes), repaired != bytes { _ = decodeVQC(repaired) }
+        var accepted = decodeVQC(bytes)
+        if let repaired = repairingChecksums(bytes), repaired != bytes, decodeVQC(repaired) { accepted = true }
         return accepted
     }
 
