@@ -55,6 +55,10 @@ let package = Package(
             "VQCodec", "ShippedModels", "Training", "Images", "Container", "RangeCoder", "Prior", "Transforms", "Engine", "FileIO",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
+        // Fuzzing (Fixtures/fuzz/README.md): entry points that feed untrusted bytes to the .vqc,
+        // PNG and model-file readers, and the libFuzzer executable Tools/fuzz.sh builds around them.
+        .target(name: "FuzzHarness", dependencies: ["VQCodec", "Container", "Images", "Engine", "Transforms", "Prior"]),
+        .executableTarget(name: "vqcodec-fuzz", dependencies: ["FuzzHarness"]),
 
         .testTarget(name: "FileIOTests", dependencies: ["FileIO"]),
         .testTarget(name: "ImagesTests", dependencies: ["Images"]),
@@ -68,6 +72,8 @@ let package = Package(
         .testTarget(name: "VQCodecTests", dependencies: ["VQCodec"]),
         // PyTorch ↔ Swift parity on a model written by Tools/train_torch (Fixtures/parity).
         .testTarget(name: "ParityTests", dependencies: ["Transforms", "Prior", "Engine", "Quantizer"]),
-        .testTarget(name: "CLITests", dependencies: ["vqcodec", "VQCodec", "Images", "Engine"]),
+        // Replays the fuzz corpus (Fixtures/fuzz) through the harness.
+        .testTarget(name: "FuzzCorpusTests", dependencies: ["FuzzHarness"]),
+        .testTarget(name: "CLITests", dependencies: ["vqcodec", "VQCodec", "Images", "Engine", "Container"]),
     ]
 )

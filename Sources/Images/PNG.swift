@@ -30,7 +30,10 @@ public enum PNG {
 
     /// Decodes PNG file contents held in memory. `name` is what errors call the file.
     ///
-    /// Dimensions are checked against `limits` from the header, before pixel memory is allocated.
+    /// Dimensions are checked against `limits` from the header, before pixel memory is allocated,
+    /// and so is the file's size: a chunk that runs past the end of the file (other than the
+    /// image data), or image data too short to hold the pixels the header declares even at
+    /// zlib's best compression ratio, is `.corrupt` before anything is allocated for it.
     public static func decode(_ bytes: [UInt8], name: String, limits: ImageLimits = .default) throws(ImageError) -> Image {
         guard bytes.starts(with: signature) else {
             if !bytes.isEmpty && signature.starts(with: bytes) {
@@ -38,6 +41,7 @@ public enum PNG {
             }
             throw .notPNG(path: name)
         }
+        let survey = try PNGChunks.survey(bytes, name: name)
         let decoded = try LibPNG.decode(PNGChunks.removingColorManagement(bytes), name: name) {
             (header: PNGHeader) throws(ImageError) -> PNGLayout in
             guard header.width >= 1, header.height >= 1 else {
@@ -45,6 +49,13 @@ public enum PNG {
             }
             guard limits.admits(width: header.width, height: header.height) else {
                 throw .tooLarge(path: name, width: header.width, height: header.height, limits: limits)
+            }
+            // Before allocating the pixels: a file too small to hold them is damaged, however
+            // large a buffer libpng would have filled before noticing.
+            if let needed = survey.minimumImageDataBytes, survey.imageDataBytes < needed {
+                throw .corrupt(path: name, message: "\(survey.imageDataBytes) bytes of image data cannot hold "
+                                   + "\(header.width)x\(header.height) pixels (at least \(needed) bytes compressed); "
+                                   + "the file is truncated or damaged")
             }
             // Read alpha whenever the file has it (channel or tRNS), to check it is all opaque.
             switch (header.isColor, header.hasAlpha) {

@@ -59,6 +59,21 @@ public struct PriorConfiguration: Codable, Sendable, Equatable {
                   "a multiple of groups (\(groups)) up to 8192")
     }
 
+    /// A lower bound on the number of values the float prior's tensors hold: its weights (embedding,
+    /// every block's stacks, link and output, the head), without the biases. Computed without
+    /// building the prior, so that loading can refuse a configuration its file cannot fill before
+    /// allocating for it. Valid configurations keep it far below 2^63.
+    public var minimumStoredValues: Int {
+        let (g, k, e, c, h) = (groups, codebookSize, embeddingDimension, channels, reach)
+        var count = g * k * e + headChannels * c + g * k * headChannels
+        for block in 0..<blocks {
+            let input = block == 0 ? g * e : c
+            let verticalRows = block == 0 ? h : h + 1
+            count += 2 * c * input * verticalRows * kernelSize + 2 * c * input * (h + 1) + 2 * c * 2 * c + c * c
+        }
+        return count
+    }
+
     /// k / 2: how far a kernel reaches on each side.
     var reach: Int { kernelSize / 2 }
 

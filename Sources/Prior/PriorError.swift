@@ -11,6 +11,10 @@ public enum PriorError: Error, Equatable, Sendable, CustomStringConvertible {
     case malformedMetadata(key: String, reason: String)
     /// The integer prior's format version is not one this build reads.
     case unsupportedFormat(found: Int, supported: Int)
+    /// The configuration under `key` describes a larger prior than the file's tensors hold (a
+    /// damaged or forged file): refused before the prior is built, so it cannot make loading
+    /// allocate for weights that are not there. `needed` is ``PriorConfiguration/minimumStoredValues``.
+    case configurationExceedsWeights(key: String, needed: Int, found: Int)
     /// A tensor is missing, has the wrong dtype or shape (the safetensors layer says which).
     case tensor(SafeTensorsError)
     /// A tensor of the integer prior holds a value its format forbids.
@@ -26,6 +30,9 @@ public enum PriorError: Error, Equatable, Sendable, CustomStringConvertible {
             return "the model file's \"\(key)\" metadata is not valid: \(reason)"
         case .unsupportedFormat(let found, let supported):
             return "the model's integer prior has format \(found), this vqcodec reads format \(supported); use a matching vqcodec or re-freeze the prior"
+        case .configurationExceedsWeights(let key, let needed, let found):
+            return "metadata \"\(key)\" describes a prior of at least \(needed) weights, but the file holds \(found); "
+                + "the model file is damaged"
         case .tensor(let error):
             return "prior: \(error.description)"
         case .invalidTensorValue(let key, let index, let found, let expected):

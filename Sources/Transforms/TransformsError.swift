@@ -6,6 +6,11 @@ public enum TransformsError: Error, Equatable, Sendable, CustomStringConvertible
     case missingMetadata(key: String)
     /// `vqvae.config` is not the JSON of a usable ``VQVAEConfiguration``; `reason` says why.
     case invalidConfiguration(key: String, found: String, reason: String)
+    /// The configuration describes a larger model than the file's tensors hold (a damaged or forged
+    /// file): refused before the model is built, so it cannot make loading allocate for weights
+    /// that are not there. `needed` is ``VQVAEConfiguration/minimumStoredValues``, `found` the
+    /// values of the file's `analysis.`, `synthesis.` and `quantizer.codebook` tensors.
+    case configurationExceedsWeights(key: String, needed: Int, found: Int)
     /// A tensor is missing, has the wrong shape or dtype, or a `vqvae` tensor is unexpected.
     case weights(SafeTensorsError)
 
@@ -16,6 +21,9 @@ public enum TransformsError: Error, Equatable, Sendable, CustomStringConvertible
         case .invalidConfiguration(let key, let found, let reason):
             let shown = found.count > 200 ? String(found.prefix(200)) + "…" : found
             return "metadata \"\(key)\" is not a usable VQ-VAE configuration (\(reason)): \(shown)"
+        case .configurationExceedsWeights(let key, let needed, let found):
+            return "metadata \"\(key)\" describes a VQ-VAE of at least \(needed) weights, but the file holds "
+                + "\(found); the model file is damaged"
         case .weights(let error):
             return "VQ-VAE weights: \(error.description)"
         }

@@ -27,6 +27,22 @@ extension VQVAE {
         if let problem = configuration.problem {
             throw .invalidConfiguration(key: Self.configurationKey, found: text, reason: problem)
         }
+        // Before building the model: a file that lacks tensors says so (their names follow from the
+        // stride alone: a one-channel model of the same stride has them), and a configuration that
+        // needs more weights than the file holds is refused, since building it would allocate them.
+        let names = VQVAE(configuration: VQVAEConfiguration(stride: configuration.stride, width: 1,
+                                                            latentChannels: configuration.groups,
+                                                            groups: configuration.groups, codebookSize: 2),
+                          seed: 0).parameters.map(\.name) + [Self.codebookKey]
+        let missing = names.filter { file.tensors[$0] == nil }
+        if !missing.isEmpty { throw .weights(.missingTensors(missing.sorted { $0.utf8.lexicographicallyPrecedes($1.utf8) })) }
+        let stored = file.tensors.reduce(0) { sum, entry in
+            let ours = entry.key.hasPrefix("analysis.") || entry.key.hasPrefix("synthesis.") || entry.key == Self.codebookKey
+            return ours ? sum + entry.value.elementCount : sum
+        }
+        guard stored >= configuration.minimumStoredValues else {
+            throw .configurationExceedsWeights(key: Self.configurationKey, needed: configuration.minimumStoredValues, found: stored)
+        }
         self.init(configuration: configuration, seed: 0, name: file.metadata[Self.nameKey] ?? "vqvae")
         let (g, k, d) = (configuration.groups, configuration.codebookSize, configuration.dimension)
         do {

@@ -56,6 +56,18 @@ public struct VQVAEConfiguration: Codable, Sendable, Equatable {
         return nil
     }
 
+    /// A lower bound on the number of values a model file of this configuration stores under
+    /// `analysis.`, `synthesis.` and `quantizer.codebook`: the weights of every convolution and
+    /// GDN, and the codebooks, without the biases. Computed without building the model, so that
+    /// loading can refuse a configuration its file cannot fill before allocating for it.
+    public var minimumStoredValues: Int {
+        let levels = stride.trailingZeroBitCount
+        let (n, d) = (width, latentChannels)
+        let analysis = 3 * n * 25 + (levels - 1) * n * n * 25 + levels * n * n + n * d * 9
+        let synthesis = d * n * 9 + levels * n * n + (levels - 1) * 4 * n * n * 9 + 12 * n * 9
+        return analysis + synthesis + codebookSize * d
+    }
+
     /// The JSON stored as `vqvae.config` (keys sorted, so equal configurations give equal text).
     public var json: String {
         let encoder = JSONEncoder()
