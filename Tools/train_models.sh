@@ -31,13 +31,16 @@ train vq-s8-w64-g4k512 6000 "" --stride 8 --width 64 --latent-channels 64 --grou
 train vq-s16-w64-g4k512 3000 "" --stride 16 --width 64 --latent-channels 64 --groups 4 --codebook-size 512 \
   --steps 6000 --batch 8 --crop 128 --lr 2e-4 --seed 1
 
+# The default level continues the stride-8 model: transforms and codebooks (same groups and size,
+# so --init-from keeps the codebooks), 3,500 more steps, then a new prior.
+train vq-s8-w64-g4k512-r2 2500 "" --stride 8 --width 64 --latent-channels 64 --groups 4 --codebook-size 512 \
+  --steps 3500 --batch 8 --crop 128 --lr 1e-4 --warmup 100 --seed 2 --init-from Models/vq-s8-w64-g4k512.safetensors
+
 # The other levels re-quantise these transforms at other rates: a warm start (--init-from) with new
-# codebooks (2, 8 or 16 groups instead of 4), fine-tuned at a lower learning rate, then a prior of
-# their own (64 channels, head 128). About 15 to 45 minutes each on 2 cores.
+# codebooks (2 or 8 groups instead of 4), fine-tuned at a lower learning rate, then a prior of
+# their own (64 channels, head 128). About 10 to 20 minutes each on 2 cores.
 warm=(--width 64 --latent-channels 64 --codebook-size 512 --batch 8 --crop 128 --lr 1e-4 --warmup 100 --seed 1)
 train vq-s16-w64-g2k512 1500 "--channels,64,--head,128" --stride 16 --groups 2 --steps 1000 "${warm[@]}" \
   --init-from Models/vq-s16-w64-g4k512.safetensors
-train vq-s8-w64-g16k512 1400 "--channels,64,--head,128" --stride 8 --groups 16 --steps 1600 "${warm[@]}" \
-  --init-from Models/vq-s8-w64-g4k512.safetensors
-train vq-s8-w64-g8k512 1200 "--channels,64,--head,128" --stride 8 --groups 8 --steps 1200 "${warm[@]}" \
-  --init-from Models/vq-s8-w64-g4k512.safetensors
+train vq-s8-w64-g8k512-r2 1200 "--channels,64,--head,128" --stride 8 --groups 8 --steps 1200 "${warm[@]}" \
+  --init-from Models/vq-s8-w64-g4k512-r2.safetensors
