@@ -1,13 +1,14 @@
 import Foundation
 
-/// The models that ship with vqcodec, one per quality level (`Models/README.md`).
+/// The models that ship with vqcodec: one per quality level, plus the retired models that earlier
+/// versions offered as levels, kept so that files made with them still decode (`Models/README.md`).
 ///
 /// The model files are SwiftPM resources of this module: `swift build` copies them into a folder
 /// named ``resourceFolderName`` next to the built `vqcodec` executable (and next to the test
 /// runner), where ``folder`` finds them. Installing vqcodec means copying the executable together
 /// with that folder; `VQCODEC_SHIPPED_MODELS` names another folder instead. The catalogue
 /// (`levels.json`, in the same folder) lists the levels from lowest to highest quality with the
-/// figures each reached on Kodak, as `vqcodec rd` measured them.
+/// figures each reached on Kodak, as `vqcodec rd` measured them, and the retired models.
 public enum ShippedModels {
     /// The folder SwiftPM copies the resources into (Linux; `.bundle` on Apple platforms).
     public static let resourceFolderName = "vqcodec_ShippedModels.resources"
@@ -65,10 +66,20 @@ public enum ShippedModels {
         public let defaultQuality: Int
         /// Lowest quality first; `levels[i].quality == i + 1`.
         public let levels: [Level]
+        /// Models that are no longer levels but still ship, so that `.vqc` files made with them
+        /// decode (a `.vqc` file names its model; a level's model is never replaced in place).
+        public let retired: [Retired]
         /// Where the files are.
         public fileprivate(set) var folder = ""
 
-        enum CodingKeys: String, CodingKey { case defaultQuality = "default", levels }
+        enum CodingKeys: String, CodingKey { case defaultQuality = "default", levels, retired }
+
+        public required init(from decoder: any Decoder) throws {
+            let container = try decoder.container(keyedBy: CodingKeys.self)
+            defaultQuality = try container.decode(Int.self, forKey: .defaultQuality)
+            levels = try container.decode([Level].self, forKey: .levels)
+            retired = try container.decodeIfPresent([Retired].self, forKey: .retired) ?? []
+        }
 
         /// The level of quality `q` (1-based), or nil.
         public func level(_ quality: Int) -> Level? {
@@ -79,7 +90,16 @@ public enum ShippedModels {
         public func level(named name: String) -> Level? { levels.first { $0.model == name } }
 
         /// The path of a level's model file.
-        public func path(of level: Level) -> String { folder + "/" + level.model + ".safetensors" }
+        public func path(of level: Level) -> String { path(ofModel: level.model) }
+
+        /// The path of the shipped model with this name, a level's or a retired one, or nil when
+        /// no shipped model has that name: where a decoder looks for a `.vqc` file's model.
+        public func path(ofModelNamed name: String) -> String? {
+            guard level(named: name) != nil || retired.contains(where: { $0.model == name }) else { return nil }
+            return path(ofModel: name)
+        }
+
+        func path(ofModel name: String) -> String { folder + "/" + name + ".safetensors" }
 
         var problem: String? {
             if levels.isEmpty { return "it lists no levels" }
@@ -87,6 +107,13 @@ public enum ShippedModels {
                 return "level \(index + 1) says it is quality \(level.quality); levels must be listed as 1, 2, 3, …"
             }
             if level(defaultQuality) == nil { return "the default quality \(defaultQuality) is not among the levels" }
+            let names = levels.map(\.model) + retired.map(\.model)
+            if let repeated = names.first(where: { name in names.filter { $0 == name }.count > 1 }) {
+                return "the model \(repeated) is listed twice"
+            }
+            if let bad = names.first(where: { $0.isEmpty || $0.contains("/") || $0.hasPrefix(".") }) {
+                return "\"\(bad)\" is not a model file name"
+            }
             return nil
         }
     }
@@ -99,6 +126,14 @@ public enum ShippedModels {
         /// One line on what the model is.
         public let summary: String
         public let kodak: KodakFigures?
+    }
+
+    /// A model that used to be a quality level: still shipped, only for decoding.
+    public struct Retired: Decodable, Sendable, Equatable {
+        /// The model's name (its file name without `.safetensors`).
+        public let model: String
+        /// What replaced it, and when.
+        public let reason: String
     }
 
     /// Mean figures over the 24 Kodak images: real file bits per pixel, PSNR (dB) and MSE (8-bit scale).

@@ -17,11 +17,11 @@ enum ModelLookup {
     }
 
     /// The model that encoded `header`, given explicitly or found by name and checksum: first
-    /// among the shipped levels, then in the search folders.
+    /// among the shipped models (levels and retired ones), then in the search folders.
     static func model(for header: VQCHeader, given path: String?, file: String) throws -> CodecModel {
         if let path { return try CodecModel(path: path) }
-        if let catalogue = try? ShippedModels.levels(), let level = catalogue.level(named: header.modelName),
-           let model = try? CodecModel(path: catalogue.path(of: level)), model.checksum == header.modelChecksum {
+        if let catalogue = try? ShippedModels.levels(), let shipped = catalogue.path(ofModelNamed: header.modelName),
+           let model = try? CodecModel(path: shipped), model.checksum == header.modelChecksum {
             return model
         }
         for folder in searchFolders(near: file) {

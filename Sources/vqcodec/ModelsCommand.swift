@@ -5,7 +5,7 @@ import VQCodec
 struct ModelsCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "models",
-        abstract: "List the shipped quality levels and what each reached on Kodak.",
+        abstract: "List the shipped quality levels and what each reached on Kodak, and the retired models.",
         discussion: """
             Kodak figures are means over its 24 images with real file sizes, measured with \
             `vqcodec rd` (Tools/results/kodak/). `vqcodec encode -q N` picks a level; without -q the \
@@ -34,5 +34,11 @@ struct ModelsCommand: ParsableCommand {
             }
         }
         print("* default; models in \(catalogue.folder)")
+        if !catalogue.retired.isEmpty {
+            print("\nretired (still shipped so that files made with them decode; not offered by -q):")
+            for old in catalogue.retired {
+                print("         \(old.model.padding(toLength: 21, withPad: " ", startingAt: 0))  \(old.reason)")
+            }
+        }
     }
 }

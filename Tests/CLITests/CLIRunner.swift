@@ -28,10 +28,14 @@ enum CLI {
             .appendingPathComponent("Fixtures")
     }
 
-    static func run(_ arguments: [String], currentDirectory: URL? = nil) throws -> CLIResult {
+    /// - environment: variables set (or replaced) on top of the test runner's environment.
+    static func run(_ arguments: [String], currentDirectory: URL? = nil, environment: [String: String] = [:]) throws -> CLIResult {
         let process = Process()
         process.executableURL = productsDirectory.appendingPathComponent("vqcodec")
         process.arguments = arguments
+        if !environment.isEmpty {
+            process.environment = ProcessInfo.processInfo.environment.merging(environment) { _, new in new }
+        }
         if let currentDirectory { process.currentDirectoryURL = currentDirectory }
         // Files rather than pipes: a chatty process can never block on a full pipe.
         let folder = try temporaryFolder()

@@ -90,6 +90,51 @@ final class QualityLevelTests: XCTestCase {
         XCTAssertFalse(FileManager.default.fileExists(atPath: path("x.vqc")))
     }
 
+    /// A model that stops being a level stays in the catalogue as retired: files made with it
+    /// still decode without naming it, `-q` no longer offers it, and `models` says so.
+    func testFilesOfARetiredModelStillDecode() throws {
+        let shipped = folder.appendingPathComponent("shipped"), files = folder.appendingPathComponent("files")
+        try FileManager.default.createDirectory(at: shipped, withIntermediateDirectories: true)
+        try FileManager.default.createDirectory(at: files, withIntermediateDirectories: true)
+        let tiny = CLI.fixtures.appendingPathComponent("models/tiny.safetensors")
+        let name = try CodecModel(path: tiny.path).name
+        try FileManager.default.copyItem(at: tiny, to: shipped.appendingPathComponent("\(name).safetensors"))
+        try FileManager.default.copyItem(at: tiny, to: shipped.appendingPathComponent("current.safetensors"))
+        let vqc = files.appendingPathComponent("old.vqc").path
+        let encoded = try CLI.run(["encode", "--model", tiny.path, photo, vqc])
+        XCTAssertEqual(encoded.status, 0, encoded.stderr)
+
+        func catalogue(retired: Bool) throws {
+            let entry = #"{"model": "\#(name)", "reason": "replaced by quality 1"}"#
+            let json = #"{"default": 1, "levels": [{"quality": 1, "model": "current", "summary": "s"}], "retired": ["#
+                + (retired ? entry : "") + "]}"
+            try Data(json.utf8).write(to: shipped.appendingPathComponent("levels.json"))
+        }
+        let environment = ["VQCODEC_SHIPPED_MODELS": shipped.path, "VQCODEC_MODEL_PATH": ""]
+        try catalogue(retired: false)
+        let unknown = try CLI.run(["decode", vqc, path("a.png")], environment: environment)
+        XCTAssertEqual(unknown.status, 67, "neither a level nor retired: the model is unknown. \(unknown.stderr)")
+        XCTAssertFalse(FileManager.default.fileExists(atPath: path("a.png")))
+
+        try catalogue(retired: true)
+        let decoded = try CLI.run(["decode", vqc, path("b.png")], environment: environment)
+        XCTAssertEqual(decoded.status, 0, decoded.stderr)
+        XCTAssertEqual(try PNG.read(path: path("b.png")).width, 64)
+        let listed = try CLI.run(["models"], environment: environment)
+        XCTAssertEqual(listed.status, 0, listed.stderr)
+        XCTAssertTrue(listed.stdout.contains("retired") && listed.stdout.contains(name), listed.stdout)
+        let levels = try CLI.run(["encode", "-q", "2", photo, path("x.vqc")], environment: environment)
+        XCTAssertEqual(levels.status, 64, "a retired model is not a level")
+
+        // A catalogue naming a model twice is refused with the reason.
+        let twice = #"{"default": 1, "levels": [{"quality": 1, "model": "current", "summary": "s"}], "#
+            + #""retired": [{"model": "current", "reason": "r"}]}"#
+        try Data(twice.utf8).write(to: shipped.appendingPathComponent("levels.json"))
+        let refused = try CLI.run(["models"], environment: environment)
+        XCTAssertNotEqual(refused.status, 0)
+        XCTAssertTrue(refused.stderr.contains("listed twice"), refused.stderr)
+    }
+
     func testModelsListsEveryLevel() throws {
         let catalogue = try ShippedModels.levels()
         let listed = try CLI.run(["models"])

@@ -37,14 +37,16 @@ final class ShippedLevelsTests: XCTestCase {
         let catalogue = try ShippedModels.levels()
         let folder = ShippedModelTests.root.appendingPathComponent("Models")
         let files = try FileManager.default.contentsOfDirectory(atPath: folder.path).filter { $0.hasSuffix(".safetensors") }
-        XCTAssertEqual(Set(catalogue.levels.map { $0.model + ".safetensors" }), Set(files),
-                       "levels.json and Models/ must list the same models (and Package.swift must copy each)")
-        for level in catalogue.levels {
-            let model = try CodecModel(path: catalogue.path(of: level))
-            XCTAssertEqual(model.name, level.model)
-            let copied = try Data(contentsOf: URL(fileURLWithPath: catalogue.path(of: level)))
-            let source = try Data(contentsOf: folder.appendingPathComponent(level.model + ".safetensors"))
-            XCTAssertEqual(copied, source, "\(level.model): the built resource is stale; rebuild")
+        let names = catalogue.levels.map(\.model) + catalogue.retired.map(\.model)
+        XCTAssertEqual(Set(names.map { $0 + ".safetensors" }), Set(files),
+                       "levels.json (levels and retired) and Models/ must list the same models (and Package.swift must copy each)")
+        for name in names {
+            let path = try XCTUnwrap(catalogue.path(ofModelNamed: name))
+            let model = try CodecModel(path: path)
+            XCTAssertEqual(model.name, name)
+            let copied = try Data(contentsOf: URL(fileURLWithPath: path))
+            let source = try Data(contentsOf: folder.appendingPathComponent(name + ".safetensors"))
+            XCTAssertEqual(copied, source, "\(name): the built resource is stale; rebuild")
         }
         let kodak = catalogue.levels.compactMap(\.kodak)
         XCTAssertEqual(kodak.count, catalogue.levels.count, "every level records its Kodak figures")
