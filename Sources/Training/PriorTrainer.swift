@@ -26,11 +26,15 @@ public struct PriorTrainingRun: Codable, Sendable, Equatable {
     public var holdOutEvery: Int
     /// Seeds the weights and the crops.
     public var seed: UInt64
+    /// The model file whose float prior the run started from (`PriorTrainer.startPrior(from:)`),
+    /// or nil for fresh weights.
+    public var initialPrior: String?
     public var commandLine: String
 
     public init(configuration: PriorConfiguration, modelPath: String, vqvaeChecksum: String, dataFolder: String,
                 steps: Int, batch: Int = 16, crop: Int = 16, learningRate: Float = 1e-3, warmupSteps: Int? = nil,
-                clipNorm: Float = 1, holdOutEvery: Int = 10, seed: UInt64 = 1, commandLine: String = "") {
+                clipNorm: Float = 1, holdOutEvery: Int = 10, seed: UInt64 = 1, initialPrior: String? = nil,
+                commandLine: String = "") {
         self.configuration = configuration
         self.modelPath = modelPath
         self.vqvaeChecksum = vqvaeChecksum
@@ -43,6 +47,7 @@ public struct PriorTrainingRun: Codable, Sendable, Equatable {
         self.clipNorm = clipNorm
         self.holdOutEvery = holdOutEvery
         self.seed = seed
+        self.initialPrior = initialPrior
         self.commandLine = commandLine
     }
 
@@ -113,6 +118,25 @@ public final class PriorTrainer {
         optimizer = Adam(parameters: prior.parameters, learningRate: run.learningRate)
         step = 0
         elapsedBefore = 0
+    }
+
+    /// Warm start: copies `source`'s weights, before the first step. Its configuration must be the
+    /// run's. Worth it when the symbols mean what they meant to `source`: a VQ-VAE whose training
+    /// continued another's codebooks (`train vqvae --init-from` with the same groups and codebook
+    /// size) keeps each code's index, so the other model's prior is a close start.
+    public func startPrior(from source: PixelCNNPrior) throws(PriorTrainingError) {
+        precondition(step == 0, "a warm start replaces the weights before the first step")
+        guard source.configuration == run.configuration else {
+            func shape(_ c: PriorConfiguration) -> String {
+                "G \(c.groups), K \(c.codebookSize), E \(c.embeddingDimension), C \(c.channels), \(c.blocks) blocks, "
+                    + "kernel \(c.kernelSize), head \(c.headChannels)"
+            }
+            throw .invalidRun("the warm-start prior has \(shape(source.configuration)); this run's has \(shape(run.configuration))")
+        }
+        for (target, value) in zip(prior.parameters, source.parameters) {
+            precondition(target.name == value.name && target.value.shape == value.value.shape, "same configuration, same parameters")
+            target.value = value.value
+        }
     }
 
     /// Resumes the run saved in `checkpoint`.
@@ -285,8 +309,8 @@ public final class PriorTrainer {
         let recipe = Recipe(commandLine: run.commandLine, model: run.modelPath, dataFolder: run.dataFolder, seed: run.seed,
                             steps: step, plannedSteps: run.steps, batch: run.batch, crop: run.crop,
                             learningRate: run.learningRate, warmupSteps: run.warmupSteps, clipNorm: run.clipNorm,
-                            holdOutEvery: run.holdOutEvery, wallSeconds: (elapsedSeconds * 10).rounded() / 10,
-                            date: ISO8601DateFormatter().string(from: Date()))
+                            holdOutEvery: run.holdOutEvery, initialPrior: run.initialPrior,
+                            wallSeconds: (elapsedSeconds * 10).rounded() / 10, date: ISO8601DateFormatter().string(from: Date()))
         file.metadata[Self.recipeKey] = Self.json(recipe)
         if let evaluation { file.metadata[Self.metricsKey] = Self.json(Metrics(evaluation)) }
         return file
@@ -331,6 +355,8 @@ public final class PriorTrainer {
         var warmupSteps: Int
         var clipNorm: Float
         var holdOutEvery: Int
+        /// The model whose prior the run started from (absent: fresh weights).
+        var initialPrior: String?
         var wallSeconds: Double
         var date: String
     }

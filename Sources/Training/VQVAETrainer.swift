@@ -232,7 +232,7 @@ public final class VQVAETrainer {
         var metadata = model.metadata
         let recipe = Recipe(commandLine: run.commandLine, dataFolder: run.dataFolder, seed: run.seed, steps: step,
                             plannedSteps: run.steps, batch: run.batch, crop: run.crop, learningRate: run.learningRate,
-                            warmupSteps: run.warmupSteps, clipNorm: run.clipNorm,
+                            warmupSteps: run.warmupSteps, clipNorm: run.clipNorm, initialTransforms: run.initialTransforms,
                             wallSeconds: (elapsedSeconds * 10).rounded() / 10,
                             date: ISO8601DateFormatter().string(from: Date()))
         metadata[Self.recipeKey] = Self.json(recipe)
@@ -254,6 +254,8 @@ public final class VQVAETrainer {
         var learningRate: Float
         var warmupSteps: Int
         var clipNorm: Float
+        /// The model whose weights the run started from (absent: fresh weights).
+        var initialTransforms: String?
         var wallSeconds: Double
         var date: String
     }

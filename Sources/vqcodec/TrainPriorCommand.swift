@@ -55,6 +55,11 @@ struct TrainPriorCommand: ParsableCommand {
     var head: Int?
     @Option(help: "Hold out every n-th image for evaluation (0: none).")
     var holdOutEvery: Int?
+    @Option(name: .customLong("init-from"), help: ArgumentHelp(
+        "Start from this model file's float prior (same groups, codebook size and prior shape; the shape options default to its).",
+        discussion: "Useful when --model continues that model's codebooks (train vqvae --init-from with the same groups and codebook size), so each code keeps its index.",
+        valueName: "model"))
+    var initFrom: String?
 
     @Option(help: "Steps between checkpoints.")
     var checkpointEvery = 500
@@ -93,17 +98,31 @@ struct TrainPriorCommand: ParsableCommand {
                 throw usage("the VQ-VAE in \(model) differs from the one the checkpoint's run started with; its symbols would mean something else")
             }
         } else {
+            var source: PixelCNNPrior?
+            if let initFrom {
+                do { source = try PixelCNNPrior(file: SafeTensorsFile(contentsOf: initFrom)) } catch {
+                    throw failure("\(initFrom): \(error)", ExitStatus.invalidInput)
+                }
+            }
             let c = vqvae.configuration
+            let shape = source?.configuration
             let configuration = PriorConfiguration(groups: c.groups, codebookSize: c.codebookSize,
-                                                   embeddingDimension: embedding ?? 16, channels: channels ?? 64,
-                                                   blocks: blocks ?? 4, kernelSize: kernel ?? 3, headChannels: head ?? 128)
+                                                   embeddingDimension: embedding ?? shape?.embeddingDimension ?? 16,
+                                                   channels: channels ?? shape?.channels ?? 64, blocks: blocks ?? shape?.blocks ?? 4,
+                                                   kernelSize: kernel ?? shape?.kernelSize ?? 3,
+                                                   headChannels: head ?? shape?.headChannels ?? 128)
             let run = PriorTrainingRun(
                 configuration: configuration, modelPath: URL(fileURLWithPath: model).standardizedFileURL.path,
                 vqvaeChecksum: checksum, dataFolder: URL(fileURLWithPath: data).standardizedFileURL.path,
                 steps: steps ?? 5000, batch: batch ?? 16, crop: crop ?? 16, learningRate: lr ?? 1e-3, warmupSteps: warmup,
-                holdOutEvery: holdOutEvery ?? 10, seed: seed ?? 1, commandLine: CommandLine.arguments.joined(separator: " "))
+                holdOutEvery: holdOutEvery ?? 10, seed: seed ?? 1,
+                initialPrior: initFrom.map { URL(fileURLWithPath: $0).standardizedFileURL.path },
+                commandLine: CommandLine.arguments.joined(separator: " "))
             if let problem = run.problem { throw usage(problem) }
             trainer = PriorTrainer(run: run)
+            if let source {
+                do { try trainer.startPrior(from: source) } catch { throw usage("--init-from \(initFrom ?? ""): \(error)") }
+            }
         }
         let run = trainer.run
 
@@ -165,6 +184,7 @@ struct TrainPriorCommand: ParsableCommand {
             ("--embedding", embedding.map(String.init), String(c.embeddingDimension)),
             ("--kernel", kernel.map(String.init), String(c.kernelSize)), ("--head", head.map(String.init), String(c.headChannels)),
             ("--hold-out-every", holdOutEvery.map(String.init), String(run.holdOutEvery)),
+            ("--init-from", initFrom.map { URL(fileURLWithPath: $0).standardizedFileURL.path }, run.initialPrior ?? "(none)"),
         ]
         for (option, value, saved) in given {
             if let value, value != saved {

@@ -1,5 +1,6 @@
 import XCTest
 import Foundation
+import Engine
 
 /// `vqcodec train vqvae` and `train prior` end to end on a tiny model: the trained file encodes
 /// and decodes, an interrupted run leaves a checkpoint that resumes, and bad options are refused.
@@ -37,6 +38,21 @@ final class TrainCommandTests: XCTestCase {
         XCTAssertEqual(encoded.status, 0, encoded.stderr)
         let decoded = try CLI.run(["decode", path("x.vqc"), path("x.png")])
         XCTAssertEqual(decoded.status, 0, "model found beside the file: \(decoded.stderr)")
+
+        // A prior warm-started from the one just trained takes its shape without the options,
+        // records where it started, and refuses another shape.
+        let warm = try CLI.run(["train", "prior", "--model", path("m.safetensors"), "--data", path("data"), "--out", path("w.safetensors"),
+                                "--init-from", path("m.safetensors"), "--steps", "5", "--batch", "2", "--crop", "4",
+                                "--hold-out-every", "0", "--log-every", "5"])
+        XCTAssertEqual(warm.status, 0, warm.stderr)
+        XCTAssertTrue(warm.stdout.contains("C 8, 1 blocks"), warm.stdout)
+        let recipe = try XCTUnwrap(SafeTensorsFile(contentsOf: path("w.safetensors")).metadata["prior.recipe"])
+        XCTAssertTrue(recipe.contains(#""initialPrior":"#) && recipe.contains("m.safetensors"), recipe)
+        let reshaped = try CLI.run(["train", "prior", "--model", path("m.safetensors"), "--data", path("data"), "--out", path("v.safetensors"),
+                                    "--init-from", path("m.safetensors"), "--channels", "16", "--steps", "5"])
+        XCTAssertEqual(reshaped.status, 64, reshaped.stderr)
+        XCTAssertTrue(reshaped.stderr.contains("warm-start prior"), reshaped.stderr)
+        XCTAssertFalse(FileManager.default.fileExists(atPath: path("v.safetensors")))
     }
 
     func testInterruptWritesACheckpointAndLeavesNoTemporaries() throws {

@@ -166,6 +166,31 @@ final class PriorTrainerTests: XCTestCase {
         }
     }
 
+    /// A warm start begins where the source prior ended: its held-out rate before the first step
+    /// is the trained prior's, far below a fresh prior's; a prior of another shape is refused.
+    func testWarmStartBeginsFromTheSourcePrior() throws {
+        let data = dataset()
+        let trained = PriorTrainer(run: run(steps: 120))
+        for _ in 0..<120 { try trained.trainStep(dataset: data) }
+        let trainedRate = try XCTUnwrap(trained.evaluate(dataset: data, integer: false)).floatBitsPerSymbol
+
+        let fresh = PriorTrainer(run: run(steps: 40))
+        let freshRate = try XCTUnwrap(fresh.evaluate(dataset: data, integer: false)).floatBitsPerSymbol
+        let warm = PriorTrainer(run: run(steps: 40))
+        try warm.startPrior(from: trained.prior)
+        for (a, b) in zip(warm.prior.parameters, trained.prior.parameters) { XCTAssertEqual(a.value, b.value, a.name) }
+        let warmRate = try XCTUnwrap(warm.evaluate(dataset: data, integer: false)).floatBitsPerSymbol
+        XCTAssertEqual(warmRate, trainedRate, accuracy: 1e-9)
+        XCTAssertLessThan(warmRate, freshRate * 0.7, "fresh \(freshRate), warm \(warmRate)")
+
+        var other = configuration
+        other.channels *= 2
+        let stranger = PixelCNNPrior(configuration: other, seed: 1)
+        XCTAssertThrowsError(try PriorTrainer(run: run(steps: 40)).startPrior(from: stranger)) { error in
+            XCTAssertTrue(String(describing: error).contains("warm-start prior"), "\(error)")
+        }
+    }
+
     func testVQVAEChecksumIgnoresThePriorAndSeesTheVQVAE() {
         var file = baseFile()
         let checksum = PriorTrainer.vqvaeChecksum(file)
