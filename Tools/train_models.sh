@@ -36,6 +36,13 @@ train vq-s16-w64-g4k512 3000 "" --stride 16 --width 64 --latent-channels 64 --gr
 train vq-s8-w64-g4k512-r2 2500 "" --stride 8 --width 64 --latent-channels 64 --groups 4 --codebook-size 512 \
   --steps 3500 --batch 8 --crop 128 --lr 1e-4 --warmup 100 --seed 2 --init-from Models/vq-s8-w64-g4k512.safetensors
 
+# The default level since stop 11 continues it again (r3), from r2's phase-I output (F32), with a
+# higher peak rate and 30,000 steps; its prior starts from r2's prior (--init-from: r3 continued
+# r2's codebooks, so every code keeps its index).
+train vq-s8-w64-g4k512-r3 3000 "--lr,5e-4,--init-from,$runs/vq-s8-w64-g4k512-r2-prior.safetensors" \
+  --stride 8 --width 64 --latent-channels 64 --groups 4 --codebook-size 512 \
+  --steps 30000 --batch 8 --crop 128 --lr 2e-4 --warmup 300 --seed 3 --init-from "$runs/vq-s8-w64-g4k512-r2.safetensors"
+
 # The other levels re-quantise these transforms at other rates: a warm start (--init-from) with new
 # codebooks (2 or 8 groups instead of 4), fine-tuned at a lower learning rate, then a prior of
 # their own (64 channels, head 128). About 10 to 20 minutes each on 2 cores.
@@ -44,3 +51,5 @@ train vq-s16-w64-g2k512 1500 "--channels,64,--head,128" --stride 16 --groups 2 -
   --init-from Models/vq-s16-w64-g4k512.safetensors
 train vq-s8-w64-g8k512-r2 1200 "--channels,64,--head,128" --stride 8 --groups 8 --steps 1200 "${warm[@]}" \
   --init-from Models/vq-s8-w64-g4k512-r2.safetensors
+train vq-s8-w64-g8k512-r3 2500 "--channels,64,--head,128" --stride 8 --groups 8 --steps 2000 "${warm[@]}" \
+  --init-from "$runs/vq-s8-w64-g4k512-r3.safetensors"

@@ -114,7 +114,9 @@ enum LibPNG {
     }
 
     /// Encodes 8-bit gray (`channels` 1) or RGB (`channels` 3) samples, interleaved row-major, as
-    /// a PNG with png_image_write_to_memory: once with no buffer to learn the size, once to write.
+    /// a PNG with png_image_write_to_memory. Compression is most of the cost, so it runs once into
+    /// a buffer of three quarters of the raw size (decoded photos come to about 0.6); only a PNG
+    /// larger than that is compressed a second time, into a buffer of the size libpng reported.
     static func encode(width: Int, height: Int, channels: Int, samples: [UInt8]) throws(ImageError) -> [UInt8] {
         precondition(channels == 1 || channels == 3)
         precondition(samples.count == width * height * channels)
@@ -129,20 +131,23 @@ enum LibPNG {
         image.format = channels == 3 ? PNG_FORMAT_FLAG_COLOR : 0
         defer { png_image_free(&image) }
 
-        var size: png_alloc_size_t = 0
-        let sized = samples.withUnsafeBytes { pixels in
-            png_image_write_to_memory(&image, nil, &size, 0, pixels.baseAddress, stride, nil)
-        }
-        guard sized != 0, size > 0 else { throw .encodingFailed(message: message(of: &image)) }
-
-        var output = [UInt8](repeating: 0, count: Int(size))
-        let written = output.withUnsafeMutableBytes { out in
-            samples.withUnsafeBytes { pixels in
-                png_image_write_to_memory(&image, out.baseAddress, &size, 0, pixels.baseAddress, stride, nil)
+        func attempt(capacity: Int) -> (written: Bool, size: Int, output: [UInt8]) {
+            var output = [UInt8](repeating: 0, count: capacity)
+            var size = png_alloc_size_t(capacity)
+            let written = output.withUnsafeMutableBytes { out in
+                samples.withUnsafeBytes { pixels in
+                    png_image_write_to_memory(&image, out.baseAddress, &size, 0, pixels.baseAddress, stride, nil)
+                }
             }
+            return (written != 0, Int(size), output)
         }
-        guard written != 0 else { throw .encodingFailed(message: message(of: &image)) }
-        output.removeLast(output.count - Int(size))
+        var (written, size, output) = attempt(capacity: samples.count / 4 * 3 + 65536)
+        if !written && size > output.count {
+            // Too small a buffer: libpng finished anyway and reports the size it needs.
+            (written, size, output) = attempt(capacity: size)
+        }
+        guard written, size > 0, size <= output.count else { throw .encodingFailed(message: message(of: &image)) }
+        output.removeLast(output.count - size)
         return output
     }
 

@@ -98,6 +98,24 @@ final class PNGErrorTests: XCTestCase {
         XCTAssertEqual(try folderContents(), ["out.png"])
     }
 
+    /// Noise does not compress: its PNG outgrows the first buffer (three quarters of the raw
+    /// size), so the encoder takes its second path; both give exact round trips.
+    func testIncompressibleImagesRoundTripThroughTheLargerBuffer() throws {
+        var state: UInt64 = 0x9E3779B97F4A7C15
+        let pixels = (0..<(320 * 320 * 3)).map { _ -> UInt8 in
+            state = state &* 6364136223846793005 &+ 1442695040888963407
+            return UInt8(truncatingIfNeeded: state >> 56)
+        }
+        let noise = Image(width: 320, height: 320, colorType: .rgb, pixels: pixels)
+        let bytes = try PNG.encode(noise)
+        XCTAssertGreaterThan(bytes.count, pixels.count / 4 * 3 + 65536, "the test must reach the second path")
+        XCTAssertEqual(try PNG.decode(bytes, name: "noise"), noise)
+        let smooth = Image(width: 320, height: 320, colorType: .rgb, pixels: (0..<(320 * 320 * 3)).map { UInt8($0 / 960 % 256) })
+        let small = try PNG.encode(smooth)
+        XCTAssertLessThan(small.count, 65536)
+        XCTAssertEqual(try PNG.decode(small, name: "smooth"), smooth)
+    }
+
     func testWriteIntoMissingFolderFailsCleanly() throws {
         let path = folder + "/no/such/folder/out.png"
         XCTAssertThrowsError(try PNG.write(sample, to: path)) { error in
