@@ -39,7 +39,7 @@ train vq-s8-w64-g4k512-r2 2500 "" --stride 8 --width 64 --latent-channels 64 --g
 # The default level since stop 11 continues it again (r3), from r2's phase-I output (F32), with a
 # higher peak rate and 30,000 steps; its prior starts from r2's prior (--init-from: r3 continued
 # r2's codebooks, so every code keeps its index).
-train vq-s8-w64-g4k512-r3 3000 "--lr,5e-4,--init-from,$runs/vq-s8-w64-g4k512-r2-prior.safetensors" \
+train vq-s8-w64-g4k512-r3 4000 "--lr,5e-4,--init-from,$runs/vq-s8-w64-g4k512-r2-prior.safetensors" \
   --stride 8 --width 64 --latent-channels 64 --groups 4 --codebook-size 512 \
   --steps 30000 --batch 8 --crop 128 --lr 2e-4 --warmup 300 --seed 3 --init-from "$runs/vq-s8-w64-g4k512-r2.safetensors"
 

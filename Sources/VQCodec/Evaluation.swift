@@ -19,7 +19,7 @@ extension VQCodec {
         public var uniformBitsPerPixel: Double
         public var distortion: Distortion
         /// Distinct codes used in this image, per group.
-        public var codesUsed: [Int]
+        public var codesUsed: [Int] { codebookUsage.codesUsed }
         /// How often each code appeared in this image, per group (combine images with
         /// `CodebookUsage.combined` to see how much of each codebook a whole folder uses).
         public var codebookUsage: CodebookUsage
@@ -65,7 +65,7 @@ extension VQCodec {
             integerPriorBitsPerPixel: encoded.priorBits / pixels, floatPriorBitsPerPixel: floatBits,
             uniformBitsPerPixel: Double(config.groups) * log2(Double(config.codebookSize)) * positions / pixels,
             distortion: Distortion(original: image, reconstruction: decoded.image),
-            codesUsed: usage.codesUsed, codebookUsage: usage, encodeSeconds: encodeSeconds, decodeSeconds: decodeSeconds,
+            codebookUsage: usage, encodeSeconds: encodeSeconds, decodeSeconds: decodeSeconds,
             fileBytes: encoded.bytes.count)
     }
 }
