@@ -7,6 +7,12 @@ for phase I, OUT.prior.log.csv for phase II).
 Phase-I logs give PSNR on the training crops (a running mean over --log-every steps) against
 steps; phase-II logs give the prior's bits per symbol on training crops and, where evaluated, on
 the held-out images. Prints the last values of each curve.
+
+A run that continued another (`train vqvae --init-from` with the same codebooks) can be drawn where
+its source stopped, so that one curve shows the whole training of a model: `--after r2=r1` shifts
+the log labelled r2 by the last step of the log labelled r1 (labels are file names without
+.log.csv). `--smooth N` draws the running mean of N logged rows (the raw rows are noisy: each is a
+mean over --log-every steps of random crops).
 """
 import argparse
 import csv
@@ -31,33 +37,55 @@ def label(path):
     return name
 
 
-def main():
+def running_mean(values, n):
+    """Mean of each value and the n - 1 before it (fewer at the start)."""
+    out, total = [], 0.0
+    for i, v in enumerate(values):
+        total += v
+        if i >= n:
+            total -= values[i - n]
+        out.append(total / min(i + 1, n))
+    return out
+
+
+def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("logs", nargs="+")
     parser.add_argument("--out", required=True)
-    args = parser.parse_args()
+    parser.add_argument("--after", action="append", default=[], metavar="LATER=EARLIER",
+                        help="draw phase-I log LATER after the last step of phase-I log EARLIER (repeatable, in order)")
+    parser.add_argument("--smooth", type=int, default=1, metavar="N", help="running mean over N logged rows")
+    args = parser.parse_args(argv)
+    offsets = {}
+    last_step = {label(p): int(read(p)[-1]["step"]) for p in args.logs
+                 if not p.endswith(".prior.log.csv") and read(p)}
+    for pair in args.after:
+        later, _, earlier = pair.partition("=")
+        if earlier not in last_step or later not in last_step:
+            parser.error(f"--after {pair}: both must be phase-I logs given on the command line")
+        offsets[later] = offsets.get(earlier, 0) + last_step[earlier]
 
     figure, (vq, prior) = plt.subplots(1, 2, figsize=(12, 4.5))
     for path in args.logs:
         rows = read(path)
         if not rows:
             continue
-        steps = [int(r["step"]) for r in rows]
+        steps = [int(r["step"]) + offsets.get(label(path), 0) for r in rows]
         if "psnr_db" in rows[0]:
             psnr = [float(r["psnr_db"]) for r in rows]
-            vq.plot(steps, psnr, label=label(path), linewidth=1)
+            vq.plot(steps, running_mean(psnr, args.smooth), label=label(path), linewidth=1)
             print(f"{label(path)}: phase I, {steps[-1]} steps, {float(rows[-1]['elapsed_s']):.0f} s, "
                   f"last PSNR {psnr[-1]:.2f} dB (training crops)")
         elif "bits_per_symbol" in rows[0]:
             bits = [float(r["bits_per_symbol"]) for r in rows]
-            line, = prior.plot(steps, bits, label=label(path) + " (training)", linewidth=1)
+            line, = prior.plot(steps, running_mean(bits, args.smooth), label=label(path) + " (training)", linewidth=1)
             held = [(int(r["step"]), float(r["held_out_bits_per_symbol"])) for r in rows if r.get("held_out_bits_per_symbol")]
             if held:
                 prior.plot(*zip(*held), "o--", color=line.get_color(), label=label(path) + " (held out)")
             last_held = f", held out {held[-1][1]:.3f}" if held else ""
             print(f"{label(path)}: phase II, {steps[-1]} steps, {float(rows[-1]['elapsed_s']):.0f} s, "
                   f"last {bits[-1]:.3f} bits/symbol{last_held}")
-    vq.set_xlabel("step")
+    vq.set_xlabel("step" + (" (continued runs drawn after their source)" if offsets else ""))
     vq.set_ylabel("PSNR on training crops (dB)")
     vq.set_title("phase I: VQ-VAE")
     vq.grid(alpha=0.3)
@@ -69,7 +97,8 @@ def main():
     prior.legend(fontsize=7)
     figure.tight_layout()
     figure.savefig(args.out, dpi=110)
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    raise SystemExit(main())

@@ -1,4 +1,4 @@
-"""Tests for Tools/bdrate.py, Tools/plot_rd.py and Tools/baselines.py.
+"""Tests for Tools/bdrate.py, Tools/plot_rd.py, Tools/plot_training.py and Tools/baselines.py.
 
     python3 -m pytest Tools/test_tools.py -q
 """
@@ -15,6 +15,7 @@ from PIL import Image
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import baselines  # noqa: E402
 import plot_rd  # noqa: E402
+import plot_training  # noqa: E402
 from bdrate import bd_psnr, bd_rate, psnr_at_rate  # noqa: E402
 
 # A JPEG-like curve (Kodak-ish figures), deliberately not a cubic in PSNR.
@@ -184,3 +185,29 @@ def test_baselines_refuse_bad_input(tmp_path, capsys):
     assert "holds no .png files" in capsys.readouterr().err
     assert baselines.main([str(tmp_path), "--codec", "jpeg", "--qualities", "0"]) == 2
     assert "quality must be in 1..100" in capsys.readouterr().err
+
+
+def _write_phase_one_log(path, steps, psnr):
+    with open(path, "w", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["step", "elapsed_s", "psnr_db"])
+        for step, value in zip(steps, psnr):
+            writer.writerow([step, step / 10, value])
+
+
+def test_running_mean_averages_the_last_n_values():
+    assert plot_training.running_mean([1, 2, 3, 4], 1) == [1, 2, 3, 4]
+    assert plot_training.running_mean([1, 3, 5, 7], 2) == [1, 2, 4, 6]
+
+
+def test_plot_training_draws_a_continued_run_after_its_source(tmp_path, capsys):
+    first, second = tmp_path / "m.log.csv", tmp_path / "m-r2.log.csv"
+    _write_phase_one_log(first, [50, 100, 150], [20.0, 21.0, 22.0])
+    _write_phase_one_log(second, [50, 100], [22.5, 23.0])
+    out = tmp_path / "curves.png"
+    assert plot_training.main([str(first), str(second), "--out", str(out), "--after", "m-r2=m", "--smooth", "2"]) == 0
+    text = capsys.readouterr().out
+    assert "m-r2: phase I, 250 steps" in text  # 100 steps, drawn after the 150 of m
+    assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    with pytest.raises(SystemExit):
+        plot_training.main([str(first), "--out", str(out), "--after", "m-r2=m"])
