@@ -89,12 +89,14 @@ def main(argv=None):
     vq.set_ylabel("PSNR on training crops (dB)")
     vq.set_title("phase I: VQ-VAE")
     vq.grid(alpha=0.3)
-    vq.legend(fontsize=7)
+    if vq.get_legend_handles_labels()[0]:
+        vq.legend(fontsize=7)
     prior.set_xlabel("step")
     prior.set_ylabel("bits per symbol")
     prior.set_title("phase II: PixelCNN prior")
     prior.grid(alpha=0.3)
-    prior.legend(fontsize=7)
+    if prior.get_legend_handles_labels()[0]:
+        prior.legend(fontsize=7)
     figure.tight_layout()
     figure.savefig(args.out, dpi=110)
     return 0
