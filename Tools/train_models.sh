@@ -4,6 +4,10 @@
 # then stores the float weights in F16 (Tools/compact_model.py; measured to cost nothing on Kodak).
 # Long: about an hour per model on 2 cores. Checkpoints let an interrupted run continue:
 # run the same script again and it resumes each phase (--resume) where it stopped.
+# OpenBLAS's kernel decides the speed: `vqcodec bench engine` prints the one in use. The 2-core
+# machine these models were trained on sets OPENBLAS_CORETYPE=Haswell in its environment although
+# its CPU has AVX-512; the r3 runs were trained with OPENBLAS_CORETYPE=SKYLAKEX, 1.3 times as fast
+# (only float rounding differs). Set it the same way where the CPU has AVX-512.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 data=${DATA:-../shared/data/train}

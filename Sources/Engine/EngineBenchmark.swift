@@ -14,7 +14,7 @@ public enum EngineBenchmark {
         repetitions: Int = 5
     ) -> String {
         precondition(batch > 0 && crop % stride == 0 && repetitions > 0, "invalid benchmark settings")
-        var report = "engine benchmark: \(Parallelism.cores) cores\n"
+        var report = "engine benchmark: \(Parallelism.cores) cores, BLAS kernel \(BLASKernel.name)\n"
         report += "SGEMM (row-major, all cores), GFLOPS:\n"
         let shapes: [(label: String, m: Int, n: Int, k: Int)] = [
             ("256³", 256, 256, 256), ("512³", 512, 512, 512), ("1024³", 1024, 1024, 1024),
