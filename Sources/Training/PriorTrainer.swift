@@ -121,9 +121,9 @@ public final class PriorTrainer {
     }
 
     /// Warm start: copies `source`'s weights, before the first step. Its configuration must be the
-    /// run's. Worth it when the symbols mean what they meant to `source`: a VQ-VAE whose training
-    /// continued another's codebooks (`train vqvae --init-from` with the same groups and codebook
-    /// size) keeps each code's index, so the other model's prior is a close start.
+    /// run's. Worth it when the symbols mean what they meant to `source`: the same VQ-VAE (a prior
+    /// trained further). A VQ-VAE whose training continued another's codebooks keeps its codes'
+    /// indices only for a while (30 to 40 % of codes after 3,500 more steps, 1 % after 30,000).
     public func startPrior(from source: PixelCNNPrior) throws(PriorTrainingError) {
         precondition(step == 0, "a warm start replaces the weights before the first step")
         guard source.configuration == run.configuration else {
