@@ -42,11 +42,16 @@ let package = Package(
         .target(name: "Container", dependencies: ["CZlib"]),
         // Training loops: data, crops, checkpoints, progress.
         .target(name: "Training", dependencies: ["Transforms", "Prior", "Quantizer", "Images", "Engine", "FileIO"]),
-        // The trained models that ship with vqcodec (one per quality level), as resources.
+        // The trained models that ship with vqcodec, as resources: the quality levels and the
+        // retired models that still decode older files (Models/levels.json).
         .target(name: "ShippedModels", path: "Models", exclude: ["README.md"],
-                resources: [.copy("levels.json"), .copy("vq-s16-w64-g2k512.safetensors"),
-                            .copy("vq-s16-w64-g4k512.safetensors"), .copy("vq-s8-w64-g4k512.safetensors"),
-                            .copy("vq-s8-w64-g4k512-r2.safetensors"), .copy("vq-s8-w64-g8k512-r2.safetensors")]),
+                resources: [.copy("levels.json"),
+                            .copy("vq-s16-w64-g2k512-r2.safetensors"), .copy("vq-s16-w64-g4k512-r2.safetensors"),
+                            .copy("vq-s8-w64-g2k512-r3.safetensors"), .copy("vq-s8-w64-g4k512-r3.safetensors"),
+                            .copy("vq-s8-w64-g8k512-r3.safetensors"),
+                            .copy("vq-s16-w64-g2k512.safetensors"), .copy("vq-s16-w64-g4k512.safetensors"),
+                            .copy("vq-s8-w64-g4k512.safetensors"), .copy("vq-s8-w64-g4k512-r2.safetensors"),
+                            .copy("vq-s8-w64-g8k512-r2.safetensors")]),
         // Public API for other Swift programs: models, encode and decode pipelines.
         .target(name: "VQCodec", dependencies: [
             "ShippedModels", "Images", "Transforms", "Quantizer", "Prior", "RangeCoder", "Container", "Engine", "FileIO"]),

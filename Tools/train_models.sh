@@ -34,16 +34,16 @@ train vq-s8-w64-g4k512 6000 "" --stride 8 --width 64 --latent-channels 64 --grou
   --steps 5000 --batch 8 --crop 128 --lr 2e-4 --seed 1
 train vq-s16-w64-g4k512 3000 "" --stride 16 --width 64 --latent-channels 64 --groups 4 --codebook-size 512 \
   --steps 6000 --batch 8 --crop 128 --lr 2e-4 --seed 1
-# ... and continued (r2) for 12,000 steps.
+# ... and continued (r2) for 8,000 steps.
 train vq-s16-w64-g4k512-r2 3000 "" --stride 16 --width 64 --latent-channels 64 --groups 4 --codebook-size 512 \
-  --steps 12000 --batch 8 --crop 128 --lr 2e-4 --warmup 300 --seed 3 --init-from Models/vq-s16-w64-g4k512.safetensors
+  --steps 8000 --batch 8 --crop 128 --lr 2e-4 --warmup 300 --seed 3 --init-from Models/vq-s16-w64-g4k512.safetensors
 
-# The default level continues the stride-8 model: transforms and codebooks (same groups and size,
-# so --init-from keeps the codebooks), 3,500 more steps, then a new prior.
+# The stride-8 model continued (r2, the default of stop 10, now retired): transforms and codebooks
+# (same groups and size, so --init-from keeps the codebooks), 3,500 more steps, then a new prior.
 train vq-s8-w64-g4k512-r2 2500 "" --stride 8 --width 64 --latent-channels 64 --groups 4 --codebook-size 512 \
   --steps 3500 --batch 8 --crop 128 --lr 1e-4 --warmup 100 --seed 2 --init-from Models/vq-s8-w64-g4k512.safetensors
 
-# The default level since stop 11 continues it again (r3), from r2's phase-I output (F32), with a
+# The default level since stop 11 continues it again (r3; interrupted at step 2,796 and resumed), from r2's phase-I output (F32), with a
 # higher peak rate and 30,000 steps, then a fresh prior (after 30,000 steps only 1 % of the codes
 # keep their index, so r2's prior is no head start: tried, 10.4 bits/symbol at step 50).
 train vq-s8-w64-g4k512-r3 4000 "" \
@@ -60,5 +60,7 @@ train vq-s8-w64-g8k512-r2 1200 "--channels,64,--head,128" --stride 8 --groups 8 
   --init-from Models/vq-s8-w64-g4k512-r2.safetensors
 train vq-s16-w64-g2k512-r2 1500 "--channels,64,--head,128" --stride 16 --groups 2 --steps 1000 "${warm[@]}" \
   --init-from "$runs/vq-s16-w64-g4k512-r2.safetensors"
+train vq-s8-w64-g2k512-r3 1500 "--channels,64,--head,128" --stride 8 --groups 2 --steps 1000 "${warm[@]}" \
+  --init-from "$runs/vq-s8-w64-g4k512-r3.safetensors"
 train vq-s8-w64-g8k512-r3 2500 "--channels,64,--head,128" --stride 8 --groups 8 --steps 2000 "${warm[@]}" \
   --init-from "$runs/vq-s8-w64-g4k512-r3.safetensors"
