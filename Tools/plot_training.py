@@ -70,7 +70,8 @@ def main(argv=None):
         rows = read(path)
         if not rows:
             continue
-        steps = [int(r["step"]) + offsets.get(label(path), 0) for r in rows]
+        shift = offsets.get(label(path), 0) if "psnr_db" in rows[0] else 0  # --after moves phase-I logs only
+        steps = [int(r["step"]) + shift for r in rows]
         if "psnr_db" in rows[0]:
             psnr = [float(r["psnr_db"]) for r in rows]
             vq.plot(steps, running_mean(psnr, args.smooth), label=label(path), linewidth=1)

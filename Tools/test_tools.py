@@ -204,10 +204,15 @@ def test_plot_training_draws_a_continued_run_after_its_source(tmp_path, capsys):
     first, second = tmp_path / "m.log.csv", tmp_path / "m-r2.log.csv"
     _write_phase_one_log(first, [50, 100, 150], [20.0, 21.0, 22.0])
     _write_phase_one_log(second, [50, 100], [22.5, 23.0])
+    prior = tmp_path / "m-r2.prior.log.csv"
+    with open(prior, "w", newline="") as handle:
+        handle.write("step,elapsed_s,bits_per_symbol,held_out_bits_per_symbol\n50,5,7.0,\n100,10,6.5,6.8\n")
     out = tmp_path / "curves.png"
-    assert plot_training.main([str(first), str(second), "--out", str(out), "--after", "m-r2=m", "--smooth", "2"]) == 0
+    assert plot_training.main([str(first), str(second), str(prior), "--out", str(out), "--after", "m-r2=m",
+                               "--smooth", "2"]) == 0
     text = capsys.readouterr().out
     assert "m-r2: phase I, 250 steps" in text  # 100 steps, drawn after the 150 of m
+    assert "m-r2: phase II, 100 steps" in text  # its prior's log is not moved
     assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     with pytest.raises(SystemExit):
         plot_training.main([str(first), "--out", str(out), "--after", "m-r2=m"])
