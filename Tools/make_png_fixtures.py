@@ -188,6 +188,8 @@ def photos():
     out = {
         "photo-64x48.png": crop(4, 3).resize((64, 48), Image.LANCZOS),
         "photo-gray-40x24.png": crop(5, 3).resize((40, 24), Image.LANCZOS).convert("L"),
+        # Large enough for a stride-16 model's prior to have context (12 x 8 positions).
+        "photo-192x128.png": crop(3, 2).resize((192, 128), Image.LANCZOS),
     }
     import io
     files, checks = {}, []
