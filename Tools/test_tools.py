@@ -216,3 +216,15 @@ def test_plot_training_draws_a_continued_run_after_its_source(tmp_path, capsys):
     assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     with pytest.raises(SystemExit):
         plot_training.main([str(first), "--out", str(out), "--after", "m-r2=m"])
+
+
+def test_codebook_match_counts_codes_that_keep_their_index():
+    import codebook_match
+    rng = np.random.default_rng(1)
+    before = rng.normal(size=(2, 64, 8))
+    moved = before + rng.normal(scale=0.01, size=before.shape)          # small drift: every index kept
+    shuffled = before[:, rng.permutation(64), :]                       # same vectors, other indices
+    assert codebook_match.kept_share(before, moved) == [1.0, 1.0]
+    assert max(codebook_match.kept_share(before, shuffled)) < 0.2
+    with pytest.raises(ValueError):
+        codebook_match.kept_share(before, before[:, :32])

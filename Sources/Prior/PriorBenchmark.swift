@@ -20,8 +20,7 @@ public enum PriorBenchmark {
                            threads: Int = 2, seed: UInt64 = 1) -> String {
         precondition(height > 0 && width > 0 && threads > 0, "the tile and the thread count must be positive")
         let c = configuration
-        var report = "prior benchmark: G \(c.groups), K \(c.codebookSize), E \(c.embeddingDimension), C \(c.channels), "
-            + "\(c.blocks) blocks, kernel \(c.kernelSize), head \(c.headChannels); tile \(height)×\(width) positions\n"
+        var report = "prior benchmark: \(c.summary); tile \(height)×\(width) positions\n"
         report += String(format: "  multiply-adds per position: %.2f M\n", Double(multiplyAdds(c)) / 1e6)
         var frozen: IntegerPrior?
         let freezeSeconds = seconds { frozen = PixelCNNPrior(configuration: c, seed: seed).freeze() }

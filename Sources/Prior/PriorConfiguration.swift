@@ -27,6 +27,12 @@ public struct PriorConfiguration: Codable, Sendable, Equatable {
     /// Channels of the head's hidden layer, a multiple of G (group g owns a contiguous block).
     public var headChannels: Int
 
+    /// The shape in one line, for messages: "G 4, K 512, E 16, C 64, 4 blocks, kernel 3, head 128".
+    public var summary: String {
+        "G \(groups), K \(codebookSize), E \(embeddingDimension), C \(channels), \(blocks) blocks, "
+            + "kernel \(kernelSize), head \(headChannels)"
+    }
+
     /// The defaults fit the codec's decode budget (see `PriorBenchmark`): 0.47 M multiply-adds per
     /// position for G = 4, K = 512, about 55 µs per position (all groups, tables included) on one
     /// core of the reference 2-core EPYC; C = 96 takes about 90 µs, C = 128 with 256 head

@@ -127,11 +127,7 @@ public final class PriorTrainer {
     public func startPrior(from source: PixelCNNPrior) throws(PriorTrainingError) {
         precondition(step == 0, "a warm start replaces the weights before the first step")
         guard source.configuration == run.configuration else {
-            func shape(_ c: PriorConfiguration) -> String {
-                "G \(c.groups), K \(c.codebookSize), E \(c.embeddingDimension), C \(c.channels), \(c.blocks) blocks, "
-                    + "kernel \(c.kernelSize), head \(c.headChannels)"
-            }
-            throw .invalidRun("the warm-start prior has \(shape(source.configuration)); this run's has \(shape(run.configuration))")
+            throw .invalidRun("the warm-start prior has \(source.configuration.summary); this run's has \(run.configuration.summary)")
         }
         for (target, value) in zip(prior.parameters, source.parameters) {
             precondition(target.name == value.name && target.value.shape == value.value.shape, "same configuration, same parameters")

@@ -142,8 +142,7 @@ struct TrainPriorCommand: ParsableCommand {
         }
         let c = run.configuration
         say("\(dataset.training.count) training maps (\(dataset.trainingSymbolCount) symbols), \(dataset.heldOut.count) held out; "
-              + "prior G \(c.groups), K \(c.codebookSize), E \(c.embeddingDimension), C \(c.channels), \(c.blocks) blocks, "
-              + "kernel \(c.kernelSize), head \(c.headChannels), \(trainer.prior.parameters.reduce(0) { $0 + $1.value.count }) parameters; "
+              + "prior \(c.summary), \(trainer.prior.parameters.reduce(0) { $0 + $1.value.count }) parameters; "
               + "batch \(run.batch) × \(run.crop)², lr \(run.learningRate) (warm-up \(run.warmupSteps)), seed \(run.seed)"
               + (trainer.step > 0 ? "; resuming at step \(trainer.step)" : ""))
 
