@@ -23,11 +23,16 @@ public struct VQVAETrainingRun: Codable, Sendable, Equatable {
     /// The model file whose analysis and synthesis weights the run started from (a warm start,
     /// ``VQVAETrainer/startTransforms(from:)``); nil when they started from `seed`.
     public var initialTransforms: String?
+    /// Train the synthesis transform only (``VQVAE/trainSynthesisStep(images:)``): the analysis
+    /// transform and the codebooks stay those of `initialTransforms`, so its symbols and its prior
+    /// stay valid.
+    public var decoderOnly: Bool
     public var commandLine: String
 
     public init(configuration: VQVAEConfiguration, name: String = "vqvae", dataFolder: String, steps: Int,
                 batch: Int = 8, crop: Int = 128, learningRate: Float = 2e-4, warmupSteps: Int? = nil,
-                clipNorm: Float = 1, seed: UInt64 = 1, initialTransforms: String? = nil, commandLine: String = "") {
+                clipNorm: Float = 1, seed: UInt64 = 1, initialTransforms: String? = nil, decoderOnly: Bool = false,
+                commandLine: String = "") {
         self.configuration = configuration
         self.name = name
         self.dataFolder = dataFolder
@@ -39,7 +44,31 @@ public struct VQVAETrainingRun: Codable, Sendable, Equatable {
         self.clipNorm = clipNorm
         self.seed = seed
         self.initialTransforms = initialTransforms
+        self.decoderOnly = decoderOnly
         self.commandLine = commandLine
+    }
+
+    private enum CodingKeys: String, CodingKey {
+        case configuration, name, dataFolder, steps, batch, crop, learningRate, warmupSteps, clipNorm, seed
+        case initialTransforms, decoderOnly, commandLine
+    }
+
+    /// Checkpoints written before `decoderOnly` existed lack it: they trained everything.
+    public init(from decoder: any Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        configuration = try c.decode(VQVAEConfiguration.self, forKey: .configuration)
+        name = try c.decode(String.self, forKey: .name)
+        dataFolder = try c.decode(String.self, forKey: .dataFolder)
+        steps = try c.decode(Int.self, forKey: .steps)
+        batch = try c.decode(Int.self, forKey: .batch)
+        crop = try c.decode(Int.self, forKey: .crop)
+        learningRate = try c.decode(Float.self, forKey: .learningRate)
+        warmupSteps = try c.decode(Int.self, forKey: .warmupSteps)
+        clipNorm = try c.decode(Float.self, forKey: .clipNorm)
+        seed = try c.decode(UInt64.self, forKey: .seed)
+        initialTransforms = try c.decodeIfPresent(String.self, forKey: .initialTransforms)
+        decoderOnly = try c.decodeIfPresent(Bool.self, forKey: .decoderOnly) ?? false
+        commandLine = try c.decode(String.self, forKey: .commandLine)
     }
 
     /// Why these settings cannot train, or nil.
@@ -54,6 +83,9 @@ public struct VQVAETrainingRun: Codable, Sendable, Equatable {
         if warmupSteps < 0 || warmupSteps > steps { return "warm-up must be 0 to \(steps) steps, found \(warmupSteps)" }
         if !(clipNorm > 0) { return "gradient clip norm must be positive, found \(clipNorm)" }
         if !VQVAE.isValidName(name) { return "name must be 1 to 64 printable ASCII characters, found \"\(name)\"" }
+        if decoderOnly && initialTransforms == nil {
+            return "a decoder-only run fine-tunes a trained model: it needs the model to start from (--init-from)"
+        }
         return nil
     }
 
@@ -87,7 +119,7 @@ public final class VQVAETrainer {
         if let problem = run.problem { preconditionFailure("invalid training run: \(problem)") }
         self.run = run
         model = VQVAE(configuration: run.configuration, seed: run.seed, name: run.name)
-        optimizer = Adam(parameters: model.parameters, learningRate: run.learningRate)
+        optimizer = Adam(parameters: Self.trainedParameters(of: model, run: run), learningRate: run.learningRate)
         step = 0
         elapsedBefore = 0
         window = MetricsWindow(run: run)
@@ -109,11 +141,16 @@ public final class VQVAETrainer {
         model.name = contents.run.name
         run = contents.run
         self.model = model
-        optimizer = Adam(parameters: model.parameters, learningRate: run.learningRate)
+        optimizer = Adam(parameters: Self.trainedParameters(of: model, run: run), learningRate: run.learningRate)
         do { try optimizer.restore(from: optimizerFile) } catch { throw .checkpoint(.file(error)) }
         step = contents.step
         elapsedBefore = contents.elapsedSeconds
         window = MetricsWindow(run: run)
+    }
+
+    /// The parameters the optimiser updates: all, or the synthesis's in a decoder-only run.
+    static func trainedParameters(of model: VQVAE, run: VQVAETrainingRun) -> [Parameter] {
+        run.decoderOnly ? model.synthesisParameters : model.parameters
     }
 
     /// Warm start: copies the analysis and synthesis weights of `source` (a model of the same
@@ -133,9 +170,13 @@ public final class VQVAETrainer {
             precondition(target.name == value.name && target.value.shape == value.value.shape, "same configuration, same parameters")
             target.value = value.value
         }
-        if mine.groups == theirs.groups, mine.codebookSize == theirs.codebookSize, source.isInitialised {
-            model.adoptCodebooks(of: source)
+        let sameCodebooks = mine.groups == theirs.groups && mine.codebookSize == theirs.codebookSize && source.isInitialised
+        if run.decoderOnly && !sameCodebooks {
+            throw .invalidRun("a decoder-only run keeps the codebooks of the model it starts from; that model has "
+                + "\(theirs.groups) × \(theirs.codebookSize) codes\(source.isInitialised ? "" : " (untrained)"), "
+                + "this run needs \(mine.groups) × \(mine.codebookSize)")
         }
+        if sameCodebooks { model.adoptCodebooks(of: source) }
     }
 
     /// What one step did.
@@ -154,9 +195,11 @@ public final class VQVAETrainer {
         precondition(step < run.steps, "the run is complete")
         var generator = SplitMix64(seed: Self.streamSeed(run.seed, step: step, stream: 1))
         let images = dataset.batch(size: run.batch, crop: run.crop, using: &generator)
-        let parameters = model.parameters
+        let parameters = optimizer.parameters
         for parameter in parameters { parameter.zeroGradient() }
-        let report = model.trainStep(images: images, randomSeed: Self.streamSeed(run.seed, step: step, stream: 2))
+        let report = run.decoderOnly
+            ? model.trainSynthesisStep(images: images)
+            : model.trainStep(images: images, randomSeed: Self.streamSeed(run.seed, step: step, stream: 2))
         let norm = clipGradientNorm(parameters, maxNorm: run.clipNorm)
         let learningRate = run.schedule.learningRate(atStep: step)
         let finite = norm.isFinite && report.mse.isFinite && report.commitmentLoss.isFinite
@@ -233,6 +276,7 @@ public final class VQVAETrainer {
         let recipe = Recipe(commandLine: run.commandLine, dataFolder: run.dataFolder, seed: run.seed, steps: step,
                             plannedSteps: run.steps, batch: run.batch, crop: run.crop, learningRate: run.learningRate,
                             warmupSteps: run.warmupSteps, clipNorm: run.clipNorm, initialTransforms: run.initialTransforms,
+                            decoderOnly: run.decoderOnly ? true : nil,
                             wallSeconds: (elapsedSeconds * 10).rounded() / 10,
                             date: ISO8601DateFormatter().string(from: Date()))
         metadata[Self.recipeKey] = Self.json(recipe)
@@ -256,6 +300,8 @@ public final class VQVAETrainer {
         var clipNorm: Float
         /// The model whose weights the run started from (absent: fresh weights).
         var initialTransforms: String?
+        /// True when only the synthesis was trained (absent otherwise).
+        var decoderOnly: Bool?
         var wallSeconds: Double
         var date: String
     }

@@ -64,6 +64,9 @@ public final class VQVAE {
     /// The codebooks are not among them: they follow the encoder outputs by EMA.
     public var parameters: [Parameter] { analysis.parameters + synthesis.parameters }
 
+    /// The synthesis transform's parameters: all that ``trainSynthesisStep(images:)`` trains.
+    public var synthesisParameters: [Parameter] { synthesis.parameters }
+
     /// The current codebooks `[G, K, d]`.
     public var codebooks: Codebooks { quantizer.codebooks }
 
@@ -123,6 +126,23 @@ public final class VQVAE {
         let latentGradient = quantizer.latentGradient(
             latent: latent, quantized: quantized.quantized, quantizedGradient: quantizedGradient)
         _ = analysis.backward(latentGradient)
+        return VQVAEStepReport(mse: mse, commitmentLoss: quantized.commitmentLoss,
+                               symbols: quantized.symbols, usage: quantized.usage)
+    }
+
+    /// A decoder-only training step on `images` `[N, 3, H, W]` in [0, 1]: encode and quantise with
+    /// the analysis transform and codebooks as they are (neither changes: no EMA update, no
+    /// restart, no gradient into the analysis), reconstruct, and backward through the synthesis
+    /// only. ADDS the gradient of the MSE into ``synthesisParameters``. Because the symbols an image
+    /// maps to do not change, a prior trained on this model's symbols stays exactly as valid: the
+    /// fine-tune improves reconstructions at the same rate.
+    public func trainSynthesisStep(images: Tensor) -> VQVAEStepReport {
+        checkImages(images)
+        precondition(quantizer.initialised, "a decoder-only step needs trained codebooks")
+        let quantized = quantizer.quantize(analysis.forward(images), training: false)
+        let reconstruction = synthesis.forward(quantized.quantized)
+        let (mse, gradient) = MeanSquaredError.evaluate(prediction: reconstruction, target: images)
+        _ = synthesis.backward(gradient)
         return VQVAEStepReport(mse: mse, commitmentLoss: quantized.commitmentLoss,
                                symbols: quantized.symbols, usage: quantized.usage)
     }

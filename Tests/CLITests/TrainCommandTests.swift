@@ -53,6 +53,26 @@ final class TrainCommandTests: XCTestCase {
         XCTAssertEqual(reshaped.status, 64, reshaped.stderr)
         XCTAssertTrue(reshaped.stderr.contains("warm-start prior"), reshaped.stderr)
         XCTAssertFalse(FileManager.default.fileExists(atPath: path("v.safetensors")))
+
+        // A decoder-only fine-tune of that model, then its prior continued on the (unchanged) symbols.
+        let lone = try CLI.run(["train", "vqvae", "--data", path("data"), "--out", path("d.safetensors"), "--steps", "20",
+                                "--decoder-only"] + vqvaeOptions)
+        XCTAssertEqual(lone.status, 64, lone.stderr)
+        XCTAssertTrue(lone.stderr.contains("--init-from"), lone.stderr)
+        let decoderOnly = try CLI.run(["train", "vqvae", "--data", path("data"), "--out", path("d.safetensors"), "--steps", "20",
+                                       "--decoder-only", "--init-from", path("m.safetensors")] + vqvaeOptions)
+        XCTAssertEqual(decoderOnly.status, 0, decoderOnly.stderr)
+        let vqRecipe = try XCTUnwrap(SafeTensorsFile(contentsOf: path("d.safetensors")).metadata["vqvae.recipe"])
+        XCTAssertTrue(vqRecipe.contains(#""decoderOnly":true"#), vqRecipe)
+        let continued = try CLI.run(["train", "prior", "--model", path("d.safetensors"), "--data", path("data"),
+                                     "--init-from", path("m.safetensors"), "--steps", "5", "--batch", "2", "--crop", "4",
+                                     "--hold-out-every", "0", "--log-every", "5"])
+        XCTAssertEqual(continued.status, 0, continued.stderr)
+        let reencoded = try CLI.run(["encode", CLI.fixtures.appendingPathComponent("images/photo-64x48.png").path, path("d.vqc"),
+                                     "--model", path("d.safetensors")])
+        XCTAssertEqual(reencoded.status, 0, reencoded.stderr)
+        let redecoded = try CLI.run(["decode", path("d.vqc"), path("d.png")])
+        XCTAssertEqual(redecoded.status, 0, redecoded.stderr)
     }
 
     func testInterruptWritesACheckpointAndLeavesNoTemporaries() throws {

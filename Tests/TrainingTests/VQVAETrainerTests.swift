@@ -81,6 +81,75 @@ final class VQVAETrainerTests: XCTestCase {
         XCTAssertThrowsError(try mismatched.startTransforms(from: source.model))
     }
 
+    func testDecoderOnlyRunKeepsTheSymbolsAndLowersTheError() throws {
+        let dataset = try photo()
+        let source = VQVAETrainer(run: run(steps: 60))
+        for _ in 0..<60 { try source.trainStep(dataset: dataset) }
+        let image = try PNG.read(path: TrainingFixtures.image("photo-64x48.png"))
+        var tensor = Tensor(zeros: [1, 3, 48, 64])
+        for y in 0..<48 { for x in 0..<64 { for c in 0..<3 { tensor.data[(c * 48 + y) * 64 + x] = Float(image[x, y, c]) / 255 } } }
+        let symbolsBefore = source.model.symbols(images: tensor)
+        func wholeImageMSE(_ model: VQVAE) -> Float {
+            let r = model.reconstruct(symbols: symbolsBefore, batch: 1, height: 6, width: 8)
+            let e = zip(r.data, tensor.data).map { (min(max($0, 0), 1) - $1) * (min(max($0, 0), 1) - $1) }
+            return e.reduce(0, +) / Float(e.count)
+        }
+
+        var settings = run(steps: 150, learningRate: 2e-3)
+        settings.decoderOnly = true
+        settings.initialTransforms = "source.safetensors"
+        XCTAssertNil(settings.problem)
+        let fineTune = VQVAETrainer(run: settings)
+        try fineTune.startTransforms(from: source.model)
+        XCTAssertEqual(fineTune.optimizer.parameters.map(\.name), source.model.synthesisParameters.map(\.name),
+                       "the optimiser holds the synthesis only")
+        for _ in 0..<150 { XCTAssertTrue(try fineTune.trainStep(dataset: dataset).updated) }
+
+        // Analysis and codebooks bit for bit as they were, so the symbols (and a prior on them) too.
+        let synthesisNames = Set(source.model.synthesisParameters.map(\.name))
+        for (mine, theirs) in zip(fineTune.model.parameters, source.model.parameters) where !synthesisNames.contains(mine.name) {
+            XCTAssertEqual(mine.value.data, theirs.value.data, mine.name)
+        }
+        XCTAssertEqual(fineTune.model.codebooks.vectors, source.model.codebooks.vectors)
+        XCTAssertEqual(fineTune.model.symbols(images: tensor), symbolsBefore)
+        XCTAssertNotEqual(fineTune.model.synthesisParameters.first?.value.data, source.model.synthesisParameters.first?.value.data)
+        XCTAssertLessThan(wholeImageMSE(fineTune.model), wholeImageMSE(source.model) * 0.9,
+                          "the decoder fits the same symbols better")
+    }
+
+    func testDecoderOnlyRunNeedsATrainedModelWithTheSameCodebooks() throws {
+        var settings = run(steps: 10)
+        settings.decoderOnly = true
+        XCTAssertEqual(settings.problem, "a decoder-only run fine-tunes a trained model: it needs the model to start from (--init-from)")
+        settings.initialTransforms = "m.safetensors"
+        XCTAssertNil(settings.problem)
+
+        // Another codebook shape would change the symbols: refused.
+        let source = VQVAETrainer(run: run(steps: 2))
+        for _ in 0..<2 { try source.trainStep(dataset: try photo()) }
+        var other = settings
+        other.configuration.groups = 4
+        XCTAssertThrowsError(try VQVAETrainer(run: other).startTransforms(from: source.model)) { error in
+            XCTAssertTrue("\(error)".contains("keeps the codebooks"), "\(error)")
+        }
+        // Untrained codebooks too.
+        XCTAssertThrowsError(try VQVAETrainer(run: settings).startTransforms(from: VQVAETrainer(run: run(steps: 2)).model))
+        XCTAssertNoThrow(try VQVAETrainer(run: settings).startTransforms(from: source.model))
+    }
+
+    func testCheckpointsFromBeforeDecoderOnlyStillLoad() throws {
+        var settings = run(steps: 10)
+        settings.decoderOnly = true
+        settings.initialTransforms = "m.safetensors"
+        let data = try JSONEncoder().encode(settings)
+        XCTAssertEqual(try JSONDecoder().decode(VQVAETrainingRun.self, from: data), settings)
+        var object = try JSONSerialization.jsonObject(with: data) as! [String: Any]
+        object.removeValue(forKey: "decoderOnly")
+        let old = try JSONDecoder().decode(VQVAETrainingRun.self, from: JSONSerialization.data(withJSONObject: object))
+        XCTAssertFalse(old.decoderOnly, "a run saved without the field trained everything")
+        XCTAssertEqual(old.initialTransforms, "m.safetensors")
+    }
+
     struct CodebookUsageSummary {
         var used: [Int]
         var perplexity: [Double]
