@@ -228,3 +228,42 @@ def test_codebook_match_counts_codes_that_keep_their_index():
     assert max(codebook_match.kept_share(before, shuffled)) < 0.2
     with pytest.raises(ValueError):
         codebook_match.kept_share(before, before[:, :32])
+
+
+def test_compact_model_halves_floats_and_decode_only_drops_the_float_prior(tmp_path):
+    import compact_model
+    from safetensors import safe_open
+    from safetensors.numpy import save_file
+    tensors = {
+        "analysis.0.weight": np.full((2, 2), 0.1, np.float32),
+        "synthesis.0.weight": np.full((2, 2), 0.2, np.float32),
+        "quantizer.codebook": np.ones((1, 4, 2), np.float32),
+        "quantizer.cluster_size": np.ones((1, 4), np.float32),
+        "prior.embed.weight": np.ones((4, 2), np.float32),
+        "prior_int.embed.weight": np.ones((4, 2), np.int16),
+    }
+    meta = {"vqvae.config": "{}", "prior.config": "{}", "prior_int.config": "{}", "name": "m"}
+    source = tmp_path / "m.safetensors"
+    save_file(tensors, str(source), metadata=meta)
+
+    def read(path):
+        with safe_open(str(path), framework="numpy") as f:
+            return {k: f.get_tensor(k) for k in f.keys()}, f.metadata()
+
+    compact_model.compact(str(source), str(tmp_path / "half.safetensors"))
+    half, half_meta = read(tmp_path / "half.safetensors")
+    assert half["synthesis.0.weight"].dtype == np.float16 and half["prior.embed.weight"].dtype == np.float16
+    assert half["quantizer.codebook"].dtype == np.float32 and half["prior_int.embed.weight"].dtype == np.int16
+    assert "quantizer.cluster_size" not in half and "prior.config" in half_meta
+
+    compact_model.compact(str(source), str(tmp_path / "slim.safetensors"), decode_only=True)
+    slim, slim_meta = read(tmp_path / "slim.safetensors")
+    assert sorted(slim) == ["analysis.0.weight", "prior_int.embed.weight", "quantizer.codebook", "synthesis.0.weight"]
+    assert "prior.config" not in slim_meta and slim_meta["prior_int.config"] == "{}"
+    np.testing.assert_array_equal(slim["prior_int.embed.weight"], tensors["prior_int.embed.weight"])
+
+    del tensors["prior_int.embed.weight"]
+    save_file(tensors, str(source), metadata={"vqvae.config": "{}", "prior.config": "{}"})
+    assert compact_model.main(["--decode-only", str(source), str(tmp_path / "x.safetensors")]) == 65
+    assert not (tmp_path / "x.safetensors").exists()
+    assert compact_model.main([str(source)]) == 64
