@@ -2,6 +2,7 @@ import Engine
 import FileIO
 import Foundation
 import Prior
+import Transforms
 
 /// Everything that defines a phase-II prior training run. Saved in every checkpoint and, as the
 /// recipe, in the model file.
@@ -29,12 +30,15 @@ public struct PriorTrainingRun: Codable, Sendable, Equatable {
     /// The model file whose float prior the run started from (`PriorTrainer.startPrior(from:)`),
     /// or nil for fresh weights.
     public var initialPrior: String?
+    /// The name the output model carries (metadata `name`, written into `.vqc` headers); nil keeps
+    /// the name of the model file (`modelPath`).
+    public var name: String?
     public var commandLine: String
 
     public init(configuration: PriorConfiguration, modelPath: String, vqvaeChecksum: String, dataFolder: String,
                 steps: Int, batch: Int = 16, crop: Int = 16, learningRate: Float = 1e-3, warmupSteps: Int? = nil,
                 clipNorm: Float = 1, holdOutEvery: Int = 10, seed: UInt64 = 1, initialPrior: String? = nil,
-                commandLine: String = "") {
+                name: String? = nil, commandLine: String = "") {
         self.configuration = configuration
         self.modelPath = modelPath
         self.vqvaeChecksum = vqvaeChecksum
@@ -48,6 +52,7 @@ public struct PriorTrainingRun: Codable, Sendable, Equatable {
         self.holdOutEvery = holdOutEvery
         self.seed = seed
         self.initialPrior = initialPrior
+        self.name = name
         self.commandLine = commandLine
     }
 
@@ -61,6 +66,7 @@ public struct PriorTrainingRun: Codable, Sendable, Equatable {
         if warmupSteps < 0 || warmupSteps > steps { return "warm-up must be 0 to \(steps) steps, found \(warmupSteps)" }
         if !(clipNorm > 0) { return "gradient clip norm must be positive, found \(clipNorm)" }
         if holdOutEvery < 0 { return "hold-out interval must be ≥ 0, found \(holdOutEvery)" }
+        if let name, !VQVAE.isValidName(name) { return "name must be 1 to 64 printable ASCII characters, found \"\(name)\"" }
         return nil
     }
 
@@ -302,6 +308,7 @@ public final class PriorTrainer {
         for (key, tensor) in frozen.storedTensors() { file.tensors[key] = tensor }
         for (key, value) in prior.metadata { file.metadata[key] = value }
         for (key, value) in frozen.metadata { file.metadata[key] = value }
+        if let name = run.name { file.metadata[VQVAE.nameKey] = name }
         let recipe = Recipe(commandLine: run.commandLine, model: run.modelPath, dataFolder: run.dataFolder, seed: run.seed,
                             steps: step, plannedSteps: run.steps, batch: run.batch, crop: run.crop,
                             learningRate: run.learningRate, warmupSteps: run.warmupSteps, clipNorm: run.clipNorm,

@@ -61,6 +61,9 @@ struct TrainPriorCommand: ParsableCommand {
         valueName: "model"))
     var initFrom: String?
 
+    @Option(help: "Name of the output model (printable ASCII, at most 64 characters; default: --model's). Give a new one when continuing a shipped model's prior: .vqc files name their model, and a shipped model is never changed in place.")
+    var name: String?
+
     @Option(help: "Steps between checkpoints.")
     var checkpointEvery = 500
     @Option(help: "Steps between held-out evaluations (default: --checkpoint-every).")
@@ -76,6 +79,7 @@ struct TrainPriorCommand: ParsableCommand {
         guard checkpointEvery >= 1 else { throw ValidationError("--checkpoint-every must be at least 1") }
         guard logEvery >= 1 else { throw ValidationError("--log-every must be at least 1") }
         if let evaluateEvery, evaluateEvery < 1 { throw ValidationError("--evaluate-every must be at least 1") }
+        if let name, !VQVAE.isValidName(name) { throw ValidationError("--name must be 1 to 64 printable ASCII characters") }
     }
 
     func run() throws {
@@ -116,7 +120,7 @@ struct TrainPriorCommand: ParsableCommand {
                 vqvaeChecksum: checksum, dataFolder: URL(fileURLWithPath: data).standardizedFileURL.path,
                 steps: steps ?? 5000, batch: batch ?? 16, crop: crop ?? 16, learningRate: lr ?? 1e-3, warmupSteps: warmup,
                 holdOutEvery: holdOutEvery ?? 10, seed: seed ?? 1,
-                initialPrior: initFrom.map { URL(fileURLWithPath: $0).standardizedFileURL.path },
+                initialPrior: initFrom.map { URL(fileURLWithPath: $0).standardizedFileURL.path }, name: name,
                 commandLine: CommandLine.arguments.joined(separator: " "))
             if let problem = run.problem { throw usage(problem) }
             trainer = PriorTrainer(run: run)
@@ -184,6 +188,7 @@ struct TrainPriorCommand: ParsableCommand {
             ("--kernel", kernel.map(String.init), String(c.kernelSize)), ("--head", head.map(String.init), String(c.headChannels)),
             ("--hold-out-every", holdOutEvery.map(String.init), String(run.holdOutEvery)),
             ("--init-from", initFrom.map { URL(fileURLWithPath: $0).standardizedFileURL.path }, run.initialPrior ?? "(none)"),
+            ("--name", name, run.name ?? "(the model's)"),
         ]
         for (option, value, saved) in given {
             if let value, value != saved {

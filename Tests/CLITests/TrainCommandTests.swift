@@ -43,9 +43,15 @@ final class TrainCommandTests: XCTestCase {
         // records where it started, and refuses another shape.
         let warm = try CLI.run(["train", "prior", "--model", path("m.safetensors"), "--data", path("data"), "--out", path("w.safetensors"),
                                 "--init-from", path("m.safetensors"), "--steps", "5", "--batch", "2", "--crop", "4",
-                                "--hold-out-every", "0", "--log-every", "5"])
+                                "--hold-out-every", "0", "--log-every", "5", "--name", "cli-trained-p2"])
         XCTAssertEqual(warm.status, 0, warm.stderr)
         XCTAssertTrue(warm.stdout.contains("C 8, 1 blocks"), warm.stdout)
+        XCTAssertEqual(try SafeTensorsFile(contentsOf: path("w.safetensors")).metadata["name"], "cli-trained-p2",
+                       "--name names the output; the --model file keeps its own")
+        XCTAssertEqual(try SafeTensorsFile(contentsOf: path("m.safetensors")).metadata["name"], "cli-trained")
+        let badName = try CLI.run(["train", "prior", "--model", path("m.safetensors"), "--data", path("data"), "--out", path("v.safetensors"),
+                                   "--name", "naïve", "--steps", "5"])
+        XCTAssertEqual(badName.status, 64, badName.stderr)
         let recipe = try XCTUnwrap(SafeTensorsFile(contentsOf: path("w.safetensors")).metadata["prior.recipe"])
         XCTAssertTrue(recipe.contains(#""initialPrior":"#) && recipe.contains("m.safetensors"), recipe)
         let reshaped = try CLI.run(["train", "prior", "--model", path("m.safetensors"), "--data", path("data"), "--out", path("v.safetensors"),
