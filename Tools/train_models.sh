@@ -64,3 +64,34 @@ train vq-s8-w64-g2k512-r3 1500 "--channels,64,--head,128" --stride 8 --groups 2 
   --init-from "$runs/vq-s8-w64-g4k512-r3.safetensors"
 train vq-s8-w64-g8k512-r3 2500 "--channels,64,--head,128" --stride 8 --groups 8 --steps 2000 "${warm[@]}" \
   --init-from "$runs/vq-s8-w64-g4k512-r3.safetensors"
+
+# Stop 12: the shipped levels' priors continued (`train prior --init-from` the shipped model, lr 5e-4,
+# under a new name: a shipped model is never changed in place), and for levels 3 and 5 first a
+# decoder-only fine-tune (`train vqvae --decoder-only`: analysis and codebooks untouched, so the
+# symbols, and the prior being continued, stay valid).
+continue_prior() {  # new name, model file with the VQ-VAE, model whose prior to continue, steps
+  local name=$1 base=$2 source=$3 steps=$4 resume=()
+  [ -d "$runs/$name-prior.safetensors.prior.ckpt" ] && resume=(--resume)
+  "$bin" train prior --model "$base" --init-from "$source" --name "$name" --data "$data" --out "$runs/$name-prior.safetensors" \
+    --steps "$steps" --lr 5e-4 --warmup 100 --batch 16 --crop 16 --seed 4 --hold-out-every 10 --checkpoint-every 500 \
+    --log-every 50 "${resume[@]}"
+  python3 Tools/compact_model.py "$runs/$name-prior.safetensors" "Models/$name.safetensors"
+}
+decoder_only() {  # new name, source model, then the VQ-VAE shape options
+  local name=$1 source=$2; shift 2
+  local out="$runs/$name.safetensors" resume=()
+  [ -d "$out.ckpt" ] && resume=(--resume)
+  if [ ! -f "$runs/$name.vqvae.done" ]; then
+    "$bin" train vqvae --data "$data" --out "$out" --name "$name" --decoder-only --init-from "$source" --width 64 \
+      --latent-channels 64 --codebook-size 512 --batch 8 --crop 128 --lr 2e-4 --warmup 100 --seed 4 \
+      --checkpoint-every 500 --log-every 50 "$@" "${resume[@]}"
+    touch "$runs/$name.vqvae.done"
+  fi
+}
+decoder_only vq-s8-w64-g2k512-r4 Models/vq-s8-w64-g2k512-r3.safetensors --stride 8 --groups 2 --steps 4000
+continue_prior vq-s8-w64-g2k512-r4 "$runs/vq-s8-w64-g2k512-r4.safetensors" Models/vq-s8-w64-g2k512-r3.safetensors 5000
+continue_prior vq-s8-w64-g4k512-r3-p2 Models/vq-s8-w64-g4k512-r3.safetensors Models/vq-s8-w64-g4k512-r3.safetensors 3000
+continue_prior vq-s16-w64-g4k512-r2-p2 Models/vq-s16-w64-g4k512-r2.safetensors Models/vq-s16-w64-g4k512-r2.safetensors 3000
+decoder_only vq-s8-w64-g8k512-r4 Models/vq-s8-w64-g8k512-r3.safetensors --stride 8 --groups 8 --steps 2000
+continue_prior vq-s8-w64-g8k512-r4 "$runs/vq-s8-w64-g8k512-r4.safetensors" Models/vq-s8-w64-g8k512-r3.safetensors 2500
+continue_prior vq-s16-w64-g2k512-r2-p2 Models/vq-s16-w64-g2k512-r2.safetensors Models/vq-s16-w64-g2k512-r2.safetensors 4000
