@@ -33,12 +33,14 @@ public struct PriorTrainingRun: Codable, Sendable, Equatable {
     /// The name the output model carries (metadata `name`, written into `.vqc` headers); nil keeps
     /// the name of the model file (`modelPath`).
     public var name: String?
+    /// Extra training maps (`SymbolDataset.Augmentation`); nil: none.
+    public var augmentation: SymbolDataset.Augmentation?
     public var commandLine: String
 
     public init(configuration: PriorConfiguration, modelPath: String, vqvaeChecksum: String, dataFolder: String,
                 steps: Int, batch: Int = 16, crop: Int = 16, learningRate: Float = 1e-3, warmupSteps: Int? = nil,
                 clipNorm: Float = 1, holdOutEvery: Int = 10, seed: UInt64 = 1, initialPrior: String? = nil,
-                name: String? = nil, commandLine: String = "") {
+                name: String? = nil, augmentation: SymbolDataset.Augmentation? = nil, commandLine: String = "") {
         self.configuration = configuration
         self.modelPath = modelPath
         self.vqvaeChecksum = vqvaeChecksum
@@ -53,6 +55,7 @@ public struct PriorTrainingRun: Codable, Sendable, Equatable {
         self.seed = seed
         self.initialPrior = initialPrior
         self.name = name
+        self.augmentation = augmentation == SymbolDataset.Augmentation.none ? nil : augmentation
         self.commandLine = commandLine
     }
 
@@ -312,7 +315,7 @@ public final class PriorTrainer {
         let recipe = Recipe(commandLine: run.commandLine, model: run.modelPath, dataFolder: run.dataFolder, seed: run.seed,
                             steps: step, plannedSteps: run.steps, batch: run.batch, crop: run.crop,
                             learningRate: run.learningRate, warmupSteps: run.warmupSteps, clipNorm: run.clipNorm,
-                            holdOutEvery: run.holdOutEvery, initialPrior: run.initialPrior,
+                            holdOutEvery: run.holdOutEvery, initialPrior: run.initialPrior, augmentation: run.augmentation,
                             wallSeconds: (elapsedSeconds * 10).rounded() / 10, date: ISO8601DateFormatter().string(from: Date()))
         file.metadata[Self.recipeKey] = Self.json(recipe)
         if let evaluation { file.metadata[Self.metricsKey] = Self.json(Metrics(evaluation)) }
@@ -360,6 +363,8 @@ public final class PriorTrainer {
         var holdOutEvery: Int
         /// The model whose prior the run started from (absent: fresh weights).
         var initialPrior: String?
+        /// Extra training maps (absent: none).
+        var augmentation: SymbolDataset.Augmentation?
         var wallSeconds: Double
         var date: String
     }

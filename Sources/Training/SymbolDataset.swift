@@ -8,8 +8,11 @@ import Transforms
 ///
 /// Each image is padded to a multiple of the stride by repeating its edge pixels, then encoded
 /// whole, so the maps are the symbols the codec would code. Crops are not flipped: the VQ-VAE is
-/// not mirror-equivariant, so a mirrored symbol map is not a map any image produces. Every n-th
-/// image (`holdOutEvery`) is held out, for the rate on images the prior never trained on.
+/// not mirror-equivariant, so a mirrored symbol map is not a map any image produces. Augmentation
+/// (``Augmentation/mirrorAndShift``) instead encodes more images: each training image mirrored and
+/// shifted by half the stride, real photos whose maps differ from the original's. Every n-th
+/// image (`holdOutEvery`) is held out, for the rate on images the prior never trained on; held-out
+/// maps are never augmented.
 public struct SymbolDataset: Sendable {
     /// One image's symbols.
     public struct Map: Sendable, Equatable {
@@ -52,23 +55,76 @@ public struct SymbolDataset: Sendable {
         self.heldOut = heldOut
     }
 
+    /// More training maps from the same photos.
+    public enum Augmentation: String, Codable, Sendable, CaseIterable {
+        /// Each image once, as it is.
+        case none
+        /// Each training image 8 times: as it is and mirrored left to right, each starting at row
+        /// 0 or stride/2 and column 0 or stride/2 (the first rows and columns cut off). The
+        /// latent grid then samples the photo at other phases, so the maps are new, and each is
+        /// the map of a real image. For priors that overfit a small set of maps (stride 16).
+        case mirrorAndShift
+    }
+
     /// Encodes every image of `images` with `model`. Image i (0-based, in the dataset's order) is
     /// held out when `holdOutEvery > 0` and `(i + 1) % holdOutEvery == 0`, unless that would leave
     /// no training image. `progress(done, total)` is called after each image.
-    public init(images: ImageDataset, model: VQVAE, holdOutEvery: Int, progress: (Int, Int) -> Void = { _, _ in }) {
+    public init(images: ImageDataset, model: VQVAE, holdOutEvery: Int, augmentation: Augmentation = .none,
+                progress: (Int, Int) -> Void = { _, _ in }) {
         precondition(holdOutEvery >= 0, "holdOutEvery must be ≥ 0")
         let c = model.configuration
         var training: [Map] = [], heldOut: [Map] = []
-        for (i, image) in images.images.enumerated() {
+        func map(_ image: Image, path: String) -> Map {
             let padded = Self.paddedTensor(image, stride: c.stride)
             let (h, w) = (padded.shape[2] / c.stride, padded.shape[3] / c.stride)
-            let map = Map(path: images.paths[i], pixelCount: image.width * image.height, height: h, width: w,
-                          symbols: model.symbols(images: padded))
+            return Map(path: path, pixelCount: image.width * image.height, height: h, width: w,
+                       symbols: model.symbols(images: padded))
+        }
+        for (i, image) in images.images.enumerated() {
             let held = holdOutEvery > 0 && (i + 1) % holdOutEvery == 0 && images.count > 1
-            if held { heldOut.append(map) } else { training.append(map) }
+            if held {
+                heldOut.append(map(image, path: images.paths[i]))
+            } else {
+                training.append(map(image, path: images.paths[i]))
+                if augmentation == .mirrorAndShift {
+                    for variant in Self.variants(of: image, stride: c.stride) {
+                        training.append(map(variant.image, path: images.paths[i] + "#" + variant.name))
+                    }
+                }
+            }
             progress(i + 1, images.count)
         }
         self.init(groups: c.groups, codebookSize: c.codebookSize, training: training, heldOut: heldOut)
+    }
+
+    /// The 7 variants ``Augmentation/mirrorAndShift`` adds to `image`, named for the map paths
+    /// ("mirrored", "shift 0,4", …: rows, then columns cut off). A shift that would leave less than
+    /// one stride of image is skipped.
+    static func variants(of image: Image, stride: Int) -> [(name: String, image: Image)] {
+        let rgb = image.converted(to: .rgb)
+        let half = stride / 2
+        var out: [(String, Image)] = []
+        for mirrored in [false, true] {
+            for (top, left) in [(0, 0), (0, half), (half, 0), (half, half)] {
+                if !mirrored && top == 0 && left == 0 { continue }
+                let (w, h) = (rgb.width - left, rgb.height - top)
+                if w < stride || h < stride || half == 0 && (top > 0 || left > 0) { continue }
+                var pixels = [UInt8](repeating: 0, count: w * h * 3)
+                for y in 0..<h {
+                    for x in 0..<w {
+                        let sourceX = mirrored ? rgb.width - 1 - (left + x) : left + x
+                        let source = ((top + y) * rgb.width + sourceX) * 3
+                        let target = (y * w + x) * 3
+                        pixels[target] = rgb.pixels[source]
+                        pixels[target + 1] = rgb.pixels[source + 1]
+                        pixels[target + 2] = rgb.pixels[source + 2]
+                    }
+                }
+                let name = (mirrored ? "mirrored" : "") + (top > 0 || left > 0 ? (mirrored ? ", " : "") + "shift \(top),\(left)" : "")
+                out.append((name, Image(width: w, height: h, colorType: .rgb, pixels: pixels)))
+            }
+        }
+        return out
     }
 
     /// The image as `[1, 3, H', W']` floats (pixel / 255), H' and W' rounded up to multiples of

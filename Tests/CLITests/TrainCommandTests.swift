@@ -72,8 +72,11 @@ final class TrainCommandTests: XCTestCase {
         XCTAssertTrue(vqRecipe.contains(#""decoderOnly":true"#), vqRecipe)
         let continued = try CLI.run(["train", "prior", "--model", path("d.safetensors"), "--data", path("data"),
                                      "--init-from", path("m.safetensors"), "--steps", "5", "--batch", "2", "--crop", "4",
-                                     "--hold-out-every", "0", "--log-every", "5"])
+                                     "--hold-out-every", "0", "--log-every", "5", "--augment"])
         XCTAssertEqual(continued.status, 0, continued.stderr)
+        XCTAssertTrue(continued.stdout.contains("8 training maps"), "one photo, mirrored and shifted: \(continued.stdout)")
+        let priorRecipe = try XCTUnwrap(SafeTensorsFile(contentsOf: path("d.safetensors")).metadata["prior.recipe"])
+        XCTAssertTrue(priorRecipe.contains(#""augmentation":"mirrorAndShift""#), priorRecipe)
         let reencoded = try CLI.run(["encode", CLI.fixtures.appendingPathComponent("images/photo-64x48.png").path, path("d.vqc"),
                                      "--model", path("d.safetensors")])
         XCTAssertEqual(reencoded.status, 0, reencoded.stderr)

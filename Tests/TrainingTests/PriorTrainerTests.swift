@@ -109,6 +109,39 @@ final class PriorTrainerTests: XCTestCase {
         XCTAssertEqual(tensor.data[(1 * 16 + 3) * 24 + 22], Float(images[0][19, 3, 1]) / 255)
     }
 
+    func testAugmentationAddsMirroredAndShiftedImagesToTrainingOnly() {
+        let image = Image(width: 21, height: 18, colorType: .rgb, pixels: (0..<21 * 18 * 3).map { UInt8(($0 * 13) % 251) })
+        let variants = SymbolDataset.variants(of: image, stride: 8)
+        XCTAssertEqual(variants.map(\.name), ["shift 0,4", "shift 4,0", "shift 4,4", "mirrored", "mirrored, shift 0,4",
+                                              "mirrored, shift 4,0", "mirrored, shift 4,4"])
+        let shifted = variants[2].image  // rows and columns 0..<4 cut off
+        XCTAssertEqual([shifted.width, shifted.height], [17, 14])
+        XCTAssertEqual(shifted[0, 0, 1], image[4, 4, 1])
+        XCTAssertEqual(shifted[16, 13, 2], image[20, 17, 2])
+        let mirrored = variants[3].image
+        XCTAssertEqual([mirrored.width, mirrored.height], [21, 18])
+        XCTAssertEqual(mirrored[0, 5, 0], image[20, 5, 0])
+        XCTAssertEqual(mirrored[20, 17, 2], image[0, 17, 2])
+        let both = variants[4].image  // mirrored, then its first 4 columns cut off
+        XCTAssertEqual(both[0, 3, 1], image[16, 3, 1])
+        XCTAssertTrue(SymbolDataset.variants(of: Image(width: 11, height: 9, colorType: .rgb), stride: 8)
+            .allSatisfy { $0.image.width >= 8 && $0.image.height >= 8 }, "shifts that leave less than a stride are skipped")
+
+        let images = (0..<4).map { i in
+            Image(width: 24, height: 16, colorType: .rgb, pixels: (0..<24 * 16 * 3).map { UInt8(($0 * 7 + i * 31) % 256) })
+        }
+        let vqvae = VQVAE(configuration: VQVAEConfiguration(stride: 8, width: 8, latentChannels: 4, groups: 2, codebookSize: 16), seed: 2)
+        let plain = SymbolDataset(images: ImageDataset(images: images), model: vqvae, holdOutEvery: 2)
+        let data = SymbolDataset(images: ImageDataset(images: images), model: vqvae, holdOutEvery: 2, augmentation: .mirrorAndShift)
+        XCTAssertEqual(data.training.count, 2 * 8)
+        XCTAssertEqual(data.heldOut, plain.heldOut, "held-out maps are the images as they are")
+        XCTAssertEqual(data.training[0], plain.training[0])
+        XCTAssertEqual(data.training[1].path, "(memory)#0#shift 0,4")
+        let mirroredFirst = SymbolDataset.variants(of: images[0], stride: 8)[3].image
+        XCTAssertEqual(data.training[4].symbols, vqvae.symbols(images: SymbolDataset.paddedTensor(mirroredFirst, stride: 8)),
+                       "the mirrored image's own map")
+    }
+
     func testTrainingLowersTheHeldOutRateAndWritesBothPriorsBesideTheVQVAE() throws {
         let data = dataset()
         var base = baseFile()
