@@ -65,17 +65,21 @@ train vq-s8-w64-g2k512-r3 1500 "--channels,64,--head,128" --stride 8 --groups 2 
 train vq-s8-w64-g8k512-r3 2500 "--channels,64,--head,128" --stride 8 --groups 8 --steps 2000 "${warm[@]}" \
   --init-from "$runs/vq-s8-w64-g4k512-r3.safetensors"
 
-# Stop 12: the shipped levels' priors continued (`train prior --init-from` the shipped model, lr 5e-4,
-# under a new name: a shipped model is never changed in place), and for levels 3 and 5 first a
-# decoder-only fine-tune (`train vqvae --decoder-only`: analysis and codebooks untouched, so the
-# symbols, and the prior being continued, stay valid).
-continue_prior() {  # new name, model file with the VQ-VAE, model whose prior to continue, steps
-  local name=$1 base=$2 source=$3 steps=$4 resume=()
+# Stop 12: every level trained further, three ways (Models/README.md):
+# - priors continued (`train prior --init-from` a model, lr 5e-4 or 3e-4) under a new name (a shipped
+#   model is never changed in place), the later ones with --augment (each training image also
+#   mirrored and shifted by half the stride);
+# - decoder-only fine-tunes (`train vqvae --decoder-only`: analysis and codebooks untouched, so the
+#   symbols, and the prior being continued, stay valid) for levels 3 and 5;
+# - the stride-16 transforms continued jointly (r3), with fresh augmented priors, for levels 1 and 2.
+# The stop-11 models in Models/ are retired and stored decode-only (no float prior) since stop 12;
+# this script rewrites them whole above before the priors below continue from them.
+continue_prior() {  # new name, model file with the VQ-VAE, model whose prior to continue, steps, lr, seed, then options
+  local name=$1 base=$2 source=$3 steps=$4 lr=$5 seed=$6 resume=(); shift 6
   [ -d "$runs/$name-prior.safetensors.prior.ckpt" ] && resume=(--resume)
   "$bin" train prior --model "$base" --init-from "$source" --name "$name" --data "$data" --out "$runs/$name-prior.safetensors" \
-    --steps "$steps" --lr 5e-4 --warmup 100 --batch 16 --crop 16 --seed 4 --hold-out-every 10 --checkpoint-every 500 \
-    --log-every 50 "${resume[@]}"
-  python3 Tools/compact_model.py "$runs/$name-prior.safetensors" "Models/$name.safetensors"
+    --steps "$steps" --lr "$lr" --warmup 100 --batch 16 --crop 16 --seed "$seed" --hold-out-every 10 --checkpoint-every 500 \
+    --log-every 50 "$@" "${resume[@]}"
 }
 decoder_only() {  # new name, source model, then the VQ-VAE shape options
   local name=$1 source=$2; shift 2
@@ -88,10 +92,28 @@ decoder_only() {  # new name, source model, then the VQ-VAE shape options
     touch "$runs/$name.vqvae.done"
   fi
 }
+ship() { python3 Tools/compact_model.py "$runs/$1-prior.safetensors" "Models/$1.safetensors"; }
+
+# Level 3: decoder-only 4,000 steps, then its prior continued 5,000 steps.
 decoder_only vq-s8-w64-g2k512-r4 Models/vq-s8-w64-g2k512-r3.safetensors --stride 8 --groups 2 --steps 4000
-continue_prior vq-s8-w64-g2k512-r4 "$runs/vq-s8-w64-g2k512-r4.safetensors" Models/vq-s8-w64-g2k512-r3.safetensors 5000
-continue_prior vq-s8-w64-g4k512-r3-p2 Models/vq-s8-w64-g4k512-r3.safetensors Models/vq-s8-w64-g4k512-r3.safetensors 3000
-continue_prior vq-s16-w64-g4k512-r2-p2 Models/vq-s16-w64-g4k512-r2.safetensors Models/vq-s16-w64-g4k512-r2.safetensors 3000
+continue_prior vq-s8-w64-g2k512-r4 "$runs/vq-s8-w64-g2k512-r4.safetensors" Models/vq-s8-w64-g2k512-r3.safetensors 5000 5e-4 4
+ship vq-s8-w64-g2k512-r4
+# Level 4: the prior continued 3,000 steps (p2, not shipped), then 3,000 more with augmentation (p3).
+continue_prior vq-s8-w64-g4k512-r3-p2 Models/vq-s8-w64-g4k512-r3.safetensors Models/vq-s8-w64-g4k512-r3.safetensors 3000 5e-4 4
+continue_prior vq-s8-w64-g4k512-r3-p3 "$runs/vq-s8-w64-g4k512-r3-p2-prior.safetensors" "$runs/vq-s8-w64-g4k512-r3-p2-prior.safetensors" \
+  3000 3e-4 6 --augment
+ship vq-s8-w64-g4k512-r3-p3
+# Level 5: decoder-only 2,000 steps, then its prior continued 2,500 steps.
 decoder_only vq-s8-w64-g8k512-r4 Models/vq-s8-w64-g8k512-r3.safetensors --stride 8 --groups 8 --steps 2000
-continue_prior vq-s8-w64-g8k512-r4 "$runs/vq-s8-w64-g8k512-r4.safetensors" Models/vq-s8-w64-g8k512-r3.safetensors 2500
-continue_prior vq-s16-w64-g2k512-r2-p2 Models/vq-s16-w64-g2k512-r2.safetensors Models/vq-s16-w64-g2k512-r2.safetensors 4000
+continue_prior vq-s8-w64-g8k512-r4 "$runs/vq-s8-w64-g8k512-r4.safetensors" Models/vq-s8-w64-g8k512-r3.safetensors 2500 5e-4 4
+ship vq-s8-w64-g8k512-r4
+# Levels 2 and 1: r2's stride-16 transforms continued 10,000 steps (r3), a fresh augmented prior;
+# level 1 re-quantises them with 2 codebooks, then a fresh augmented prior, continued once.
+train vq-s16-w64-g4k512-r3 4000 "--augment" --stride 16 --width 64 --latent-channels 64 --groups 4 --codebook-size 512 \
+  --steps 10000 --batch 8 --crop 128 --lr 2e-4 --warmup 300 --seed 5 --init-from "$runs/vq-s16-w64-g4k512-r2.safetensors"
+train vq-s16-w64-g2k512-r3 4000 "--channels,64,--head,128,--augment" --stride 16 --groups 2 --steps 1000 "${warm[@]}" \
+  --init-from "$runs/vq-s16-w64-g4k512-r3.safetensors"
+"$bin" train prior --model "$runs/vq-s16-w64-g2k512-r3-prior.safetensors" --init-from "$runs/vq-s16-w64-g2k512-r3-prior.safetensors" \
+  --name vq-s16-w64-g2k512-r3 --data "$data" --out "$runs/vq-s16-w64-g2k512-r3-prior2.safetensors" --steps 3000 --lr 5e-4 --warmup 100 \
+  --batch 16 --crop 16 --seed 4 --hold-out-every 10 --checkpoint-every 500 --log-every 50 --augment
+python3 Tools/compact_model.py "$runs/vq-s16-w64-g2k512-r3-prior2.safetensors" Models/vq-s16-w64-g2k512-r3.safetensors

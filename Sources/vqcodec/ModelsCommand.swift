@@ -17,12 +17,15 @@ struct ModelsCommand: ParsableCommand {
 
     func run() throws {
         let catalogue = try shippedLevels()
-        print("quality  model                  Kodak bpp  PSNR dB     MSE  about")
+        // The model column fits the longest name (names are up to 64 characters), never cut.
+        let nameWidth = max(21, (catalogue.levels.map(\.model) + catalogue.retired.map(\.model)).map(\.count).max() ?? 0)
+        func column(_ name: String) -> String { name.padding(toLength: nameWidth, withPad: " ", startingAt: 0) }
+        print("quality  \(column("model"))  Kodak bpp  PSNR dB     MSE  about")
         for level in catalogue.levels {
             let figures = level.kodak.map { "\(pad(format($0.bpp, 4), 9))  \(pad(format($0.psnr, 2), 7))  \(pad(format($0.mse, 1), 6))" }
                 ?? "\(pad("-", 9))  \(pad("-", 7))  \(pad("-", 6))"
             let mark = level.quality == catalogue.defaultQuality ? "*" : " "
-            print("\(pad("\(level.quality)\(mark)", 7))  \(level.model.padding(toLength: 21, withPad: " ", startingAt: 0))  "
+            print("\(pad("\(level.quality)\(mark)", 7))  \(column(level.model))  "
                   + "\(figures)  \(level.summary)")
             if verbose {
                 let path = catalogue.path(of: level)
@@ -37,7 +40,7 @@ struct ModelsCommand: ParsableCommand {
         if !catalogue.retired.isEmpty {
             print("\nretired (still shipped so that files made with them decode; not offered by -q):")
             for old in catalogue.retired {
-                print("         \(old.model.padding(toLength: 21, withPad: " ", startingAt: 0))  \(old.reason)")
+                print("         \(column(old.model))  \(old.reason)")
             }
         }
     }
