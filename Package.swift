@@ -46,8 +46,8 @@ let package = Package(
         // retired models that still decode older files (Models/levels.json).
         .target(name: "ShippedModels", path: "Models", exclude: ["README.md"],
                 resources: [.copy("levels.json"),
-                            .copy("vq-s16-w64-g2k512-r3.safetensors"), .copy("vq-s16-w64-g4k512-r3.safetensors"),
-                            .copy("vq-s8-w64-g2k512-r4-p2.safetensors"), .copy("vq-s8-w64-g4k512-r3-p3.safetensors"),
+                            .copy("vq-s16-w64-g2k512-r3.safetensors"), .copy("vq-s16-w64-g4k512-r3-p2.safetensors"),
+                            .copy("vq-s8-w64-g2k512-r4-p3.safetensors"), .copy("vq-s8-w64-g4k512-r3-p3.safetensors"),
                             .copy("vq-s8-w64-g8k512-r4.safetensors"),
                             .copy("vq-s16-w64-g2k512.safetensors"), .copy("vq-s16-w64-g4k512.safetensors"),
                             .copy("vq-s8-w64-g4k512.safetensors"), .copy("vq-s8-w64-g4k512-r2.safetensors"),

@@ -94,10 +94,16 @@ decoder_only() {  # new name, source model, then the VQ-VAE shape options
 }
 ship() { python3 Tools/compact_model.py "$runs/$1-prior.safetensors" "Models/$1.safetensors"; }
 
-# Level 3: decoder-only 4,000 steps, then its prior continued 5,000 steps.
+# Level 3: decoder-only 4,000 steps, then its prior continued 5,000 steps (r4), then twice 3,000 steps
+# with augmentation (p2, p3). Each round continues the F16 file the round before shipped.
 decoder_only vq-s8-w64-g2k512-r4 Models/vq-s8-w64-g2k512-r3.safetensors --stride 8 --groups 2 --steps 4000
 continue_prior vq-s8-w64-g2k512-r4 "$runs/vq-s8-w64-g2k512-r4.safetensors" Models/vq-s8-w64-g2k512-r3.safetensors 5000 5e-4 4
 ship vq-s8-w64-g2k512-r4
+continue_prior vq-s8-w64-g2k512-r4-p2 Models/vq-s8-w64-g2k512-r4.safetensors Models/vq-s8-w64-g2k512-r4.safetensors 3000 3e-4 6 --augment
+ship vq-s8-w64-g2k512-r4-p2
+continue_prior vq-s8-w64-g2k512-r4-p3 Models/vq-s8-w64-g2k512-r4-p2.safetensors Models/vq-s8-w64-g2k512-r4-p2.safetensors 3000 3e-4 7 --augment
+ship vq-s8-w64-g2k512-r4-p3
+rm -f Models/vq-s8-w64-g2k512-r4.safetensors Models/vq-s8-w64-g2k512-r4-p2.safetensors  # intermediate, not levels
 # Level 4: the prior continued 3,000 steps (p2, not shipped), then 3,000 more with augmentation (p3).
 continue_prior vq-s8-w64-g4k512-r3-p2 Models/vq-s8-w64-g4k512-r3.safetensors Models/vq-s8-w64-g4k512-r3.safetensors 3000 5e-4 4
 continue_prior vq-s8-w64-g4k512-r3-p3 "$runs/vq-s8-w64-g4k512-r3-p2-prior.safetensors" "$runs/vq-s8-w64-g4k512-r3-p2-prior.safetensors" \
@@ -107,12 +113,16 @@ ship vq-s8-w64-g4k512-r3-p3
 decoder_only vq-s8-w64-g8k512-r4 Models/vq-s8-w64-g8k512-r3.safetensors --stride 8 --groups 8 --steps 2000
 continue_prior vq-s8-w64-g8k512-r4 "$runs/vq-s8-w64-g8k512-r4.safetensors" Models/vq-s8-w64-g8k512-r3.safetensors 2500 5e-4 4
 ship vq-s8-w64-g8k512-r4
-# Levels 2 and 1: r2's stride-16 transforms continued 10,000 steps (r3), a fresh augmented prior;
-# level 1 re-quantises them with 2 codebooks, then a fresh augmented prior, continued once.
+# Levels 2 and 1: r2's stride-16 transforms continued 10,000 steps (r3), a fresh augmented prior,
+# continued once (level 2: r3-p2); level 1 re-quantises them with 2 codebooks, then a fresh
+# augmented prior, continued once.
 train vq-s16-w64-g4k512-r3 4000 "--augment" --stride 16 --width 64 --latent-channels 64 --groups 4 --codebook-size 512 \
   --steps 10000 --batch 8 --crop 128 --lr 2e-4 --warmup 300 --seed 5 --init-from "$runs/vq-s16-w64-g4k512-r2.safetensors"
+continue_prior vq-s16-w64-g4k512-r3-p2 Models/vq-s16-w64-g4k512-r3.safetensors Models/vq-s16-w64-g4k512-r3.safetensors 3000 5e-4 7 --augment
+ship vq-s16-w64-g4k512-r3-p2
 train vq-s16-w64-g2k512-r3 4000 "--channels,64,--head,128,--augment" --stride 16 --groups 2 --steps 1000 "${warm[@]}" \
   --init-from "$runs/vq-s16-w64-g4k512-r3.safetensors"
+rm -f Models/vq-s16-w64-g4k512-r3.safetensors  # intermediate, not a level
 "$bin" train prior --model "$runs/vq-s16-w64-g2k512-r3-prior.safetensors" --init-from "$runs/vq-s16-w64-g2k512-r3-prior.safetensors" \
   --name vq-s16-w64-g2k512-r3 --data "$data" --out "$runs/vq-s16-w64-g2k512-r3-prior2.safetensors" --steps 3000 --lr 5e-4 --warmup 100 \
   --batch 16 --crop 16 --seed 4 --hold-out-every 10 --checkpoint-every 500 --log-every 50 --augment
