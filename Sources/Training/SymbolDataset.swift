@@ -108,7 +108,7 @@ public struct SymbolDataset: Sendable {
             for (top, left) in [(0, 0), (0, half), (half, 0), (half, half)] {
                 if !mirrored && top == 0 && left == 0 { continue }
                 let (w, h) = (rgb.width - left, rgb.height - top)
-                if w < stride || h < stride || half == 0 && (top > 0 || left > 0) { continue }
+                if w < stride || h < stride { continue }
                 var pixels = [UInt8](repeating: 0, count: w * h * 3)
                 for y in 0..<h {
                     for x in 0..<w {

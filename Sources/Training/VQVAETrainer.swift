@@ -23,10 +23,10 @@ public struct VQVAETrainingRun: Codable, Sendable, Equatable {
     /// The model file whose analysis and synthesis weights the run started from (a warm start,
     /// ``VQVAETrainer/startTransforms(from:)``); nil when they started from `seed`.
     public var initialTransforms: String?
-    /// Train the synthesis transform only (``VQVAE/trainSynthesisStep(images:)``): the analysis
-    /// transform and the codebooks stay those of `initialTransforms`, so its symbols and its prior
-    /// stay valid.
-    public var decoderOnly: Bool
+    /// True: train the synthesis transform only (``VQVAE/trainSynthesisStep(images:)``); the
+    /// analysis transform and the codebooks stay those of `initialTransforms`, so its symbols and
+    /// its prior stay valid. Nil otherwise (and in checkpoints written before the option existed).
+    public var decoderOnly: Bool?
     public var commandLine: String
 
     public init(configuration: VQVAEConfiguration, name: String = "vqvae", dataFolder: String, steps: Int,
@@ -44,31 +44,8 @@ public struct VQVAETrainingRun: Codable, Sendable, Equatable {
         self.clipNorm = clipNorm
         self.seed = seed
         self.initialTransforms = initialTransforms
-        self.decoderOnly = decoderOnly
+        self.decoderOnly = decoderOnly ? true : nil
         self.commandLine = commandLine
-    }
-
-    private enum CodingKeys: String, CodingKey {
-        case configuration, name, dataFolder, steps, batch, crop, learningRate, warmupSteps, clipNorm, seed
-        case initialTransforms, decoderOnly, commandLine
-    }
-
-    /// Checkpoints written before `decoderOnly` existed lack it: they trained everything.
-    public init(from decoder: any Decoder) throws {
-        let c = try decoder.container(keyedBy: CodingKeys.self)
-        configuration = try c.decode(VQVAEConfiguration.self, forKey: .configuration)
-        name = try c.decode(String.self, forKey: .name)
-        dataFolder = try c.decode(String.self, forKey: .dataFolder)
-        steps = try c.decode(Int.self, forKey: .steps)
-        batch = try c.decode(Int.self, forKey: .batch)
-        crop = try c.decode(Int.self, forKey: .crop)
-        learningRate = try c.decode(Float.self, forKey: .learningRate)
-        warmupSteps = try c.decode(Int.self, forKey: .warmupSteps)
-        clipNorm = try c.decode(Float.self, forKey: .clipNorm)
-        seed = try c.decode(UInt64.self, forKey: .seed)
-        initialTransforms = try c.decodeIfPresent(String.self, forKey: .initialTransforms)
-        decoderOnly = try c.decodeIfPresent(Bool.self, forKey: .decoderOnly) ?? false
-        commandLine = try c.decode(String.self, forKey: .commandLine)
     }
 
     /// Why these settings cannot train, or nil.
@@ -83,7 +60,7 @@ public struct VQVAETrainingRun: Codable, Sendable, Equatable {
         if warmupSteps < 0 || warmupSteps > steps { return "warm-up must be 0 to \(steps) steps, found \(warmupSteps)" }
         if !(clipNorm > 0) { return "gradient clip norm must be positive, found \(clipNorm)" }
         if !VQVAE.isValidName(name) { return "name must be 1 to 64 printable ASCII characters, found \"\(name)\"" }
-        if decoderOnly && initialTransforms == nil {
+        if decoderOnly == true && initialTransforms == nil {
             return "a decoder-only run fine-tunes a trained model: it needs the model to start from (--init-from)"
         }
         return nil
@@ -150,7 +127,7 @@ public final class VQVAETrainer {
 
     /// The parameters the optimiser updates: all, or the synthesis's in a decoder-only run.
     static func trainedParameters(of model: VQVAE, run: VQVAETrainingRun) -> [Parameter] {
-        run.decoderOnly ? model.synthesisParameters : model.parameters
+        run.decoderOnly == true ? model.synthesisParameters : model.parameters
     }
 
     /// Warm start: copies the analysis and synthesis weights of `source` (a model of the same
@@ -171,7 +148,7 @@ public final class VQVAETrainer {
             target.value = value.value
         }
         let sameCodebooks = mine.groups == theirs.groups && mine.codebookSize == theirs.codebookSize && source.isInitialised
-        if run.decoderOnly && !sameCodebooks {
+        if run.decoderOnly == true && !sameCodebooks {
             throw .invalidRun("a decoder-only run keeps the codebooks of the model it starts from; that model has "
                 + "\(theirs.groups) × \(theirs.codebookSize) codes\(source.isInitialised ? "" : " (untrained)"), "
                 + "this run needs \(mine.groups) × \(mine.codebookSize)")
@@ -197,7 +174,7 @@ public final class VQVAETrainer {
         let images = dataset.batch(size: run.batch, crop: run.crop, using: &generator)
         let parameters = optimizer.parameters
         for parameter in parameters { parameter.zeroGradient() }
-        let report = run.decoderOnly
+        let report = run.decoderOnly == true
             ? model.trainSynthesisStep(images: images)
             : model.trainStep(images: images, randomSeed: Self.streamSeed(run.seed, step: step, stream: 2))
         let norm = clipGradientNorm(parameters, maxNorm: run.clipNorm)
@@ -276,7 +253,7 @@ public final class VQVAETrainer {
         let recipe = Recipe(commandLine: run.commandLine, dataFolder: run.dataFolder, seed: run.seed, steps: step,
                             plannedSteps: run.steps, batch: run.batch, crop: run.crop, learningRate: run.learningRate,
                             warmupSteps: run.warmupSteps, clipNorm: run.clipNorm, initialTransforms: run.initialTransforms,
-                            decoderOnly: run.decoderOnly ? true : nil,
+                            decoderOnly: run.decoderOnly,
                             wallSeconds: (elapsedSeconds * 10).rounded() / 10,
                             date: ISO8601DateFormatter().string(from: Date()))
         metadata[Self.recipeKey] = Self.json(recipe)

@@ -159,7 +159,7 @@ struct TrainVQVAECommand: ParsableCommand {
             ("--lr", lr.map { "\($0)" }, "\(run.learningRate)"), ("--warmup", warmup.map(String.init), String(run.warmupSteps)),
             ("--seed", seed.map(String.init), String(run.seed)), ("--name", name, run.name),
             ("--init-from", initFrom, run.initialTransforms ?? "(none)"),
-            ("--decoder-only", decoderOnly ? "given" : nil, run.decoderOnly ? "given" : "not given"),
+            ("--decoder-only", decoderOnly ? "given" : nil, run.decoderOnly == true ? "given" : "not given"),
         ]
         for (option, value, saved) in given {
             if let value, value != saved {
