@@ -42,19 +42,9 @@ let package = Package(
         .target(name: "Container", dependencies: ["CZlib"]),
         // Training loops: data, crops, checkpoints, progress.
         .target(name: "Training", dependencies: ["Transforms", "Prior", "Quantizer", "Images", "Engine", "FileIO"]),
-        // The trained models that ship with vqcodec, as resources: the quality levels and the
-        // retired models that still decode older files (Models/levels.json).
-        .target(name: "ShippedModels", path: "Models", exclude: ["README.md"],
-                resources: [.copy("levels.json"),
-                            .copy("vq-s16-w64-g2k512-r3.safetensors"), .copy("vq-s16-w64-g4k512-r3-p2.safetensors"),
-                            .copy("vq-s8-w64-g2k512-r4-p3.safetensors"), .copy("vq-s8-w64-g4k512-r3-p3.safetensors"),
-                            .copy("vq-s8-w64-g8k512-r4.safetensors"),
-                            .copy("vq-s16-w64-g2k512.safetensors"), .copy("vq-s16-w64-g4k512.safetensors"),
-                            .copy("vq-s8-w64-g4k512.safetensors"), .copy("vq-s8-w64-g4k512-r2.safetensors"),
-                            .copy("vq-s8-w64-g8k512-r2.safetensors"),
-                            .copy("vq-s16-w64-g2k512-r2.safetensors"), .copy("vq-s16-w64-g4k512-r2.safetensors"),
-                            .copy("vq-s8-w64-g2k512-r3.safetensors"), .copy("vq-s8-w64-g4k512-r3.safetensors"),
-                            .copy("vq-s8-w64-g8k512-r3.safetensors")]),
+        // The trained models that ship with vqcodec: Models/shipped/ (the catalogue levels.json and
+        // every model file it names), copied as a whole next to the executable.
+        .target(name: "ShippedModels", path: "Models", exclude: ["README.md"], resources: [.copy("shipped")]),
         // Public API for other Swift programs: models, encode and decode pipelines.
         .target(name: "VQCodec", dependencies: [
             "ShippedModels", "Images", "Transforms", "Quantizer", "Prior", "RangeCoder", "Container", "Engine", "FileIO"]),

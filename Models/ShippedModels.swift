@@ -1,11 +1,11 @@
 import Foundation
 
-/// The models that ship with vqcodec: one per quality level, plus the retired models that earlier
-/// versions offered as levels, kept so that files made with them still decode (`Models/README.md`).
+/// The models that ship with vqcodec: one per quality level, plus any retired models that earlier
+/// releases offered as levels, kept so that files made with them still decode (`Models/README.md`).
 ///
-/// The model files are SwiftPM resources of this module: `swift build` copies them into a folder
-/// named ``resourceFolderName`` next to the built `vqcodec` executable (and next to the test
-/// runner), where ``folder`` finds them. Installing vqcodec means copying the executable together
+/// The folder `Models/shipped` is a SwiftPM resource of this module: `swift build` copies it into a
+/// folder named ``resourceFolderName`` next to the built `vqcodec` executable (and next to the test
+/// runner), where ``folder`` finds it. Installing vqcodec means copying the executable together
 /// with that folder; `VQCODEC_SHIPPED_MODELS` names another folder instead. The catalogue
 /// (`levels.json`, in the same folder) lists the levels from lowest to highest quality with the
 /// figures each reached on Kodak, as `vqcodec rd` measured them, and the retired models.
@@ -16,6 +16,8 @@ public enum ShippedModels {
     /// Environment variable naming a folder that holds `levels.json` and the model files.
     public static let environmentVariable = "VQCODEC_SHIPPED_MODELS"
     static let catalogueName = "levels.json"
+    /// The folder inside the resources that holds the catalogue and the model files (`Models/shipped`).
+    static let subfolderName = "shipped"
 
     /// The folder holding the shipped models, or nil when it cannot be found.
     public static var folder: String? {
@@ -31,7 +33,7 @@ public enum ShippedModels {
         places.append(Bundle.main.bundleURL.deletingLastPathComponent())
         for place in places {
             for name in [resourceFolderName, appleBundleName, appleBundleName + "/Contents/Resources"] {
-                let candidate = place.appendingPathComponent(name).path
+                let candidate = place.appendingPathComponent(name).appendingPathComponent(subfolderName).path
                 if fileManager.fileExists(atPath: candidate + "/" + catalogueName) { return candidate }
             }
         }

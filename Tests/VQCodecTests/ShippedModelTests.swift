@@ -9,9 +9,9 @@ final class ShippedModelTests: XCTestCase {
         .deletingLastPathComponent()
 
     func testEveryShippedModelCodesAPhoto() throws {
-        let folder = Self.root.appendingPathComponent("Models")
+        let folder = Self.root.appendingPathComponent("Models/shipped")
         let files = try FileManager.default.contentsOfDirectory(atPath: folder.path).filter { $0.hasSuffix(".safetensors") }.sorted()
-        XCTAssertFalse(files.isEmpty, "Models/ holds no model")
+        XCTAssertFalse(files.isEmpty, "Models/shipped holds no model")
         let image = try PNG.read(path: Self.root.appendingPathComponent("Fixtures/images/photo-192x128.png").path)
         let retired = Set(try ShippedModels.levels().retired.map(\.model))
         for file in files {
@@ -42,11 +42,11 @@ final class ShippedModelTests: XCTestCase {
 final class ShippedLevelsTests: XCTestCase {
     func testCatalogueListsEveryShippedModelInRateOrder() throws {
         let catalogue = try ShippedModels.levels()
-        let folder = ShippedModelTests.root.appendingPathComponent("Models")
+        let folder = ShippedModelTests.root.appendingPathComponent("Models/shipped")
         let files = try FileManager.default.contentsOfDirectory(atPath: folder.path).filter { $0.hasSuffix(".safetensors") }
         let names = catalogue.levels.map(\.model) + catalogue.retired.map(\.model)
         XCTAssertEqual(Set(names.map { $0 + ".safetensors" }), Set(files),
-                       "levels.json (levels and retired) and Models/ must list the same models (and Package.swift must copy each)")
+                       "levels.json (levels and retired) and Models/shipped must list the same models")
         for name in names {
             let path = try XCTUnwrap(catalogue.path(ofModelNamed: name))
             let model = try CodecModel(path: path)

@@ -1,0 +1,68 @@
+import XCTest
+import Foundation
+@testable import VQCodec
+
+/// A shipped model is never replaced in place: every model the catalogue names (quality levels and
+/// retired models alike) has a golden `.vqc` file in `Fixtures/golden/models/`, written by a
+/// released vqcodec, and it must decode to exactly the pixels recorded beside it, with the model
+/// found by the name in the file's header as `vqcodec decode` finds it. A model that leaves the
+/// levels moves to the catalogue's `retired` list and keeps its golden file; a missing golden file
+/// fails.
+///
+/// Regenerate only when a model is added, on purpose:
+/// `VQCODEC_REGENERATE_GOLDEN=1 swift test --filter VQCodecTests.ShippedModelGoldenTests`. Existing
+/// golden files are never rewritten, even then: a released file must keep decoding as it did.
+final class ShippedModelGoldenTests: XCTestCase {
+    static let fixtures = GoldenTests.fixtures
+    static let source = fixtures.appendingPathComponent("images/photo-192x128.png")
+    var regenerate: Bool { ProcessInfo.processInfo.environment["VQCODEC_REGENERATE_GOLDEN"] == "1" }
+
+    func testEveryShippedModelDecodesItsGoldenFileExactly() throws {
+        let catalogue = try ShippedModels.levels()
+        let names = catalogue.levels.map(\.model) + catalogue.retired.map(\.model)
+        XCTAssertFalse(names.isEmpty)
+        let folder = Self.fixtures.appendingPathComponent("golden/models")
+        for name in names {
+            let golden = folder.appendingPathComponent(name + ".vqc")
+            let expected = folder.appendingPathComponent(name + ".png")
+            if regenerate && !FileManager.default.fileExists(atPath: golden.path) {
+                try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+                let model = try CodecModel(path: try XCTUnwrap(catalogue.path(ofModelNamed: name)))
+                let encoded = try VQCodec.encode(try PNG.read(path: Self.source.path), model: model)
+                try Data(encoded.bytes).write(to: golden)
+                let decoded = try VQCodec.decode(encoded.bytes, model: model)
+                try PNG.write(decoded.image, to: expected.path)
+            }
+            let bytes = try XCTUnwrap(FileManager.default.contents(atPath: golden.path),
+                                      "\(name): no golden file \(golden.path); every shipped model needs one")
+            let header = try VQCHeader.read(from: Array(bytes))
+            XCTAssertEqual(header.modelName, name)
+            let path = try XCTUnwrap(catalogue.path(ofModelNamed: header.modelName),
+                                     "\(name): the catalogue no longer finds the model its golden file names")
+            let model = try CodecModel(path: path)
+            XCTAssertEqual(model.checksum, header.modelChecksum, "\(name): the model file was changed in place")
+            let decoded = try VQCodec.decode(Array(bytes), model: model)
+            XCTAssertTrue(decoded.isComplete)
+            let reference = try PNG.read(path: expected.path)
+            XCTAssertEqual(decoded.image, reference, "\(name): the golden file no longer decodes to the same pixels")
+        }
+    }
+
+    /// The encoder is deterministic: today's vqcodec writes each golden file again byte for byte
+    /// from its source photo (a deliberate encoder change must show up here, as a diff in review).
+    func testEncodingTheSourceAgainGivesTheGoldenBytes() throws {
+        let catalogue = try ShippedModels.levels()
+        let image = try PNG.read(path: Self.source.path)
+        for level in catalogue.levels {
+            let golden = Self.fixtures.appendingPathComponent("golden/models/\(level.model).vqc")
+            let bytes = try XCTUnwrap(FileManager.default.contents(atPath: golden.path), "no golden file for \(level.model)")
+            let model = try CodecModel(path: catalogue.path(of: level))
+            for threads in [1, 2] {
+                var options = VQCodec.EncodeOptions()
+                options.threads = threads
+                let encoded = try VQCodec.encode(image, model: model, options: options)
+                XCTAssertEqual(encoded.bytes, Array(bytes), "\(level.model), \(threads) thread(s)")
+            }
+        }
+    }
+}
