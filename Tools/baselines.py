@@ -1,8 +1,11 @@
 #!/usr/bin/env python3
 """Rate-distortion of JPEG or WebP (through Pillow) on a folder of PNGs, in CompressAI's results format.
 
-    python3 Tools/baselines.py /work/shared/data/kodak --codec jpeg --out Tools/results/kodak/jpeg.json
-    python3 Tools/baselines.py /work/shared/data/kodak --codec webp --out Tools/results/kodak/webp.json
+    python3 Tools/baselines.py --codec jpeg --dataset Kodak --out Tools/results/kodak/jpeg.json
+    python3 Tools/baselines.py --codec webp --dataset Kodak --out Tools/results/kodak/webp.json
+
+DIR, the folder of PNG images, defaults to ../shared/data/kodak relative to the repository root
+(the 24 Kodak images); --dataset names the images in the JSON description (default: DIR's name).
 
 For every quality level, every PNG of DIR (not recursive) is encoded and decoded in memory:
   JPEG: quality q, optimize=True (optimised Huffman tables), 4:2:0 chroma subsampling, baseline;
@@ -79,11 +82,15 @@ def library_versions() -> dict[str, Optional[str]]:
     }
 
 
+# The data sets live beside the repository: <repo>/../shared/data/<name>.
+DEFAULT_DIR = Path(__file__).resolve().parent.parent.parent / "shared" / "data" / "kodak"
+
+
 def default_name(codec: str) -> str:
     return {"jpeg": "JPEG", "webp": "WebP"}[codec] + f" (Pillow {Image.__version__})"
 
 
-def description(codec: str, n_images: int, folder: str) -> str:
+def description(codec: str, n_images: int, dataset: str) -> str:
     v = library_versions()
     if codec == "jpeg":
         lib = f"libjpeg-turbo {v['libjpeg_turbo']}" if v["libjpeg_turbo"] else f"libjpeg API {v['libjpeg_api']}"
@@ -92,7 +99,7 @@ def description(codec: str, n_images: int, folder: str) -> str:
         lib = f"libwebp {v['libwebp']}"
         settings = "lossy, method=6"
     return (f"{codec.upper() if codec == 'jpeg' else 'WebP'} through Pillow {v['pillow']} ({lib}); {settings}; "
-            f"encoded and decoded in memory; {n_images} PNG images of {folder}; "
+            f"encoded and decoded in memory; the {n_images} {dataset} PNG images; "
             f"bpp = 8*bytes/(w*h); PSNR over all channels in 0..255; "
             f"each entry is the mean over images of the per-image value at one quality level; "
             f"times in seconds (wall clock, one call per image).")
@@ -212,7 +219,10 @@ def table(results: dict[str, list]) -> str:
 
 def parse_args(argv: Optional[Sequence[str]]) -> argparse.Namespace:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("dir", type=Path, help="folder of PNG images (not searched recursively)")
+    ap.add_argument("dir", type=Path, nargs="?", default=DEFAULT_DIR,
+                    help="folder of PNG images, not searched recursively (default: ../shared/data/kodak "
+                         "relative to the repository root)")
+    ap.add_argument("--dataset", help="what the images are, for the JSON description (default: the folder's name)")
     ap.add_argument("--codec", required=True, choices=["jpeg", "webp"])
     ap.add_argument("--qualities", type=int, nargs="+", metavar="Q",
                     help="quality levels (default: jpeg %s; webp %s)" % (
@@ -245,7 +255,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     n_images = len({r.image for r in rows})
     results = summarise(rows, qualities)
     doc = {"name": args.name or default_name(args.codec),
-           "description": description(args.codec, n_images, str(args.dir)),
+           "description": description(args.codec, n_images, args.dataset or args.dir.resolve().name),
            "results": results}
     if args.out:  # files first, so that a closed stdout (| head) cannot lose them
         write_atomically(args.out, json.dumps(doc, indent=2, allow_nan=False) + "\n")

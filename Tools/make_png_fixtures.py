@@ -4,6 +4,7 @@
     pip install -r Tools/requirements.txt
     python3 Tools/make_png_fixtures.py            # writes Fixtures/images/
     python3 Tools/make_png_fixtures.py --check    # fails if a committed fixture differs
+    python3 Tools/make_png_fixtures.py --photo PATH   # another source photo (default below)
 
 Most fixtures are written chunk by chunk (numpy + zlib) so that every PNG feature is exactly
 the one named: bit depth, colour type, tRNS, Adam7 interlacing, and the damaged ones (truncated,
@@ -13,9 +14,9 @@ so the tests check every decoded sample without storing expected pixels. Keep th
     sample8(x, y, c)  = (x*A8[c] + y*B8[c] + C8[c]) % 256
     sample16(x, y, c) = (x*A16[c] + y*B16[c] + C16[c]) % 65536
 
-Gray images use channel c = 0. The two photo crops are made with Pillow from
-/work/shared/data/train/001.png; their expected pixels are recorded as checksums of Pillow's
-decode in photo-checksums.txt.
+Gray images use channel c = 0. The photo crops are made with Pillow from --photo, by default
+../shared/data/train/001.png relative to the repository root (the first training photo); their
+expected pixels are recorded as checksums of Pillow's decode in photo-checksums.txt.
 """
 import argparse
 import os
@@ -30,7 +31,8 @@ A16, B16, C16 = (40503, 9973, 30011), (11807, 52237, 7919), (129, 32768, 65535)
 PALETTE_SIZE = 20
 WIDTH, HEIGHT = 13, 7              # most fixtures: odd, non-square, smaller than one zlib window
 IWIDTH, IHEIGHT = 11, 9            # interlaced fixture: large enough for all seven Adam7 passes
-PHOTO_SOURCE = "/work/shared/data/train/001.png"
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+PHOTO_SOURCE = os.path.join(ROOT, "..", "shared", "data", "train", "001.png")
 
 
 def sample8(w, h, c):
@@ -175,9 +177,9 @@ def fixtures():
     return f
 
 
-def photos():
+def photos(source_path=PHOTO_SOURCE):
     from PIL import Image
-    source = Image.open(PHOTO_SOURCE).convert("RGB")
+    source = Image.open(source_path).convert("RGB")
     sw, sh = source.size
     def crop(aspect_w, aspect_h):
         # The largest centred crop with the given aspect ratio.
@@ -216,11 +218,14 @@ def fnv1a64(data):
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-    parser.add_argument("--out", default=os.path.join(root, "Fixtures", "images"))
+    parser.add_argument("--out", default=os.path.join(ROOT, "Fixtures", "images"),
+                        help="folder to write (default: Fixtures/images)")
+    parser.add_argument("--photo", default=PHOTO_SOURCE,
+                        help="source of the photo crops (default: ../shared/data/train/001.png relative to the "
+                             "repository root)")
     parser.add_argument("--check", action="store_true", help="compare with the files in --out, write nothing")
     args = parser.parse_args()
-    files = {**fixtures(), **photos()}
+    files = {**fixtures(), **photos(args.photo)}
     if args.check:
         bad = [n for n, b in files.items()
                if not os.path.exists(os.path.join(args.out, n)) or open(os.path.join(args.out, n), "rb").read() != b]

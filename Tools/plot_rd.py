@@ -5,7 +5,8 @@
 
 Each file is {"name": ..., "results": {"bpp": [...], "psnr-rgb": [...] (or "psnr"), "mse": [...]}}
 (the "mse" list is optional; CompressAI's own files lack it). The plot has two panels: PSNR against
-bpp, and MSE against bpp on a log scale; one curve per file, labelled with its "name".
+bpp, and MSE against bpp on a log scale; one curve per file, labelled with its "name" (or with
+--labels, one per file, in the same order).
 
 Printed (as a Markdown table): for every curve, its BD-rate (%) and BD-PSNR (dB) against the FIRST
 file, by the classic Bjøntegaard cubic method (see Tools/bdrate.py), and its PSNR at 0.125, 0.25,
@@ -15,6 +16,7 @@ the rate lies outside the curve's measured range or the curves do not overlap.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import math
 import sys
@@ -155,12 +157,19 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     ap.add_argument("--rates", type=float, nargs="+", default=DEFAULT_RATES, metavar="BPP",
                     help="rates at which to report PSNR (default: %(default)s)")
     ap.add_argument("--max-bpp", type=float, help="limit the plots' rate axis to 0..MAX_BPP")
+    ap.add_argument("--labels", nargs="+", metavar="LABEL",
+                    help="one name per file for the table and the legend (default: each file's \"name\")")
     args = ap.parse_args(argv)
+    if args.labels is not None and len(args.labels) != len(args.files):
+        print(f"error: --labels gives {len(args.labels)} names for {len(args.files)} files", file=sys.stderr)
+        return 2
     if any(not r > 0 for r in args.rates):
         print("error: every --rates value must be > 0 bpp", file=sys.stderr)
         return 2
     try:
         curves = [load_curve(p) for p in args.files]
+        if args.labels:
+            curves = [dataclasses.replace(c, name=label) for c, label in zip(curves, args.labels)]
     except (ValueError, OSError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2

@@ -65,7 +65,7 @@ def main(argv=None):
             parser.error(f"--after {pair}: both must be phase-I logs given on the command line")
         offsets[later] = offsets.get(earlier, 0) + last_step[earlier]
 
-    figure, (vq, prior) = plt.subplots(1, 2, figsize=(12, 4.5))
+    figure, (vq, prior) = plt.subplots(1, 2, figsize=(14, 5))
     for path in args.logs:
         rows = read(path)
         if not rows:
@@ -97,7 +97,8 @@ def main(argv=None):
     prior.set_title("phase II: PixelCNN prior")
     prior.grid(alpha=0.3)
     if prior.get_legend_handles_labels()[0]:
-        prior.legend(fontsize=7)
+        # Beside the panel, not over it: a model's prior may have several runs, each with two curves.
+        prior.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.02, 1.0), borderaxespad=0)
     figure.tight_layout()
     figure.savefig(args.out, dpi=110)
     return 0
