@@ -1,129 +1,122 @@
 #!/usr/bin/env bash
-# Retrains the models shipped in Models/ from ../shared/data/train (never Kodak), with the exact
-# settings recorded in each model's metadata (vqvae.recipe, prior.recipe) and in Models/README.md,
-# then stores the float weights in F16 (Tools/compact_model.py; measured to cost nothing on Kodak).
-# Long: about an hour per model on 2 cores. Checkpoints let an interrupted run continue:
-# run the same script again and it resumes each phase (--resume) where it stopped.
-# OpenBLAS's kernel decides the speed: `vqcodec bench engine` prints the one in use. The 2-core
-# machine these models were trained on sets OPENBLAS_CORETYPE=Haswell in its environment although
-# its CPU has AVX-512; the r3 runs were trained with OPENBLAS_CORETYPE=SKYLAKEX, 1.3 times as fast
-# (only float rounding differs). Set it the same way where the CPU has AVX-512.
+# Retrains the five shipped models (Models/shipped/vq16-q1 … vq8-q5) from ../shared/data/train
+# (never Kodak), with the settings recorded in Models/README.md and in each model's metadata
+# (vqvae.recipe, prior.recipe). Every run's output goes to $RUNS (default runs/); the finished
+# models to $RUNS/shipped/, never over Models/shipped/ (a shipped model is never replaced in place).
+#
+# Long: the runs took about 7 hours of wall time on 2 CPU cores in all. Checkpoints let an interrupted run continue: run the
+# script again and each phase resumes (--resume) where it stopped; finished phases are skipped.
+# OpenBLAS's kernel decides the speed (`vqcodec bench engine` prints the one in use); on a CPU
+# with AVX-512, OPENBLAS_CORETYPE=SKYLAKEX is about 1.3 times as fast as Haswell. Only float
+# rounding differs between kernels, so a retrained model is close to, not identical with, the
+# shipped one; its name and checksum differ from it unless every byte matches.
+#
+# Working names (t* transforms and codebooks, p* priors) are free: --name only sets the name a
+# file carries, and the last step gives each model its shipped name.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 data=${DATA:-../shared/data/train}
 runs=${RUNS:-runs}
 bin=.build/release/vqcodec
 swift build -c release
-mkdir -p "$runs" Models
+mkdir -p "$runs/shipped"
 
-train() {  # name, prior steps, extra prior options (one word, comma-separated), then the VQ-VAE options
-  local name=$1 prior_steps=$2 prior_options=(); IFS=, read -r -a prior_options <<< "$3"; shift 3
-  local out="$runs/$name.safetensors"
-  local resume=(); [ -d "$out.ckpt" ] && resume=(--resume)
-  if [ ! -f "$runs/$name.vqvae.done" ]; then
-    "$bin" train vqvae --data "$data" --out "$out" --name "$name" --checkpoint-every 300 --log-every 25 "$@" "${resume[@]}"
-    touch "$runs/$name.vqvae.done"
-  fi
-  local prior_resume=(); [ -d "$runs/$name-prior.safetensors.prior.ckpt" ] && prior_resume=(--resume)
-  "$bin" train prior --model "$out" --data "$data" --out "$runs/$name-prior.safetensors" \
-    --steps "$prior_steps" --batch 16 --crop 16 --seed 1 --hold-out-every 10 --checkpoint-every 500 --log-every 50 "${prior_options[@]}" "${prior_resume[@]}"
-  python3 Tools/compact_model.py "$runs/$name-prior.safetensors" "Models/$name.safetensors"
-}
-
-train vq-s8-w64-g4k512 6000 "" --stride 8 --width 64 --latent-channels 64 --groups 4 --codebook-size 512 \
-  --steps 5000 --batch 8 --crop 128 --lr 2e-4 --seed 1
-train vq-s16-w64-g4k512 3000 "" --stride 16 --width 64 --latent-channels 64 --groups 4 --codebook-size 512 \
-  --steps 6000 --batch 8 --crop 128 --lr 2e-4 --seed 1
-# ... and continued (r2) for 8,000 steps.
-train vq-s16-w64-g4k512-r2 3000 "" --stride 16 --width 64 --latent-channels 64 --groups 4 --codebook-size 512 \
-  --steps 8000 --batch 8 --crop 128 --lr 2e-4 --warmup 300 --seed 3 --init-from Models/vq-s16-w64-g4k512.safetensors
-
-# The stride-8 model continued (r2, the default of stop 10, now retired): transforms and codebooks
-# (same groups and size, so --init-from keeps the codebooks), 3,500 more steps, then a new prior.
-train vq-s8-w64-g4k512-r2 2500 "" --stride 8 --width 64 --latent-channels 64 --groups 4 --codebook-size 512 \
-  --steps 3500 --batch 8 --crop 128 --lr 1e-4 --warmup 100 --seed 2 --init-from Models/vq-s8-w64-g4k512.safetensors
-
-# The default level since stop 11 continues it again (r3; interrupted at step 2,796 and resumed), from r2's phase-I output (F32), with a
-# higher peak rate and 30,000 steps, then a fresh prior (after 30,000 steps only 1 % of the codes
-# keep their index, so r2's prior is no head start: tried, 10.4 bits/symbol at step 50).
-train vq-s8-w64-g4k512-r3 4000 "" \
-  --stride 8 --width 64 --latent-channels 64 --groups 4 --codebook-size 512 \
-  --steps 30000 --batch 8 --crop 128 --lr 2e-4 --warmup 300 --seed 3 --init-from "$runs/vq-s8-w64-g4k512-r2.safetensors"
-
-# The other levels re-quantise these transforms at other rates: a warm start (--init-from) with new
-# codebooks (2 or 8 groups instead of 4), fine-tuned at a lower learning rate, then a prior of
-# their own (64 channels, head 128). About 10 to 20 minutes each on 2 cores.
-warm=(--width 64 --latent-channels 64 --codebook-size 512 --batch 8 --crop 128 --lr 1e-4 --warmup 100 --seed 1)
-train vq-s16-w64-g2k512 1500 "--channels,64,--head,128" --stride 16 --groups 2 --steps 1000 "${warm[@]}" \
-  --init-from Models/vq-s16-w64-g4k512.safetensors
-train vq-s8-w64-g8k512-r2 1200 "--channels,64,--head,128" --stride 8 --groups 8 --steps 1200 "${warm[@]}" \
-  --init-from Models/vq-s8-w64-g4k512-r2.safetensors
-train vq-s16-w64-g2k512-r2 1500 "--channels,64,--head,128" --stride 16 --groups 2 --steps 1000 "${warm[@]}" \
-  --init-from "$runs/vq-s16-w64-g4k512-r2.safetensors"
-train vq-s8-w64-g2k512-r3 1500 "--channels,64,--head,128" --stride 8 --groups 2 --steps 1000 "${warm[@]}" \
-  --init-from "$runs/vq-s8-w64-g4k512-r3.safetensors"
-train vq-s8-w64-g8k512-r3 2500 "--channels,64,--head,128" --stride 8 --groups 8 --steps 2000 "${warm[@]}" \
-  --init-from "$runs/vq-s8-w64-g4k512-r3.safetensors"
-
-# Stop 12: every level trained further, three ways (Models/README.md):
-# - priors continued (`train prior --init-from` a model, lr 5e-4 or 3e-4) under a new name (a shipped
-#   model is never changed in place), the later ones with --augment (each training image also
-#   mirrored and shifted by half the stride);
-# - decoder-only fine-tunes (`train vqvae --decoder-only`: analysis and codebooks untouched, so the
-#   symbols, and the prior being continued, stay valid) for levels 3 and 5;
-# - the stride-16 transforms continued jointly (r3), with fresh augmented priors, for levels 1 and 2.
-# The stop-11 models in Models/ are retired and stored decode-only (no float prior) since stop 12;
-# this script rewrites them whole above before the priors below continue from them.
-continue_prior() {  # new name, model file with the VQ-VAE, model whose prior to continue, steps, lr, seed, then options
-  local name=$1 base=$2 source=$3 steps=$4 lr=$5 seed=$6 resume=(); shift 6
-  [ -d "$runs/$name-prior.safetensors.prior.ckpt" ] && resume=(--resume)
-  "$bin" train prior --model "$base" --init-from "$source" --name "$name" --data "$data" --out "$runs/$name-prior.safetensors" \
-    --steps "$steps" --lr "$lr" --warmup 100 --batch 16 --crop 16 --seed "$seed" --hold-out-every 10 --checkpoint-every 500 \
-    --log-every 50 "$@" "${resume[@]}"
-}
-decoder_only() {  # new name, source model, then the VQ-VAE shape options
-  local name=$1 source=$2; shift 2
+vqvae() {  # OUT name, then train vqvae options; writes $runs/OUT.safetensors (float, with EMA state)
+  local name=$1; shift
   local out="$runs/$name.safetensors" resume=()
+  [ -f "$runs/$name.done" ] && return
   [ -d "$out.ckpt" ] && resume=(--resume)
-  if [ ! -f "$runs/$name.vqvae.done" ]; then
-    "$bin" train vqvae --data "$data" --out "$out" --name "$name" --decoder-only --init-from "$source" --width 64 \
-      --latent-channels 64 --codebook-size 512 --batch 8 --crop 128 --lr 2e-4 --warmup 100 --seed 4 \
-      --checkpoint-every 500 --log-every 50 "$@" "${resume[@]}"
-    touch "$runs/$name.vqvae.done"
-  fi
+  "$bin" train vqvae --data "$data" --out "$out" --name "$name" --log-every 50 --checkpoint-every 500 "$@" "${resume[@]}"
+  touch "$runs/$name.done"
 }
-ship() { python3 Tools/compact_model.py "$runs/$1-prior.safetensors" "Models/$1.safetensors"; }
+prior() {  # OUT name, the model whose VQ-VAE it codes, then train prior options
+  local name=$1 model=$2; shift 2
+  local out="$runs/$name.safetensors" resume=()
+  [ -f "$runs/$name.done" ] && return
+  [ -d "$out.prior.ckpt" ] && resume=(--resume)
+  "$bin" train prior --model "$model" --name "$name" --data "$data" --out "$out" --batch 16 --crop 16 \
+    --hold-out-every 10 --log-every 50 --checkpoint-every 500 "$@" "${resume[@]}"
+  touch "$runs/$name.done"
+}
+f16() {  # IN name: $runs/IN.f16.safetensors, its float weights in F16 and without EMA state
+  python3 Tools/compact_model.py "$runs/$1.safetensors" "$runs/$1.f16.safetensors"
+}
+ship() {  # IN name (already F16), shipped name: only the name a file carries changes
+  python3 - "$runs/$1.f16.safetensors" "$runs/shipped/$2.safetensors" "$2" <<'EOF'
+import sys
+from safetensors import safe_open
+from safetensors.numpy import save_file
+source, target, name = sys.argv[1:]
+with safe_open(source, framework="numpy") as f:
+    metadata = dict(f.metadata() or {})
+    tensors = {key: f.get_tensor(key) for key in f.keys()}
+metadata["name"] = name
+save_file(tensors, target, metadata=metadata)
+EOF
+}
 
-# Level 3: decoder-only 4,000 steps, then its prior continued 5,000 steps (r4), then twice 3,000 steps
-# with augmentation (p2, p3). Each round continues the F16 file the round before shipped.
-decoder_only vq-s8-w64-g2k512-r4 Models/vq-s8-w64-g2k512-r3.safetensors --stride 8 --groups 2 --steps 4000
-continue_prior vq-s8-w64-g2k512-r4 "$runs/vq-s8-w64-g2k512-r4.safetensors" Models/vq-s8-w64-g2k512-r3.safetensors 5000 5e-4 4
-ship vq-s8-w64-g2k512-r4
-continue_prior vq-s8-w64-g2k512-r4-p2 Models/vq-s8-w64-g2k512-r4.safetensors Models/vq-s8-w64-g2k512-r4.safetensors 3000 3e-4 6 --augment
-ship vq-s8-w64-g2k512-r4-p2
-continue_prior vq-s8-w64-g2k512-r4-p3 Models/vq-s8-w64-g2k512-r4-p2.safetensors Models/vq-s8-w64-g2k512-r4-p2.safetensors 3000 3e-4 7 --augment
-ship vq-s8-w64-g2k512-r4-p3
-rm -f Models/vq-s8-w64-g2k512-r4.safetensors Models/vq-s8-w64-g2k512-r4-p2.safetensors  # intermediate, not levels
-# Level 4: the prior continued 3,000 steps (p2, not shipped), then 3,000 more with augmentation (p3).
-continue_prior vq-s8-w64-g4k512-r3-p2 Models/vq-s8-w64-g4k512-r3.safetensors Models/vq-s8-w64-g4k512-r3.safetensors 3000 5e-4 4
-continue_prior vq-s8-w64-g4k512-r3-p3 "$runs/vq-s8-w64-g4k512-r3-p2-prior.safetensors" "$runs/vq-s8-w64-g4k512-r3-p2-prior.safetensors" \
-  3000 3e-4 6 --augment
-ship vq-s8-w64-g4k512-r3-p3
-# Level 5: decoder-only 2,000 steps, then its prior continued 2,500 steps.
-decoder_only vq-s8-w64-g8k512-r4 Models/vq-s8-w64-g8k512-r3.safetensors --stride 8 --groups 8 --steps 2000
-continue_prior vq-s8-w64-g8k512-r4 "$runs/vq-s8-w64-g8k512-r4.safetensors" Models/vq-s8-w64-g8k512-r3.safetensors 2500 5e-4 4
-ship vq-s8-w64-g8k512-r4
-# Levels 2 and 1: r2's stride-16 transforms continued 10,000 steps (r3), a fresh augmented prior,
-# continued once (level 2: r3-p2); level 1 re-quantises them with 2 codebooks, then a fresh
-# augmented prior, continued once.
-train vq-s16-w64-g4k512-r3 4000 "--augment" --stride 16 --width 64 --latent-channels 64 --groups 4 --codebook-size 512 \
-  --steps 10000 --batch 8 --crop 128 --lr 2e-4 --warmup 300 --seed 5 --init-from "$runs/vq-s16-w64-g4k512-r2.safetensors"
-continue_prior vq-s16-w64-g4k512-r3-p2 Models/vq-s16-w64-g4k512-r3.safetensors Models/vq-s16-w64-g4k512-r3.safetensors 3000 5e-4 7 --augment
-ship vq-s16-w64-g4k512-r3-p2
-train vq-s16-w64-g2k512-r3 4000 "--channels,64,--head,128,--augment" --stride 16 --groups 2 --steps 1000 "${warm[@]}" \
-  --init-from "$runs/vq-s16-w64-g4k512-r3.safetensors"
-rm -f Models/vq-s16-w64-g4k512-r3.safetensors  # intermediate, not a level
-"$bin" train prior --model "$runs/vq-s16-w64-g2k512-r3-prior.safetensors" --init-from "$runs/vq-s16-w64-g2k512-r3-prior.safetensors" \
-  --name vq-s16-w64-g2k512-r3 --data "$data" --out "$runs/vq-s16-w64-g2k512-r3-prior2.safetensors" --steps 3000 --lr 5e-4 --warmup 100 \
-  --batch 16 --crop 16 --seed 4 --hold-out-every 10 --checkpoint-every 500 --log-every 50 --augment
-python3 Tools/compact_model.py "$runs/vq-s16-w64-g2k512-r3-prior2.safetensors" Models/vq-s16-w64-g2k512-r3.safetensors
+s8=(--stride 8 --width 64 --latent-channels 64 --codebook-size 512 --batch 8 --crop 128)
+s16=(--stride 16 --width 64 --latent-channels 64 --codebook-size 512 --batch 8 --crop 128)
+
+# Stride 8, 4 × 512 codes: transforms and codebooks in three runs, each continuing the one before
+# (--init-from with the same groups and codebook size keeps the codebooks).
+vqvae s8-t1 "${s8[@]}" --groups 4 --steps 5000 --lr 2e-4 --seed 1
+f16 s8-t1
+vqvae s8-t2 "${s8[@]}" --groups 4 --steps 3500 --lr 1e-4 --warmup 100 --seed 2 --init-from "$runs/s8-t1.f16.safetensors"
+vqvae s8-t3 "${s8[@]}" --groups 4 --steps 30000 --lr 2e-4 --warmup 300 --seed 3 --init-from "$runs/s8-t2.safetensors"
+
+# vq8-q4: s8-t3 with a prior trained in three runs (the last two continue the one before).
+prior q4-p1 "$runs/s8-t3.safetensors" --steps 4000 --seed 1
+f16 q4-p1
+prior q4-p2 "$runs/q4-p1.f16.safetensors" --init-from "$runs/q4-p1.f16.safetensors" --steps 3000 --lr 5e-4 --warmup 100 --seed 4
+f16 q4-p2
+prior q4-p3 "$runs/q4-p2.f16.safetensors" --init-from "$runs/q4-p2.f16.safetensors" --steps 3000 --lr 3e-4 --warmup 100 --seed 6 --augment
+f16 q4-p3
+ship q4-p3 vq8-q4
+
+# vq8-q3: s8-t3's transforms with 2 × 512 new codebooks, then its decoder fine-tuned alone
+# (--decoder-only: same symbols, so the prior carries over), and a prior in four runs.
+vqvae q3-t1 "${s8[@]}" --groups 2 --steps 1000 --lr 1e-4 --warmup 100 --seed 1 --init-from "$runs/s8-t3.safetensors"
+prior q3-p1 "$runs/q3-t1.safetensors" --steps 1500 --seed 1 --channels 64 --head 128
+f16 q3-p1
+vqvae q3-t2 "${s8[@]}" --groups 2 --steps 4000 --lr 2e-4 --warmup 100 --seed 4 --decoder-only --init-from "$runs/q3-p1.f16.safetensors"
+prior q3-p2 "$runs/q3-t2.safetensors" --init-from "$runs/q3-p1.f16.safetensors" --steps 5000 --lr 5e-4 --warmup 100 --seed 4
+f16 q3-p2
+prior q3-p3 "$runs/q3-p2.f16.safetensors" --init-from "$runs/q3-p2.f16.safetensors" --steps 3000 --lr 3e-4 --warmup 100 --seed 6 --augment
+f16 q3-p3
+prior q3-p4 "$runs/q3-p3.f16.safetensors" --init-from "$runs/q3-p3.f16.safetensors" --steps 3000 --lr 3e-4 --warmup 100 --seed 7 --augment
+f16 q3-p4
+ship q3-p4 vq8-q3
+
+# vq8-q5: as vq8-q3 with 8 × 512 codes; a prior in two runs.
+vqvae q5-t1 "${s8[@]}" --groups 8 --steps 2000 --lr 1e-4 --warmup 100 --seed 1 --init-from "$runs/s8-t3.safetensors"
+prior q5-p1 "$runs/q5-t1.safetensors" --steps 2500 --seed 1 --channels 64 --head 128
+f16 q5-p1
+vqvae q5-t2 "${s8[@]}" --groups 8 --steps 2000 --lr 2e-4 --warmup 100 --seed 4 --decoder-only --init-from "$runs/q5-p1.f16.safetensors"
+prior q5-p2 "$runs/q5-t2.safetensors" --init-from "$runs/q5-p1.f16.safetensors" --steps 2500 --lr 5e-4 --warmup 100 --seed 4
+f16 q5-p2
+ship q5-p2 vq8-q5
+
+# Stride 16, 4 × 512 codes: transforms and codebooks in three runs.
+vqvae s16-t1 "${s16[@]}" --groups 4 --steps 6000 --lr 2e-4 --seed 1
+f16 s16-t1
+vqvae s16-t2 "${s16[@]}" --groups 4 --steps 8000 --lr 2e-4 --warmup 300 --seed 3 --init-from "$runs/s16-t1.f16.safetensors"
+vqvae s16-t3 "${s16[@]}" --groups 4 --steps 10000 --lr 2e-4 --warmup 300 --seed 5 --init-from "$runs/s16-t2.safetensors"
+
+# vq16-q2: s16-t3 with a prior in two runs, both on augmented data (mirrored and shifted copies).
+prior q2-p1 "$runs/s16-t3.safetensors" --steps 4000 --seed 1 --augment
+f16 q2-p1
+prior q2-p2 "$runs/q2-p1.f16.safetensors" --init-from "$runs/q2-p1.f16.safetensors" --steps 3000 --lr 5e-4 --warmup 100 --seed 7 --augment
+f16 q2-p2
+ship q2-p2 vq16-q2
+
+# vq16-q1: s16-t3's transforms with 2 × 512 new codebooks; a prior in two runs, augmented.
+vqvae q1-t1 "${s16[@]}" --groups 2 --steps 1000 --lr 1e-4 --warmup 100 --seed 1 --init-from "$runs/s16-t3.safetensors"
+prior q1-p1 "$runs/q1-t1.safetensors" --steps 4000 --seed 1 --channels 64 --head 128 --augment
+prior q1-p2 "$runs/q1-p1.safetensors" --init-from "$runs/q1-p1.safetensors" --steps 3000 --lr 5e-4 --warmup 100 --seed 4 --augment
+f16 q1-p2
+ship q1-p2 vq16-q1
+
+"$bin" rd ../shared/data/kodak --model "$runs"/shipped/vq16-q1.safetensors --model "$runs"/shipped/vq16-q2.safetensors \
+  --model "$runs"/shipped/vq8-q3.safetensors --model "$runs"/shipped/vq8-q4.safetensors --model "$runs"/shipped/vq8-q5.safetensors \
+  --json "$runs/shipped/kodak.json" --csv "$runs/shipped/kodak.csv"
