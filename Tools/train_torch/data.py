@@ -29,6 +29,74 @@ def list_images(folder: str) -> list[str]:
     return [os.path.join(folder, n) for n in names]
 
 
+def list_sources(sources: list[str]) -> list[list[str]]:
+    """The images of several `--data` sources, one list per folder, each sorted by byte order of
+    the names. A source is a folder (every PNG or JPEG directly inside it) or a list file: one
+    image or folder per line, relative to the list file's folder, blank lines and lines starting
+    with `#` ignored; a list file's images are grouped by the folder that holds them. An image
+    named twice is kept once (where it first appears)."""
+    groups: dict[str, list[str]] = {}
+    seen: set[str] = set()
+
+    def add(path: str):
+        real = os.path.realpath(path)
+        if real in seen:
+            return
+        seen.add(real)
+        groups.setdefault(os.path.dirname(real), []).append(real)
+
+    for source in sources:
+        if os.path.isdir(source):
+            for path in list_images(source):
+                add(path)
+        elif os.path.isfile(source):
+            base = os.path.dirname(os.path.abspath(source))
+            with open(source, encoding="utf-8") as f:
+                lines = [line.strip() for line in f]
+            entries = [line for line in lines if line and not line.startswith("#")]
+            if not entries:
+                raise ValueError(f"{source}: the list file names no images or folders")
+            for entry in entries:
+                path = entry if os.path.isabs(entry) else os.path.join(base, entry)
+                if os.path.isdir(path):
+                    for image in list_images(path):
+                        add(image)
+                elif os.path.isfile(path) and path.lower().endswith(IMAGE_SUFFIXES):
+                    add(path)
+                else:
+                    raise FileNotFoundError(f"{source}: \"{entry}\" is neither a PNG/JPEG image nor a folder")
+        else:
+            raise FileNotFoundError(f"{source}: no such folder or list file; --data names a folder of PNG or JPEG "
+                                    "images or a file listing images and folders")
+    return [sorted(paths, key=lambda p: os.path.basename(p).encode("utf-8")) for paths in groups.values()]
+
+
+def split_held_out(groups: list[list[str]], hold_out_every: int) -> tuple[list[str], list[str]]:
+    """(training, held out): in each folder's sorted list, image i (0-based) is held out when
+    (i + 1) % hold_out_every == 0 (`held_out`), so every 10th image of each folder with the default."""
+    training, held = [], []
+    for paths in groups:
+        for i, path in enumerate(paths):
+            (held if held_out(i, hold_out_every, len(paths)) else training).append(path)
+    if not training:
+        raise ValueError("no training images are left after holding out every "
+                         f"{hold_out_every}-th image; give more images or a larger --hold-out-every")
+    return training, held
+
+
+def centre_crop(image: np.ndarray, side: int, stride: int) -> torch.Tensor:
+    """[1, 3, h, w] floats (pixel / 255): the centred crop of at most side × side pixels, each
+    side rounded down to a multiple of `stride` (an image smaller than the stride is padded)."""
+    h, w, _ = image.shape
+    ch = max(stride, min(side, h) // stride * stride) if side > 0 else -(-h // stride) * stride
+    cw = max(stride, min(side, w) // stride * stride) if side > 0 else -(-w // stride) * stride
+    top, left = max(0, (h - ch) // 2), max(0, (w - cw) // 2)
+    ys = np.minimum(np.arange(top, top + ch), h - 1)
+    xs = np.minimum(np.arange(left, left + cw), w - 1)
+    crop = image[ys[:, None], xs[None, :]].transpose(2, 0, 1).astype(np.float32) / 255
+    return torch.from_numpy(np.ascontiguousarray(crop)).unsqueeze(0)
+
+
 def load_rgb(path: str) -> np.ndarray:
     """[H, W, 3] uint8; gray is replicated, alpha dropped, 16-bit scaled to 8 bits."""
     with Image.open(path) as image:

@@ -97,7 +97,7 @@ class PriorConfig:
 
 
 # ---------------------------------------------------------------------------------------------
-# Transforms (Sources/Engine/ReferenceTransforms.swift, GDN.swift, PixelShuffle.swift)
+# Transforms (Sources/Engine/TransformNetworks.swift, GDN.swift, PixelShuffle.swift)
 
 
 class _LowerBound(torch.autograd.Function):
@@ -361,6 +361,183 @@ class VQVAE(nn.Module):
 
     @torch.no_grad()
     def decode(self, symbols):
+        return self.synthesis(self.quantizer.lookup(symbols))
+
+
+# ---------------------------------------------------------------------------------------------
+# Progressive model: residual quantisation in stages, trained with quantiser dropout
+
+
+@dataclass(frozen=True)
+class RVQConfig:
+    """Metadata `rvq.config` of a progressive (residual VQ) model: the transforms of a VQ-VAE and
+    `stages`, a list of [groups, codebookSize] per stage, first stage first. Stage k splits the
+    latent's D channels into G_k groups of D / G_k values, like a one-stage product quantizer."""
+
+    stride: int = 8
+    width: int = 64
+    latentChannels: int = 64
+    stages: tuple = ((1, 512), (2, 512), (4, 512), (4, 512))
+
+    def __post_init__(self):
+        object.__setattr__(self, "stages", tuple(tuple(int(v) for v in stage) for stage in self.stages))
+
+    def stage(self, k: int) -> VQVAEConfig:
+        """Stage k (0-based) as a one-stage configuration (its own limits apply)."""
+        g, kk = self.stages[k]
+        return VQVAEConfig(self.stride, self.width, self.latentChannels, g, kk)
+
+    def problem(self) -> str | None:
+        if not 1 <= len(self.stages) <= 16:
+            return f"stages: 1 to 16 stages, found {len(self.stages)}"
+        for k, stage in enumerate(self.stages):
+            if len(stage) != 2:
+                return f"stage {k + 1}: expected [groups, codebookSize], found {list(stage)}"
+            problem = self.stage(k).problem()
+            if problem:
+                return f"stage {k + 1}: {problem}"
+        return None
+
+    def bits_per_position(self, stages: int) -> float:
+        """The bound G·log2 K summed over the first `stages` stages (bits per latent position)."""
+        return sum(g * math.log2(k) for g, k in self.stages[:stages])
+
+    def json(self) -> str:
+        value = asdict(self)
+        value["stages"] = [list(stage) for stage in self.stages]
+        return json.dumps(value, sort_keys=True, separators=(",", ":"))
+
+
+class ResidualQuantizer(nn.Module):
+    """S stages of EMA product quantizers; stage k quantises what stages 1…k−1 left.
+
+        r₁ = L,  q_k = Q_k(r_k),  r_{k+1} = r_k − q_k,  L̂(n) = q₁ + … + q_n
+
+    Each stage is an `EMAQuantizer` (data-based initialisation on the residuals of the first
+    batch, EMA updates, dead-code restarts) with its own G_k × K_k codebooks. Every stage's
+    residual is computed for every example whatever its stage count: the residual of stage k does
+    not depend on how many stages an example keeps, so each codebook learns from the whole batch.
+    Modules: `stage1` … `stageS` (1-based, as quality levels are counted).
+    """
+
+    def __init__(self, config: RVQConfig, decay=0.99, commitment=0.25, dead_code_threshold=0.1, restart_patience=20):
+        super().__init__()
+        self.config = config
+        self.commitment = commitment
+        for k, (g, kk) in enumerate(config.stages):
+            setattr(self, f"stage{k + 1}", EMAQuantizer(g, kk, config.latentChannels // g, decay, commitment,
+                                                         dead_code_threshold, restart_patience))
+
+    @property
+    def count(self) -> int:
+        return len(self.config.stages)
+
+    def stages(self) -> list[EMAQuantizer]:
+        return [getattr(self, f"stage{k + 1}") for k in range(self.count)]
+
+    def quantize(self, latent):
+        """Evaluation: latent [N, D, h, w] → (symbols per stage [N, G_k, h, w], the per-stage
+        quantized latents q_k [N, D, h, w]), nearest codes only, no update."""
+        residual, symbols, parts = latent, [], []
+        for q in self.stages():
+            s = q.symbols(residual)
+            part = q.lookup(s)
+            symbols.append(s)
+            parts.append(part)
+            residual = residual - part
+        return symbols, parts
+
+    def lookup(self, symbols: list[torch.Tensor]) -> torch.Tensor:
+        """The decoder's latent from the symbols of the first len(symbols) stages."""
+        return sum(q.lookup(s) for q, s in zip(self.stages(), symbols))
+
+    def forward(self, latent, stage_counts, generator=None):
+        """Training quantisation with quantiser dropout.
+
+        latent [N, D, h, w]; stage_counts int64 [N], example i keeping stages 1…n_i. Returns
+        (quantized [N, D, h, w] = Σ_{k ≤ n_i} q_k with a straight-through gradient, commitment loss
+        Σ_k β·mean‖r_k − sg(q_k)‖² over the examples that use stage k, symbols per stage, counts per
+        stage [G_k, K_k]). Float32 even under autocast, like `EMAQuantizer`."""
+        with torch.autocast(device_type=latent.device.type, enabled=False):
+            latent = latent.float()
+            n = latent.shape[0]
+            residual = latent
+            total = torch.zeros_like(latent)
+            commitment = latent.new_zeros(())
+            symbols, counts = [], []
+            for k, q in enumerate(self.stages()):
+                use = (stage_counts > k)                                         # [N]
+                vectors = q.vectors(residual.detach())
+                if self.training and not bool(q.initialised):
+                    q.initialise(vectors, generator)
+                flat = q.nearest(vectors)
+                s = flat.reshape(q.groups, n, *latent.shape[2:]).permute(1, 0, 2, 3)
+                part = q.lookup(s)                                               # codebooks before the update
+                c = q.update(vectors, flat, generator) if self.training else None   # from every example
+                if bool(use.any()):
+                    err = ((residual - part) ** 2).mean(dim=(1, 2, 3))           # [N]
+                    commitment = commitment + self.commitment * (err * use).sum() / use.sum()
+                total = total + part * use.view(n, 1, 1, 1).to(part.dtype)
+                residual = residual - part
+                symbols.append(s)
+                counts.append(c)
+            quantized = latent + (total - latent).detach()
+            return quantized, commitment, symbols, counts
+
+
+def stage_counts(batch: int, stages: int, full_probability: float, generator: torch.Generator,
+                 device=None) -> torch.Tensor:
+    """Quantiser dropout: per example, all `stages` stages with probability `full_probability`,
+    else a number uniform in 1…stages. int64 [batch]."""
+    full = torch.rand(batch, generator=generator, device=generator.device) < full_probability
+    uniform = torch.randint(1, stages + 1, (batch,), generator=generator, device=generator.device)
+    counts = torch.where(full, torch.full_like(uniform, stages), uniform)
+    return counts.to(device) if device is not None else counts
+
+
+class ProgressiveVQVAE(nn.Module):
+    """One transform pair for every rate: analysis, `ResidualQuantizer`, synthesis of the running
+    sum of the first n stages (quality level n). Images RGB in [0, 1], sides multiples of the stride.
+
+    ```
+    s ─▶ analysis ─▶ L ─▶ Q₁ ─▶ q₁ ─┬───────────────▶ Σ_{k≤n} q_k ─▶ synthesis ─▶ ŝ(n)
+                     └ L − q₁ ─▶ Q₂ ─▶ q₂ ┘ … ─▶ Q_S ─▶ q_S
+    ```
+    """
+
+    codebook_decay = 0.99
+    commitment = 0.25
+    dead_code_threshold = 0.1
+    restart_patience = 20
+
+    def __init__(self, config: RVQConfig):
+        super().__init__()
+        problem = config.problem()
+        if problem:
+            raise ValueError(problem)
+        self.config = config
+        self.analysis = make_analysis(config.stride, config.width, config.latentChannels)
+        self.synthesis = make_synthesis(config.stride, config.width, config.latentChannels)
+        self.quantizer = ResidualQuantizer(config, self.codebook_decay, self.commitment, self.dead_code_threshold,
+                                           self.restart_patience)
+
+    def forward(self, images, stage_counts, generator=None):
+        """One training pass: (reconstruction of each example from its first n_i stages, mse,
+        commitment, symbols per stage, counts per stage)."""
+        latent = self.analysis(images)
+        quantized, commitment, symbols, counts = self.quantizer(latent, stage_counts, generator)
+        reconstruction = self.synthesis(quantized)
+        mse = F.mse_loss(reconstruction.float(), images.float())
+        return reconstruction, mse, commitment, symbols, counts
+
+    @torch.no_grad()
+    def encode(self, images) -> list[torch.Tensor]:
+        """Symbols of every stage, [N, G_k, h, w] each."""
+        return self.quantizer.quantize(self.analysis(images))[0]
+
+    @torch.no_grad()
+    def decode(self, symbols: list[torch.Tensor]) -> torch.Tensor:
+        """Reconstruction from the first len(symbols) stages."""
         return self.synthesis(self.quantizer.lookup(symbols))
 
 

@@ -15,10 +15,11 @@ import torch
 from safetensors import safe_open
 from safetensors.torch import save_file
 
-from .model import PixelCNNPrior, PriorConfig, VQVAE, VQVAEConfig
+from .model import PixelCNNPrior, PriorConfig, ProgressiveVQVAE, RVQConfig, VQVAE, VQVAEConfig
 
 VQVAE_CONFIG = "vqvae.config"
 PRIOR_CONFIG = "prior.config"
+RVQ_CONFIG = "rvq.config"
 NAME = "name"
 TRAINING_STATE = ("quantizer.cluster_size", "quantizer.cluster_sum", "quantizer.steps_unused")
 
@@ -52,6 +53,42 @@ def vqvae_tensors(model: VQVAE, half: bool = False, training_state: bool = False
         tensors["quantizer.cluster_sum"] = _float(q.cluster_sum, False)
         tensors["quantizer.steps_unused"] = q.steps_unused.detach().to("cpu", torch.int32).contiguous()
     return tensors
+
+
+def rvq_tensors(model: ProgressiveVQVAE, half: bool = False) -> dict[str, torch.Tensor]:
+    """`analysis.*`, `synthesis.*` (F16 with `half`) and `quantizer.stage{k}.codebook` F32
+    [G_k, K_k, D / G_k] for k = 1 … S (README.md, "What the files hold")."""
+    tensors = {}
+    for prefix, module in (("analysis.", model.analysis), ("synthesis.", model.synthesis)):
+        for key, value in module.state_dict().items():
+            tensors[prefix + key] = _float(value, half)
+    for k, q in enumerate(model.quantizer.stages()):
+        tensors[f"quantizer.stage{k + 1}.codebook"] = _float(q.codebook, False)
+    return tensors
+
+
+def load_rvq(path: str) -> tuple[ProgressiveVQVAE, dict[str, torch.Tensor], dict[str, str]]:
+    """The progressive model of a file written by `train.py rvq`, ready to encode and decode (its
+    EMA state restarted as for a coding file: each code counts as seen once)."""
+    tensors, metadata = read(path)
+    if RVQ_CONFIG not in metadata:
+        raise ValueError(f"{path}: the model file has no metadata \"{RVQ_CONFIG}\"; it holds no progressive model")
+    value = json.loads(metadata[RVQ_CONFIG])
+    model = ProgressiveVQVAE(RVQConfig(**value))
+    for prefix, module in (("analysis.", model.analysis), ("synthesis.", model.synthesis)):
+        state = {k[len(prefix):]: v.float() for k, v in tensors.items() if k.startswith(prefix)}
+        module.load_state_dict(state, strict=True)
+    for k, q in enumerate(model.quantizer.stages()):
+        key = f"quantizer.stage{k + 1}.codebook"
+        if key not in tensors:
+            raise ValueError(f"{path}: no tensor \"{key}\"; rvq.config has {len(model.config.stages)} stages")
+        if list(tensors[key].shape) != list(q.codebook.shape):
+            raise ValueError(f"{path}: {key} has shape {list(tensors[key].shape)}, expected {list(q.codebook.shape)}")
+        q.codebook.copy_(tensors[key].float())
+        q.cluster_size.fill_(1)
+        q.cluster_sum.copy_(q.codebook)
+        q.initialised.fill_(True)
+    return model, tensors, metadata
 
 
 def prior_tensors(prior: PixelCNNPrior, half: bool = False, zero_masked: bool = True) -> dict[str, torch.Tensor]:

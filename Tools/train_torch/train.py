@@ -35,7 +35,8 @@ if __package__ in (None, ""):
 
 from train_torch import data as datasets  # noqa: E402
 from train_torch import modelfile  # noqa: E402
-from train_torch.model import PixelCNNPrior, PriorConfig, VQVAE, VQVAEConfig, perplexity, psnr  # noqa: E402
+from train_torch.model import (PixelCNNPrior, PriorConfig, ProgressiveVQVAE, RVQConfig, VQVAE, VQVAEConfig,  # noqa: E402
+                               perplexity, psnr, stage_counts)
 
 # ---------------------------------------------------------------------------------------------
 # Shared machinery
@@ -112,6 +113,8 @@ STOP = {"requested": 0}
 
 
 def install_stop_handlers():
+    STOP["requested"] = 0
+
     def handler(signum, frame):
         STOP["requested"] += 1
         if STOP["requested"] > 1:
@@ -126,13 +129,16 @@ def save_checkpoint(path: str, state: dict):
     os.replace(temporary, path)
 
 
-def check_output(out: str, data: str):
+def check_output(out: str, data):
     if os.path.isdir(out):
         raise Usage(f"--out {out} is a folder; give the path of the model file to write")
     folder = os.path.realpath(os.path.dirname(os.path.abspath(out)))
-    data_folder = os.path.realpath(data)
-    if folder == data_folder or folder.startswith(data_folder + os.sep):
-        raise Usage(f"--out {out} lies inside the data folder {data}; write models elsewhere")
+    for source in (data if isinstance(data, list) else [data]):
+        if not os.path.isdir(source):
+            continue
+        data_folder = os.path.realpath(source)
+        if folder == data_folder or folder.startswith(data_folder + os.sep):
+            raise Usage(f"--out {out} lies inside the data folder {source}; write models elsewhere")
     if not os.path.isdir(folder):
         raise Usage(f"the folder of --out ({folder}) does not exist; create it first")
 
@@ -193,8 +199,33 @@ def optimizer_step(parameters, optimizer, loss, clip_norm, lr) -> tuple[float, b
     return float(norm.item()), finite
 
 
+def bf16_support(device: torch.device) -> tuple[bool, str]:
+    """Whether bfloat16 autocast can pay off here, and why: on CUDA when the GPU supports bf16; on
+    the CPU only with native bf16 instructions (`avx512_bf16` or `amx_bf16` in /proc/cpuinfo)
+    — elsewhere PyTorch emulates bf16 and runs slower than float32."""
+    if device.type == "cuda":
+        if torch.cuda.is_bf16_supported():
+            return True, f"bf16 autocast on {torch.cuda.get_device_name(device)}"
+        return False, "bf16 autocast requested, but this GPU lacks bf16: training in float32"
+    flags = set()
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("flags"):
+                    flags.update(line.split(":", 1)[1].split())
+                    break
+    except OSError:
+        pass
+    found = sorted(flags & {"avx512_bf16", "amx_bf16"})
+    if found:
+        return True, f"bf16 autocast on the CPU ({', '.join(found)})"
+    return False, "bf16 autocast requested, but this CPU has no avx512_bf16/amx_bf16 (bf16 would be emulated): training in float32"
+
+
 def autocast(dist_: Distributed, amp: bool):
-    return torch.autocast(device_type=dist_.device.type, dtype=torch.bfloat16, enabled=amp)
+    """bfloat16 autocast when asked for and the device supports it natively (`bf16_support`)."""
+    enabled = bool(amp) and bf16_support(dist_.device)[0]
+    return torch.autocast(device_type=dist_.device.type, dtype=torch.bfloat16, enabled=enabled)
 
 
 def recipe_common(args_run: dict, dist_: Distributed, step: int, wall: float) -> dict:
@@ -296,7 +327,8 @@ def train_vqvae(args, dist_: Distributed) -> int:
               f"latent {config.latentChannels} = {config.groups} × {config.dimension}, {config.groups} × "
               f"{config.codebookSize} codes, {count} parameters; batch {run['batch']} × {run['crop']}², "
               f"lr {run['lr']} (warm-up {run['warmup']}), seed {run['seed']}, {dist_.description()}"
-              + (", bf16 autocast" if run["amp"] else "") + (f"; resuming at step {step}" if step else ""), flush=True)
+              + (f"; {bf16_support(dist_.device)[1]}" if run["amp"] else "")
+              + (f"; resuming at step {step}" if step else ""), flush=True)
 
     loader = torch.utils.data.DataLoader(
         datasets.ImageCropBatches(paths, run["crop"], local_batch, run["seed"], dist_.rank, args.cache_mb),
@@ -385,6 +417,276 @@ def train_vqvae(args, dist_: Distributed) -> int:
     save()
     progress.close()
     if dist_.main:
+        print(f"wrote {args.out} after {step} steps (checkpoint {checkpoint_path}, log {args.out}.log.csv)", flush=True)
+    return 0
+
+
+# ---------------------------------------------------------------------------------------------
+# Phase I, progressive: residual stages with quantiser dropout
+
+
+RVQ_KEYS = ["stride", "width", "latent_channels", "stages", "steps", "batch", "crop", "lr", "warmup", "seed", "name",
+            "amp", "hold_out_every", "full_probability", "eval_crop"]
+
+
+def parse_stages(text: str) -> list[list[int]]:
+    """"1x512,2x512,4x512" → [[1, 512], [2, 512], [4, 512]] (groups × codes per stage)."""
+    stages = []
+    for part in text.split(","):
+        pieces = part.strip().lower().split("x")
+        if len(pieces) != 2 or not all(p.strip().isdigit() for p in pieces):
+            raise Usage(f"--stages: \"{part.strip()}\" is not GROUPSxCODES (e.g. --stages 1x512,2x512,4x512)")
+        stages.append([int(pieces[0]), int(pieces[1])])
+    return stages
+
+
+def held_out_images(paths: list[str], crop: int, stride: int) -> list[torch.Tensor]:
+    """The held-out images as evaluated: each image's centred crop of at most crop × crop pixels
+    (0: the whole image, padded to the stride), decoded once."""
+    return [datasets.centre_crop(datasets.load_rgb(p), crop, stride) for p in paths]
+
+
+@torch.no_grad()
+def evaluate_stages(model: ProgressiveVQVAE, images: list[torch.Tensor], device) -> dict:
+    """Held-out quality at every stage count n = 1 … S: mean PSNR over the images of the
+    reconstruction from the first n stages (pixels clamped to [0, 1], unrounded), and the rate
+    bound without a prior: the zeroth-order entropy of each group's held-out symbols (bits per
+    pixel, summed over the first n stages), beside the fixed bound Σ G·log2 K / stride²."""
+    model.eval()
+    config = model.config
+    count = len(config.stages)
+    psnrs = [0.0] * count
+    histograms = [torch.zeros(g, k, dtype=torch.float64) for g, k in config.stages]
+    for x in images:
+        x = x.to(device)
+        symbols, parts = model.quantizer.quantize(model.analysis(x))
+        latent = torch.zeros_like(parts[0])
+        for n in range(count):
+            latent = latent + parts[n]
+            y = model.synthesis(latent).clamp(0, 1)
+            psnrs[n] += psnr(torch.mean((y - x) ** 2).item())
+            s = symbols[n].permute(1, 0, 2, 3).reshape(config.stages[n][0], -1).cpu()
+            histograms[n].scatter_add_(1, s, torch.ones_like(s, dtype=torch.float64))
+    model.train()
+    area = config.stride ** 2
+    entropy = []
+    for h in histograms:
+        p = h / h.sum(1, keepdim=True)
+        entropy.append(float(-(p[p > 0] * torch.log2(p[p > 0])).sum()) / area)
+    return {"heldOutImages": len(images),
+            "heldOutPsnrByStages": [round(v / max(1, len(images)), 4) for v in psnrs],
+            "heldOutEntropyBitsPerPixelByStages": [round(sum(entropy[:n + 1]), 5) for n in range(count)],
+            "boundBitsPerPixelByStages": [round(config.bits_per_position(n + 1) / area, 5) for n in range(count)],
+            "heldOutCodesUsed": [[int((row > 0).sum()) for row in h] for h in histograms]}
+
+
+def train_rvq(args, dist_: Distributed) -> int:
+    checkpoint_path = args.out + ".ckpt.pt"
+    sources = [os.path.realpath(d) for d in args.data]
+    args.stages = parse_stages(args.stages) if args.stages else None
+    if args.resume:
+        if not os.path.exists(checkpoint_path):
+            raise Usage(f"--resume: no checkpoint {checkpoint_path}")
+        checkpoint = torch.load(checkpoint_path, map_location="cpu", weights_only=False)
+        if checkpoint.get("phase") != "rvq":
+            raise Usage(f"{checkpoint_path} is not a checkpoint of a progressive (rvq) run")
+        run = resumed_run(args, checkpoint, RVQ_KEYS)
+        if sources != run["data"]:
+            raise Usage(f"--data {' '.join(args.data)} differs from the checkpoint's {' '.join(run['data'])}; "
+                        "a resumed run keeps its data")
+    else:
+        if os.path.exists(checkpoint_path):
+            raise Usage(f"{checkpoint_path} holds a checkpoint of an earlier run; pass --resume to continue it, "
+                        "or delete it to start afresh")
+        checkpoint = None
+        steps = args.steps or 10_000
+        run = {
+            "stride": args.stride or 8, "width": args.width or 64, "latent_channels": args.latent_channels or 64,
+            "stages": args.stages or [[1, 512], [2, 512], [4, 512], [4, 512]], "steps": steps,
+            "batch": args.batch or 8, "crop": args.crop or 128, "lr": args.lr or 1e-4,
+            "warmup": args.warmup if args.warmup is not None else min(500, steps // 10),
+            "clip_norm": 1.0, "seed": args.seed if args.seed is not None else 1, "name": args.name or "rvq",
+            "amp": bool(args.amp), "data": sources,
+            "hold_out_every": args.hold_out_every if args.hold_out_every is not None else 10,
+            "full_probability": args.full_probability if args.full_probability is not None else 0.5,
+            "eval_crop": args.eval_crop if args.eval_crop is not None else 256,
+            "command_line": " ".join(sys.argv),
+        }
+    config = RVQConfig(run["stride"], run["width"], run["latent_channels"], tuple(map(tuple, run["stages"])))
+    problem = config.problem()
+    if problem:
+        raise Usage(problem)
+    if run["crop"] < config.stride or run["crop"] % config.stride:
+        raise Usage(f"crop must be a multiple of the stride {config.stride}, found {run['crop']}")
+    if not modelfile.is_valid_name(run["name"]):
+        raise Usage(f"name must be 1 to 64 printable ASCII characters, found \"{run['name']}\"")
+    if not 0 <= run["warmup"] <= run["steps"]:
+        raise Usage(f"warm-up must be 0 to {run['steps']} steps, found {run['warmup']}")
+    if not 0 <= run["full_probability"] <= 1:
+        raise Usage(f"--full-stages-probability must be 0 to 1, found {run['full_probability']}")
+    if run["batch"] % dist_.world:
+        raise Usage(f"--batch {run['batch']} must be a multiple of the {dist_.world} processes")
+    local_batch = run["batch"] // dist_.world
+    amp, amp_note = (bf16_support(dist_.device) if run["amp"] else (False, ""))
+
+    groups = datasets.list_sources(run["data"])
+    paths, held_paths = datasets.split_held_out(groups, run["hold_out_every"])
+    torch.manual_seed(run["seed"])
+    model = ProgressiveVQVAE(config).to(dist_.device)
+    parameters = list(model.analysis.parameters()) + list(model.synthesis.parameters())
+    optimizer = make_optimizer(parameters, run["lr"])
+    step, elapsed_before = 0, 0.0
+    if checkpoint:
+        model.load_state_dict(checkpoint["model"])
+        optimizer.load_state_dict(checkpoint["optimizer"])
+        step, elapsed_before = checkpoint["step"], checkpoint["elapsed"]
+    net = model
+    if dist_.world > 1:
+        no_buffer_sync = ({"forward_sync_buffers": False}
+                          if "forward_sync_buffers" in inspect.signature(torch.nn.parallel.DistributedDataParallel).parameters
+                          else {"broadcast_buffers": False})
+        net = torch.nn.parallel.DistributedDataParallel(
+            model, device_ids=[dist_.local] if dist_.device.type == "cuda" else None, **no_buffer_sync)
+    held = held_out_images(held_paths, run["eval_crop"], config.stride) if dist_.main else []
+    stage_text = " + ".join(f"{g}×{k}" for g, k in config.stages)
+    bounds = " ".join(f"{config.bits_per_position(n + 1) / config.stride ** 2:.3f}" for n in range(len(config.stages)))
+    if dist_.main:
+        count = sum(p.numel() for p in parameters)
+        print(f"{len(paths)} training images, {len(held_paths)} held out (every {run['hold_out_every']}th of each of "
+              f"{len(groups)} folders, evaluated on centred crops of ≤ {run['eval_crop'] or 'whole'} px); progressive "
+              f"VQ-VAE stride {config.stride}, width {config.width}, latent {config.latentChannels}, stages "
+              f"{stage_text} (bound {bounds} bpp at 1…{len(config.stages)} stages), {count} parameters; quantiser "
+              f"dropout: all stages with probability {run['full_probability']}, else uniform; batch "
+              f"{run['batch']} × {run['crop']}², lr {run['lr']} (warm-up {run['warmup']}), seed {run['seed']}, "
+              f"{dist_.description()}" + (f"; {amp_note}" if amp_note else "")
+              + (f"; resuming at step {step}" if step else ""), flush=True)
+
+    loader = torch.utils.data.DataLoader(
+        datasets.ImageCropBatches(paths, run["crop"], local_batch, run["seed"], dist_.rank, args.cache_mb),
+        batch_size=None, sampler=range(step, run["steps"]), num_workers=args.workers,
+        pin_memory=dist_.device.type == "cuda", persistent_workers=False,
+        prefetch_factor=4 if args.workers > 0 else None)
+    progress = Progress(args.out + ".log.csv" if dist_.main else None, run["steps"], step, elapsed_before)
+    stages = len(config.stages)
+    window = {"steps": 0, "mse": 0.0, "commit": 0.0, "norm": 0.0, "skipped": 0,
+              "counts": [torch.zeros(g, k, dtype=torch.float64) for g, k in config.stages]}
+    last_metrics: dict | None = checkpoint.get("metrics") if checkpoint else None
+    evaluation: dict | None = checkpoint.get("evaluation") if checkpoint else None
+    non_finite, lr = 0, run["lr"]
+    evaluate_every = args.evaluate_every or args.checkpoint_every
+
+    def save():
+        wall = elapsed_before + progress.session_seconds
+        if dist_.main:
+            save_checkpoint(checkpoint_path, {"phase": "rvq", "run": run, "step": step, "elapsed": wall,
+                                              "model": model.state_dict(), "optimizer": optimizer.state_dict(),
+                                              "metrics": last_metrics, "evaluation": evaluation})
+            recipe = recipe_common(run, dist_, step, wall)
+            recipe.update(amp="bf16" if amp else "none", holdOutEvery=run["hold_out_every"],
+                          fullStagesProbability=run["full_probability"], heldOutImages=len(held_paths))
+            metadata = {modelfile.RVQ_CONFIG: config.json(), modelfile.NAME: run["name"],
+                        "rvq.recipe": modelfile.compact_json(recipe)}
+            metrics = dict(last_metrics or {})
+            if evaluation:
+                metrics.update(evaluation)
+            if metrics:
+                metadata["rvq.metrics"] = modelfile.compact_json(metrics)
+            modelfile.write_atomically(modelfile.rvq_tensors(model, half=args.half), metadata, args.out,
+                                       protect=tuple(paths) + tuple(held_paths))
+        dist_.barrier()
+
+    install_stop_handlers()
+    model.train()
+    time_limited = False
+    for images in loader:
+        if dist_.any(STOP["requested"] > 0):
+            save()
+            if dist_.main:
+                print(f"interrupted: checkpoint of step {step} saved in {checkpoint_path}; "
+                      "run the same command with --resume to continue", flush=True)
+            progress.close()
+            return 130
+        if args.max_seconds and dist_.any(progress.session_seconds >= args.max_seconds):
+            time_limited = True
+            break
+        images = images.to(dist_.device, non_blocking=True).float().div_(255)
+        generator = torch.Generator(device=dist_.device)
+        generator.manual_seed(stream_seed(run["seed"], step, 2))
+        dropout = torch.Generator()
+        dropout.manual_seed(stream_seed(run["seed"] + 1_000_003 * dist_.rank, step, 4))
+        counts_per_example = stage_counts(local_batch, stages, run["full_probability"], dropout, dist_.device)
+        with torch.autocast(device_type=dist_.device.type, dtype=torch.bfloat16, enabled=amp):
+            _, mse, commitment, _, counts = net(images, counts_per_example, generator)
+            loss = mse + commitment
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        lr = learning_rate(step, run["lr"], run["warmup"], run["steps"])
+        norm, updated = optimizer_step(parameters, optimizer, loss, run["clip_norm"], lr)
+        non_finite = 0 if updated else non_finite + 1
+        if non_finite >= 10:
+            raise RuntimeError(f"training diverged at step {step}: ten updates in a row had a non-finite loss or "
+                               "gradient; resume from the last checkpoint with a lower --lr")
+        step += 1
+        window["steps"] += 1
+        if updated:
+            window["mse"] += mse.item()
+            window["commit"] += commitment.item()
+            window["norm"] += norm
+        else:
+            window["skipped"] += 1
+        for total, c in zip(window["counts"], counts):
+            total += c.double().cpu()
+        evaluated = False
+        if (step % evaluate_every == 0 or step == run["steps"]) and held_paths:
+            if dist_.main:
+                evaluation = evaluate_stages(model, held, dist_.device)
+                evaluation["heldOutStep"] = step
+            evaluated = True
+            dist_.barrier()
+        if step % args.log_every == 0 or step == run["steps"] or evaluated:
+            mse_sum, commit_sum = dist_.sum([window["mse"], window["commit"]])
+            updated_steps = max(1, window["steps"] - window["skipped"])
+            mean_mse, mean_commit = mse_sum / dist_.world / updated_steps, commit_sum / dist_.world / updated_steps
+            used = [[int((row > 0).sum()) for row in c] for c in window["counts"]]
+            ppl = [perplexity(c) for c in window["counts"]]
+            last_metrics = {"mse": mean_mse, "psnr": psnr(mean_mse), "commitment": mean_commit,
+                            "codesUsed": used, "perplexity": ppl}
+            if dist_.main:
+                text = (f"loss {mean_mse + mean_commit:.5f}  mse {mean_mse:.5f}  psnr {psnr(mean_mse):.2f} dB (mixed "
+                        f"stage counts)  commit {mean_commit:.5f}  |g| {window['norm'] / updated_steps:.3f}  "
+                        f"lr {lr:.2e}  codes " + " | ".join(
+                            f"s{k + 1} " + " ".join(str(u) for u in used[k]) + f" ppl {sum(ppl[k]) / len(ppl[k]):.0f}"
+                            for k in range(stages))
+                        + (f"  skipped {window['skipped']} non-finite" if window["skipped"] else ""))
+                if evaluated:
+                    text += ("  held-out PSNR by stages " + " ".join(f"{v:.2f}" for v in evaluation["heldOutPsnrByStages"])
+                             + " dB, entropy " + " ".join(f"{v:.3f}" for v in evaluation["heldOutEntropyBitsPerPixelByStages"])
+                             + " bpp")
+                row = {"loss": f"{mean_mse + mean_commit:.6g}", "mse": f"{mean_mse:.6g}",
+                       "psnr_db": f"{psnr(mean_mse):.4f}", "commitment": f"{mean_commit:.6g}",
+                       "grad_norm": f"{window['norm'] / updated_steps:.4g}", "lr": f"{lr:.4e}",
+                       "codes": " | ".join(" ".join(map(str, u)) for u in used),
+                       "perplexity": " | ".join(" ".join(f"{p:.1f}" for p in pk) for pk in ppl),
+                       "skipped": window["skipped"]}
+                for n in range(stages):
+                    row[f"held_out_psnr_{n + 1}"] = f"{evaluation['heldOutPsnrByStages'][n]:.4f}" if evaluated else ""
+                for n in range(stages):
+                    row[f"held_out_entropy_bpp_{n + 1}"] = (
+                        f"{evaluation['heldOutEntropyBitsPerPixelByStages'][n]:.5f}" if evaluated else "")
+                progress.report(step, text, row)
+            window.update(steps=0, mse=0.0, commit=0.0, norm=0.0, skipped=0)
+            for c in window["counts"]:
+                c.zero_()
+        if step % args.checkpoint_every == 0 and step < run["steps"]:
+            save()
+    save()
+    progress.close()
+    if dist_.main:
+        if time_limited:
+            print(f"time limit of {args.max_seconds} s reached at step {step} of {run['steps']}", flush=True)
+        if evaluation:
+            print(f"held out ({evaluation['heldOutImages']} images, step {evaluation['heldOutStep']}): PSNR by stages "
+                  + " ".join(f"{v:.2f}" for v in evaluation["heldOutPsnrByStages"]) + " dB", flush=True)
         print(f"wrote {args.out} after {step} steps (checkpoint {checkpoint_path}, log {args.out}.log.csv)", flush=True)
     return 0
 
@@ -624,8 +926,9 @@ def parser() -> argparse.ArgumentParser:
                                 formatter_class=argparse.RawDescriptionHelpFormatter, epilog=__doc__)
     sub = p.add_subparsers(dest="phase", required=True)
 
-    def common(s):
-        s.add_argument("--data", required=True, help="folder of PNG/JPEG training images (not searched recursively)")
+    def common(s, data=True):
+        if data:
+            s.add_argument("--data", required=True, help="folder of PNG/JPEG training images (not searched recursively)")
         s.add_argument("--steps", type=int, help="training steps in total")
         s.add_argument("--batch", type=int, help="crops per step, over all processes")
         s.add_argument("--lr", type=float, help="peak learning rate")
@@ -652,6 +955,30 @@ def parser() -> argparse.ArgumentParser:
     v.add_argument("--name", help="model name stored in the file (printable ASCII, ≤ 64 characters)")
     v.add_argument("--workers", type=int, default=2, help="data-loading processes per GPU (default 2; 0: none)")
     v.add_argument("--cache-mb", type=int, default=2048, help="decoded images kept per loading process (MB)")
+
+    q = sub.add_parser("rvq", help="phase I, progressive: residual stages trained with quantiser dropout")
+    common(q, data=False)
+    q.add_argument("--data", required=True, action="append",
+                   help="a folder of PNG/JPEG images or a list file (one image or folder per line); may be repeated")
+    q.add_argument("--out", required=True, help="model file to write (safetensors)")
+    q.add_argument("--stride", type=int, help="downsampling factor, a power of two (default 8)")
+    q.add_argument("--width", type=int, help="channels of the hidden layers (default 64)")
+    q.add_argument("--latent-channels", type=int, help="latent channels, a multiple of every stage's groups (default 64)")
+    q.add_argument("--stages", help="groups × codes per stage, first stage first (default 1x512,2x512,4x512,4x512)")
+    q.add_argument("--full-stages-probability", dest="full_probability", type=float,
+                   help="quantiser dropout: probability that an example keeps all stages, else a count uniform "
+                        "in 1…S (default 0.5)")
+    q.add_argument("--crop", type=int, help="side of the square crops, a multiple of the stride (default 128)")
+    q.add_argument("--name", help="model name stored in the file (printable ASCII, ≤ 64 characters)")
+    q.add_argument("--hold-out-every", type=int,
+                   help="hold out every n-th image of each folder, by sorted name (default 10; 0: none)")
+    q.add_argument("--eval-crop", type=int, help="held-out images are evaluated on centred crops of at most this "
+                                                 "side (default 256; 0: whole images)")
+    q.add_argument("--evaluate-every", type=int, help="steps between held-out evaluations (default --checkpoint-every)")
+    q.add_argument("--max-seconds", type=float, help="end the run (model and checkpoint saved) after this much wall "
+                                                     "time in this session; --resume continues it")
+    q.add_argument("--workers", type=int, default=2, help="data-loading processes per GPU (default 2; 0: none)")
+    q.add_argument("--cache-mb", type=int, default=2048, help="decoded images kept per loading process (MB)")
 
     r = sub.add_parser("prior", help="phase II: the PixelCNN prior on the VQ-VAE's symbol maps")
     common(r)
@@ -681,6 +1008,8 @@ def main(argv=None) -> int:
         dist_ = Distributed(args.device)
         if args.phase == "vqvae":
             return train_vqvae(args, dist_)
+        if args.phase == "rvq":
+            return train_rvq(args, dist_)
         return train_prior(args, dist_)
     except (Usage, ValueError, FileNotFoundError) as error:
         print(f"train.py {args.phase}: {error}", file=sys.stderr)
