@@ -202,3 +202,24 @@ def symbol_crops(maps: list[SymbolMap], batch: int, crop: int, seed: int, rank: 
         left = int(rng.integers(m.shape[2] - crop + 1))
         items.append(m[:, top:top + crop, left:left + crop])
     return torch.stack(items)
+
+
+@dataclass
+class StageSymbolMap:
+    path: str
+    pixels: int                   # of the image before padding, for bits per pixel
+    symbols: list[torch.Tensor]   # per stage, int64 [G_k, h, w]
+
+
+def stage_symbol_crops(maps: list[StageSymbolMap], batch: int, crop: int, seed: int, rank: int,
+                       step: int) -> list[torch.Tensor]:
+    """Per stage int64 [batch, G_k, crop, crop], every stage cropped at the same place: per item a
+    map chosen uniformly and a position uniform among those where the crop fits."""
+    rng = step_generator(seed, rank, step, 5)
+    items = []
+    for _ in range(batch):
+        m = maps[int(rng.integers(len(maps)))].symbols
+        top = int(rng.integers(m[0].shape[1] - crop + 1))
+        left = int(rng.integers(m[0].shape[2] - crop + 1))
+        items.append([s[:, top:top + crop, left:left + crop] for s in m])
+    return [torch.stack([item[k] for item in items]) for k in range(len(maps[0].symbols))]

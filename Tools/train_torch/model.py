@@ -604,7 +604,9 @@ class GatedBlock(nn.Module):
         c = p.shape[1] // 2
         return torch.tanh(p[:, :c]) * torch.sigmoid(p[:, c:])
 
-    def forward(self, x):
+    def forward(self, x, condition=None):
+        """`condition`: optional (vertical, horizontal) terms [N, 2C, H, W] added to the two
+        pre-activations (the stage-conditional prior's context; None for the plain prior)."""
         c, h = self.channels, self.reach
         if self.mask == "a":
             vertical_in = horizontal_in = x
@@ -614,9 +616,13 @@ class GatedBlock(nn.Module):
         if self.rows == h:       # .a: bottom padding −1, a crop of the last row
             padded = padded[:, :, :-1]
         pv = F.conv2d(padded, self.vertical.weight, self.vertical.bias)
+        if condition is not None:
+            pv = pv + condition[0]
         vertical_out = self.gate(pv)
         ph = F.conv2d(F.pad(horizontal_in, (h, 0, 0, 0)), self.horizontal.weight * self.horizontal_mask,
                       self.horizontal.bias) + self.link(pv)
+        if condition is not None:
+            ph = ph + condition[1]
         horizontal_out = F.conv2d(self.gate(ph), self.output.weight * self.output_mask, self.output.bias)
         if self.mask == "b":
             horizontal_out = horizontal_in + horizontal_out
@@ -709,6 +715,107 @@ class PixelCNNPrior(nn.Module):
                     state[f"block{b}.{key}"] = value.detach()
             state["head.hidden.weight"] = (self.head.hidden.weight * self.head.hidden.mask).detach()
             state["head.logits.weight"] = (self.head.logits.weight * self.head.logits.mask).detach()
+        return state
+
+
+# ---------------------------------------------------------------------------------------------
+# Stage-conditional prior (phase II of the progressive model)
+
+
+@dataclass(frozen=True)
+class StagePriorConfig:
+    """One stage's prior: a `PriorConfig` over the stage's G_k groups of K_k codes, plus
+    `conditionChannels`, the channels of the decoded latent of the earlier stages it reads
+    (0 for stage 1, which has no earlier stage)."""
+
+    groups: int = 1
+    codebookSize: int = 512
+    embeddingDimension: int = 16
+    channels: int = 64
+    blocks: int = 4
+    kernelSize: int = 3
+    headChannels: int = 128
+    conditionChannels: int = 0
+
+    def prior(self) -> PriorConfig:
+        return PriorConfig(self.groups, self.codebookSize, self.embeddingDimension, self.channels, self.blocks,
+                           self.kernelSize, self.headChannels)
+
+    def problem(self) -> str | None:
+        if not 0 <= self.conditionChannels <= 1024:
+            return f"prior configuration: conditionChannels is {self.conditionChannels}, expected 0…1024"
+        return self.prior().problem()
+
+
+class StageConditionalPrior(PixelCNNPrior):
+    """The prior of stage k: a gated PixelCNN over stage k's symbols [N, G_k, h, w] that also reads
+    the decoded latent of stages 1…k−1, c = q₁ + … + q_{k−1} [N, D, h, w], at every position.
+
+    The decoder knows c everywhere before it decodes stage k, so c enters through unmasked
+    convolutions: in each gated block b, `condition{b}.vertical` (3×3, D → 2C) is added to the
+    vertical pre-activation and `condition{b}.horizontal` (1×1, D → 2C) to the horizontal one.
+    Only stage k's own symbols go through masked paths, so the logits of (r, c, g) depend on stage
+    k's symbols before (r, c) in raster order, on groups < g at (r, c), and on any part of c. With
+    conditionChannels = 0 (stage 1) it is exactly a `PixelCNNPrior`. Layer types are those of the
+    plain prior (convolutions, gates, embeddings), so the integer freeze extends to it.
+    """
+
+    def __init__(self, config: StagePriorConfig):
+        problem = config.problem()
+        if problem:
+            raise ValueError(problem)
+        super().__init__(config.prior())
+        self.stage_config = config
+        d, c = config.conditionChannels, config.channels
+        if d:
+            for b in range(config.blocks):
+                condition = nn.Module()
+                condition.vertical = nn.Conv2d(d, 2 * c, 3, padding=1)
+                condition.horizontal = nn.Conv2d(d, 2 * c, 1)
+                setattr(self, f"condition{b}", condition)
+
+    def forward(self, symbols, condition=None):
+        return self.network(self.embedding(symbols), condition)
+
+    def network(self, x, condition=None):
+        if self.stage_config.conditionChannels and condition is None:
+            raise ValueError("this stage's prior reads the decoded latent of the earlier stages; none was given")
+        for b, block in enumerate(self.blocks()):
+            if self.stage_config.conditionChannels:
+                module = getattr(self, f"condition{b}")
+                x = block(x, (module.vertical(condition), module.horizontal(condition)))
+            else:
+                x = block(x)
+        x = F.relu(x[:, self.config.channels:])
+        return self.head.logits(F.relu(self.head.hidden(x)))
+
+
+class ProgressivePrior(nn.Module):
+    """The S stage priors of a progressive model: `stage1` … `stageS`. Stage k's condition is the
+    decoded latent of stages 1…k−1 (`ResidualQuantizer.lookup` of their symbols)."""
+
+    def __init__(self, configs: list[StagePriorConfig]):
+        super().__init__()
+        self.configs = list(configs)
+        for k, config in enumerate(self.configs):
+            setattr(self, f"stage{k + 1}", StageConditionalPrior(config))
+
+    def stages(self) -> list[StageConditionalPrior]:
+        return [getattr(self, f"stage{k + 1}") for k in range(len(self.configs))]
+
+    def cross_entropies(self, symbols: list[torch.Tensor], conditions: list[torch.Tensor | None]) -> list[torch.Tensor]:
+        """Mean cross-entropy per symbol (nats) of each stage, given its symbols and condition."""
+        return [prior.cross_entropy(prior(s, c), s) for prior, s, c in zip(self.stages(), symbols, conditions)]
+
+    def json(self) -> str:
+        return json.dumps([asdict(c) for c in self.configs], sort_keys=True, separators=(",", ":"))
+
+    def export_state(self) -> dict[str, torch.Tensor]:
+        """Parameters by model-file key without `prior.`: `stage{k}.…`, masked-out weights zeroed."""
+        state = {}
+        for k, prior in enumerate(self.stages()):
+            for key, value in prior.export_state(zero_masked=True).items():
+                state[f"stage{k + 1}.{key}"] = value
         return state
 
 

@@ -15,11 +15,13 @@ import torch
 from safetensors import safe_open
 from safetensors.torch import save_file
 
-from .model import PixelCNNPrior, PriorConfig, ProgressiveVQVAE, RVQConfig, VQVAE, VQVAEConfig
+from .model import (PixelCNNPrior, PriorConfig, ProgressivePrior, ProgressiveVQVAE, RVQConfig, StagePriorConfig,
+                    VQVAE, VQVAEConfig)
 
 VQVAE_CONFIG = "vqvae.config"
 PRIOR_CONFIG = "prior.config"
 RVQ_CONFIG = "rvq.config"
+RVQ_PRIOR_CONFIG = "rvq.prior.config"
 NAME = "name"
 TRAINING_STATE = ("quantizer.cluster_size", "quantizer.cluster_sum", "quantizer.steps_unused")
 
@@ -89,6 +91,20 @@ def load_rvq(path: str) -> tuple[ProgressiveVQVAE, dict[str, torch.Tensor], dict
         q.cluster_sum.copy_(q.codebook)
         q.initialised.fill_(True)
     return model, tensors, metadata
+
+
+def rvq_prior_tensors(prior: ProgressivePrior, half: bool = False) -> dict[str, torch.Tensor]:
+    """`prior.stage{k}.*` for k = 1 … S (masked-out weights stored as 0)."""
+    return {"prior." + key: _float(value, half) for key, value in prior.export_state().items()}
+
+
+def load_rvq_prior(tensors: dict[str, torch.Tensor], metadata: dict[str, str]) -> ProgressivePrior:
+    if RVQ_PRIOR_CONFIG not in metadata:
+        raise ValueError(f"the model file has no metadata \"{RVQ_PRIOR_CONFIG}\"; it holds no stage-conditional prior")
+    prior = ProgressivePrior([StagePriorConfig(**c) for c in json.loads(metadata[RVQ_PRIOR_CONFIG])])
+    state = {k[len("prior."):]: v.float() for k, v in tensors.items() if k.startswith("prior.")}
+    prior.load_state_dict(state, strict=True)
+    return prior
 
 
 def prior_tensors(prior: PixelCNNPrior, half: bool = False, zero_masked: bool = True) -> dict[str, torch.Tensor]:

@@ -28,7 +28,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from train_torch import data as datasets  # noqa: E402
 from train_torch import modelfile, train  # noqa: E402
 from train_torch.model import (GDN, EMAQuantizer, PixelCNNPrior, PriorConfig, ProgressiveVQVAE,  # noqa: E402
-                               ResidualQuantizer, RVQConfig, VQVAE, VQVAEConfig, perplexity, stage_counts)
+                               ProgressivePrior, ResidualQuantizer, RVQConfig, StageConditionalPrior,
+                               StagePriorConfig, VQVAE, VQVAEConfig, perplexity, stage_counts)
 
 ROOT = Path(__file__).resolve().parent.parent.parent
 SHIPPED_CONFIG = '{"codebookSize":512,"groups":4,"latentChannels":64,"stride":8,"width":64}'
@@ -584,3 +585,103 @@ def test_amp_falls_back_to_float32_without_native_bf16():
         native = any(flag in f.read() for flag in ("avx512_bf16", "amx_bf16"))
     assert supported == native
     assert ("float32" in note) != native
+
+
+# ---------------------------------------------------------------------------------------------
+# Stage-conditional prior
+
+
+def tiny_progressive_prior(stages=((2, 5), (2, 5), (3, 5)), dimension=6):
+    torch.manual_seed(7)
+    q, _ = trained_residual_quantizer(stages, dimension, steps=2)
+    prior = ProgressivePrior([StagePriorConfig(g, k, 2, 6, 2, 3, 6, 0 if i == 0 else dimension)
+                              for i, (g, k) in enumerate(stages)]).double()
+    with torch.no_grad():                       # keep every unit active, so no path is cut by a dead ReLU
+        for p in prior.stages():
+            for block in p.blocks():
+                block.output.bias.fill_(3)
+            p.head.hidden.bias.fill_(100)
+    return q.double(), prior
+
+
+def stage_logits(q, prior, symbols):
+    conditions, running = [None], None
+    for k in range(len(symbols) - 1):
+        part = q.stages()[k].lookup(symbols[k])
+        running = part if running is None else running + part
+        conditions.append(running)
+    return [p(s, c) for p, s, c in zip(prior.stages(), symbols, conditions)]
+
+
+def test_stage_prior_is_causal_within_its_stage_and_blind_to_later_stages():
+    q, prior = tiny_progressive_prior()
+    h, w = 4, 5
+    generator = torch.Generator().manual_seed(2)
+    symbols = [torch.randint(5, (1, g, h, w), generator=generator) for g, _ in q.config.stages]
+    base = stage_logits(q, prior, symbols)
+    k = 1                                                    # stage 2 (0-based 1), conditioned on stage 1
+    groups, codes = q.config.stages[k]
+    for r in range(h):
+        for c in range(w):
+            for g in range(groups):
+                changed = [s.clone() for s in symbols]
+                changed[k][0, g, r, c] = (changed[k][0, g, r, c] + 1) % codes
+                changed[k + 1] = torch.randint(5, changed[k + 1].shape, generator=generator)   # all of stage 3
+                logits = stage_logits(q, prior, changed)[k].reshape(1, groups, codes, h, w)
+                before = base[k].reshape(1, groups, codes, h, w)
+                for rr in range(h):
+                    for cc in range(w):
+                        for gg in range(groups):
+                            earlier = (rr, cc) < (r, c) or ((rr, cc) == (r, c) and gg <= g)
+                            if earlier:
+                                assert torch.equal(logits[0, gg, :, rr, cc], before[0, gg, :, rr, cc]), (r, c, g, rr, cc, gg)
+                # …and the next position in raster order does see it (the masks are not over-tight).
+                if c + 1 < w:
+                    assert not torch.equal(logits[0, :, :, r, c + 1], before[0, :, :, r, c + 1])
+
+
+def test_stage_prior_reads_the_earlier_stages_everywhere_and_stage_one_reads_none():
+    q, prior = tiny_progressive_prior()
+    generator = torch.Generator().manual_seed(4)
+    symbols = [torch.randint(5, (1, g, 4, 5), generator=generator) for g, _ in q.config.stages]
+    base = stage_logits(q, prior, symbols)
+    changed = [s.clone() for s in symbols]
+    changed[0][0, :, 1, 1] = (changed[0][0, :, 1, 1] + 1) % 5          # stage 1, a later position…
+    after = stage_logits(q, prior, changed)
+    assert not torch.equal(after[1][..., 0, 0], base[1][..., 0, 0])     # …seen by stage 2 at (0, 0): unmasked
+    assert not torch.equal(after[2][..., 0, 0], base[2][..., 0, 0])     # and by stage 3
+    assert torch.equal(after[0][..., 0, 0], base[0][..., 0, 0])         # stage 1 itself: causal as ever
+    # Stage 1 has no conditioning weights and ignores any condition it is given.
+    first = prior.stages()[0]
+    assert isinstance(first, StageConditionalPrior) and not any("condition" in k for k in first.state_dict())
+    assert torch.equal(first(symbols[0], torch.randn(1, 6, 4, 5, dtype=torch.float64)), first(symbols[0]))
+    plain = PixelCNNPrior(first.config).double()
+    plain.load_state_dict(first.state_dict())
+    assert torch.equal(plain(symbols[0]), first(symbols[0]))
+    with pytest.raises(ValueError, match="decoded latent"):
+        prior.stages()[1](symbols[1])
+    names = prior.export_state().keys()
+    assert "stage2.condition0.vertical.weight" in names and "stage1.block0.vertical.weight" in names
+
+
+def test_stage_prior_run_writes_conditioned_priors_beside_the_progressive_model(tmp_path):
+    folder = make_data(tmp_path)
+    second = tmp_path / "second"
+    second.mkdir()
+    for i in range(3):
+        Image.open(PHOTO).save(second / f"{i}.png")
+    model = tmp_path / "rvq.safetensors"
+    assert train.main(rvq_command(folder, model, 2)) == 0
+    out = tmp_path / "rvq-prior.safetensors"
+    assert train.main(["rvq-prior", "--model", str(model), "--data", str(folder), "--data", str(second), "--out",
+                       str(out), "--steps", "2", "--batch", "2", "--crop", "4", "--channels", "4", "--blocks", "1",
+                       "--embedding", "2", "--head", "4", "--hold-out-every", "2", "--threads", "1", "--device",
+                       "cpu"]) == 0
+    names, metadata = shapes(out)
+    assert names["prior.stage2.condition0.vertical.weight"] == [8, 8, 3, 3]
+    assert not any(k.startswith("prior.stage1.condition") for k in names)
+    assert names["quantizer.stage2.codebook"] == [2, 16, 4]
+    assert '"conditionChannels":8' in metadata["rvq.prior.config"]
+    assert "heldOutBitsPerPixelByStages" in metadata["rvq.prior.metrics"]
+    tensors, metadata = modelfile.read(str(out))
+    assert len(modelfile.load_rvq_prior(tensors, metadata).stages()) == 2

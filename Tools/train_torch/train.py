@@ -35,8 +35,8 @@ if __package__ in (None, ""):
 
 from train_torch import data as datasets  # noqa: E402
 from train_torch import modelfile  # noqa: E402
-from train_torch.model import (PixelCNNPrior, PriorConfig, ProgressiveVQVAE, RVQConfig, VQVAE, VQVAEConfig,  # noqa: E402
-                               perplexity, psnr, stage_counts)
+from train_torch.model import (PixelCNNPrior, PriorConfig, ProgressivePrior, ProgressiveVQVAE, RVQConfig,  # noqa: E402
+                               StagePriorConfig, VQVAE, VQVAEConfig, perplexity, psnr, stage_counts)
 
 # ---------------------------------------------------------------------------------------------
 # Shared machinery
@@ -919,6 +919,263 @@ def train_prior(args, dist_: Distributed) -> int:
 
 
 # ---------------------------------------------------------------------------------------------
+# Phase II, progressive: one stage-conditional prior per stage
+
+
+RVQ_PRIOR_KEYS = ["embedding", "channels", "blocks", "kernel", "head", "steps", "batch", "crop", "lr", "warmup", "seed",
+                  "hold_out_every", "amp"]
+
+
+def rvq_checksum(tensors: dict[str, torch.Tensor], metadata: dict[str, str]) -> str:
+    """SHA-256 of the progressive model's transforms, codebooks and configuration."""
+    h = hashlib.sha256(metadata.get(modelfile.RVQ_CONFIG, "").encode())
+    for key in sorted(k for k in tensors if k.startswith(("analysis.", "synthesis.", "quantizer."))):
+        h.update(key.encode())
+        h.update(tensors[key].float().numpy().tobytes())
+    return h.hexdigest()
+
+
+@torch.no_grad()
+def stage_symbol_maps(model: ProgressiveVQVAE, paths: list[str], dist_: Distributed) -> list[datasets.StageSymbolMap]:
+    """Each image padded to the stride and encoded whole, every stage; the processes share the work."""
+    maps = []
+    for i in range(dist_.rank, len(paths), dist_.world):
+        image = datasets.load_rgb(paths[i])
+        x = datasets.padded_image(image, model.config.stride).to(dist_.device)
+        symbols = [s[0].cpu() for s in model.encode(x)]
+        maps.append((i, datasets.StageSymbolMap(paths[i], image.shape[0] * image.shape[1], symbols)))
+    if dist_.world > 1:
+        gathered = [None] * dist_.world
+        dist.all_gather_object(gathered, maps)
+        maps = [m for part in gathered for m in part]
+    return [m for _, m in sorted(maps, key=lambda pair: pair[0])]
+
+
+def stage_conditions(model: ProgressiveVQVAE, symbols: list[torch.Tensor]) -> list[torch.Tensor | None]:
+    """Stage k's condition: the decoded latent of stages 1…k−1 (None for stage 1)."""
+    conditions, running = [None], None
+    for k, q in enumerate(model.quantizer.stages()[:-1]):
+        part = q.lookup(symbols[k])
+        running = part if running is None else running + part
+        conditions.append(running)
+    return conditions
+
+
+@torch.no_grad()
+def held_out_stage_rates(prior: ProgressivePrior, model: ProgressiveVQVAE, maps: list[datasets.StageSymbolMap],
+                         device) -> dict | None:
+    """Float32 cross-entropy of each held-out map, whole: bits per symbol per stage and the bits per
+    pixel of the first n stages together, n = 1 … S."""
+    if not maps:
+        return None
+    prior.eval()
+    count = len(prior.configs)
+    bits, symbols, pixels = [0.0] * count, [0] * count, 0
+    for m in maps:
+        s = [t.unsqueeze(0).to(device) for t in m.symbols]
+        for k, (p, value) in enumerate(zip(prior.cross_entropies(s, stage_conditions(model, s)), s)):
+            bits[k] += p.item() * value.numel() / math.log(2)
+            symbols[k] += value.numel()
+        pixels += m.pixels
+    prior.train()
+    return {"heldOutImages": len(maps),
+            "heldOutBitsPerSymbolByStage": [round(b / n, 5) for b, n in zip(bits, symbols)],
+            "heldOutBitsPerPixelByStages": [round(sum(bits[:n + 1]) / pixels, 5) for n in range(count)]}
+
+
+def train_rvq_prior(args, dist_: Distributed) -> int:
+    if not os.path.exists(args.model):
+        raise Usage(f"--model {args.model}: no such file")
+    output = args.out or args.model
+    checkpoint_path = output + ".prior.ckpt.pt"
+    sources = [os.path.realpath(d) for d in args.data]
+    model, base_tensors, base_metadata = modelfile.load_rvq(args.model)
+    checksum = rvq_checksum(base_tensors, base_metadata)
+    if args.resume:
+        if not os.path.exists(checkpoint_path):
+            raise Usage(f"--resume: no checkpoint {checkpoint_path}")
+        checkpoint = torch.load(checkpoint_path, map_location="cpu", weights_only=False)
+        if checkpoint.get("phase") != "rvq-prior":
+            raise Usage(f"{checkpoint_path} is not a checkpoint of a stage-conditional prior run")
+        run = resumed_run(args, checkpoint, RVQ_PRIOR_KEYS)
+        if run["rvq_checksum"] != checksum:
+            raise Usage(f"the progressive model in {args.model} differs from the one the checkpoint's run started with")
+        if sources != run["data"]:
+            raise Usage(f"--data {' '.join(args.data)} differs from the checkpoint's {' '.join(run['data'])}; "
+                        "a resumed run keeps its data")
+    else:
+        if os.path.exists(checkpoint_path):
+            raise Usage(f"{checkpoint_path} holds a checkpoint of an earlier run; pass --resume to continue it, "
+                        "or delete it to start afresh")
+        checkpoint = None
+        steps = args.steps or 5000
+        run = {
+            "embedding": args.embedding or 16, "channels": args.channels or 64, "blocks": args.blocks or 4,
+            "kernel": args.kernel or 3, "head": args.head or 128, "steps": steps, "batch": args.batch or 16,
+            "crop": args.crop or 16, "lr": args.lr or 1e-3,
+            "warmup": args.warmup if args.warmup is not None else min(500, steps // 10), "clip_norm": 1.0,
+            "seed": args.seed if args.seed is not None else 1,
+            "hold_out_every": args.hold_out_every if args.hold_out_every is not None else 10,
+            "amp": bool(args.amp), "data": sources, "model": os.path.realpath(args.model),
+            "rvq_checksum": checksum, "command_line": " ".join(sys.argv),
+        }
+    c = model.config
+    configs = [StagePriorConfig(g, k, run["embedding"], run["channels"], run["blocks"], run["kernel"], run["head"],
+                                0 if i == 0 else c.latentChannels) for i, (g, k) in enumerate(c.stages)]
+    for i, config in enumerate(configs):
+        problem = config.problem()
+        if problem:
+            raise Usage(f"stage {i + 1}: {problem}")
+    if not 0 <= run["warmup"] <= run["steps"]:
+        raise Usage(f"warm-up must be 0 to {run['steps']} steps, found {run['warmup']}")
+    if run["batch"] % dist_.world:
+        raise Usage(f"--batch {run['batch']} must be a multiple of the {dist_.world} processes")
+    if dist_.world > 1:
+        raise Usage("rvq-prior runs in one process (one GPU is ample for the priors); start it without torchrun")
+    local_batch = run["batch"]
+    amp, amp_note = (bf16_support(dist_.device) if run["amp"] else (False, ""))
+
+    groups = datasets.list_sources(run["data"])
+    paths, held_paths = datasets.split_held_out(groups, run["hold_out_every"])
+    if dist_.main:
+        print(f"encoding {len(paths) + len(held_paths)} images with the progressive model …", flush=True)
+    model.to(dist_.device).eval()
+    training = stage_symbol_maps(model, paths, dist_)
+    held = stage_symbol_maps(model, held_paths, dist_)
+    largest = min(min(m.symbols[0].shape[1], m.symbols[0].shape[2]) for m in training)
+    crop = min(run["crop"], largest)
+
+    torch.manual_seed(run["seed"])
+    prior = ProgressivePrior(configs).to(dist_.device)
+    parameters = list(prior.parameters())
+    optimizer = make_optimizer(parameters, run["lr"])
+    step, elapsed_before = 0, 0.0
+    if checkpoint:
+        prior.load_state_dict(checkpoint["prior"])
+        optimizer.load_state_dict(checkpoint["optimizer"])
+        step, elapsed_before = checkpoint["step"], checkpoint["elapsed"]
+    stages = len(configs)
+    if dist_.main:
+        if crop < run["crop"]:
+            print(f"note: the smallest training map has {largest} positions on a side; crops are {crop}, not {run['crop']}")
+        print(f"{len(training)} training maps, {len(held)} held out; {stages} stage priors (E {run['embedding']}, "
+              f"C {run['channels']}, {run['blocks']} blocks, kernel {run['kernel']}, head {run['head']}; stages 2…"
+              f"{stages} read the decoded latent of the stages before them), {sum(p.numel() for p in parameters)} "
+              f"parameters; batch {run['batch']} × {crop}², lr {run['lr']} (warm-up {run['warmup']}), seed "
+              f"{run['seed']}, {dist_.description()}" + (f"; {amp_note}" if amp_note else "")
+              + (f"; resuming at step {step}" if step else ""), flush=True)
+
+    progress = Progress(output + ".prior.log.csv" if dist_.main else None, run["steps"], step, elapsed_before)
+    evaluation: dict | None = checkpoint.get("evaluation") if checkpoint else None
+    window = {"steps": 0, "bits": [0.0] * stages, "norm": 0.0, "skipped": 0}
+    non_finite, lr = 0, run["lr"]
+    base_tensors = {k: v for k, v in base_tensors.items() if not k.startswith(("prior.", "prior_int."))}
+    base_metadata = {k: v for k, v in base_metadata.items() if not k.startswith(("prior.", "prior_int.", "rvq.prior."))}
+    protect = tuple(paths) + tuple(held_paths) + ((args.model,) if args.out and args.out != args.model else ())
+
+    def save():
+        wall = elapsed_before + progress.session_seconds
+        if dist_.main:
+            save_checkpoint(checkpoint_path, {"phase": "rvq-prior", "run": run, "step": step, "elapsed": wall,
+                                              "prior": prior.state_dict(), "optimizer": optimizer.state_dict(),
+                                              "evaluation": evaluation})
+            tensors = dict(base_tensors)
+            tensors.update(modelfile.rvq_prior_tensors(prior, half=args.half))
+            metadata = dict(base_metadata)
+            recipe = recipe_common(run, dist_, step, wall)
+            recipe.update(model=run["model"], holdOutEvery=run["hold_out_every"], amp="bf16" if amp else "none")
+            metadata[modelfile.RVQ_PRIOR_CONFIG] = prior.json()
+            metadata["rvq.prior.recipe"] = modelfile.compact_json(recipe)
+            if evaluation:
+                metadata["rvq.prior.metrics"] = modelfile.compact_json(evaluation)
+            modelfile.write_atomically(tensors, metadata, output, protect=protect)
+        dist_.barrier()
+
+    install_stop_handlers()
+    prior.train()
+    evaluate_every = args.evaluate_every or args.checkpoint_every
+    area = c.stride ** 2
+    time_limited = False
+    while step < run["steps"]:
+        if dist_.any(STOP["requested"] > 0):
+            save()
+            if dist_.main:
+                print(f"interrupted: checkpoint of step {step} saved in {checkpoint_path}; "
+                      "run the same command with --resume to continue", flush=True)
+            progress.close()
+            return 130
+        if args.max_seconds and dist_.any(progress.session_seconds >= args.max_seconds):
+            time_limited = True
+            break
+        symbols = [s.to(dist_.device) for s in
+                   datasets.stage_symbol_crops(training, local_batch, crop, run["seed"], dist_.rank, step)]
+        with torch.no_grad():
+            conditions = stage_conditions(model, symbols)
+        with torch.autocast(device_type=dist_.device.type, dtype=torch.bfloat16, enabled=amp):
+            logits = [p(s, cond) for p, s, cond in zip(prior.stages(), symbols, conditions)]
+        losses = [p.cross_entropy(lg, s) for p, lg, s in zip(prior.stages(), logits, symbols)]
+        loss = sum(losses)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        lr = learning_rate(step, run["lr"], run["warmup"], run["steps"])
+        norm, updated = optimizer_step(parameters, optimizer, loss, run["clip_norm"], lr)
+        non_finite = 0 if updated else non_finite + 1
+        if non_finite >= 10:
+            raise RuntimeError(f"training diverged at step {step}: ten updates in a row had a non-finite loss or "
+                               "gradient; resume from the last checkpoint with a lower --lr")
+        step += 1
+        window["steps"] += 1
+        if updated:
+            for k, value in enumerate(losses):
+                window["bits"][k] += value.item() / math.log(2)
+            window["norm"] += norm
+        else:
+            window["skipped"] += 1
+        evaluated = False
+        if (step % evaluate_every == 0 or step == run["steps"]) and held:
+            if dist_.main:
+                evaluation = held_out_stage_rates(prior, model, held, dist_.device)
+                evaluation["heldOutStep"] = step
+            evaluated = True
+            dist_.barrier()
+        if step % args.log_every == 0 or step == run["steps"] or evaluated:
+            updated_steps = max(1, window["steps"] - window["skipped"])
+            bits = [b / updated_steps for b in window["bits"]]
+            bpp = [sum(bits[k] * configs[k].groups for k in range(n + 1)) / area for n in range(stages)]
+            if dist_.main:
+                text = ("bits/symbol by stage " + " ".join(f"{b:.4f}" for b in bits)
+                        + "  bpp by stages " + " ".join(f"{b:.4f}" for b in bpp)
+                        + f"  |g| {window['norm'] / updated_steps:.3f}  lr {lr:.2e}")
+                if evaluated and evaluation:
+                    text += ("  held-out bits/symbol " + " ".join(f"{b:.4f}" for b in evaluation["heldOutBitsPerSymbolByStage"])
+                             + ", bpp " + " ".join(f"{b:.4f}" for b in evaluation["heldOutBitsPerPixelByStages"]))
+                row = {"grad_norm": f"{window['norm'] / updated_steps:.4g}", "lr": f"{lr:.4e}", "skipped": window["skipped"]}
+                for k in range(stages):
+                    row[f"bits_per_symbol_{k + 1}"] = f"{bits[k]:.6g}"
+                for k in range(stages):
+                    row[f"held_out_bits_per_symbol_{k + 1}"] = (
+                        f"{evaluation['heldOutBitsPerSymbolByStage'][k]:.6g}" if evaluated and evaluation else "")
+                for k in range(stages):
+                    row[f"held_out_bpp_{k + 1}"] = (
+                        f"{evaluation['heldOutBitsPerPixelByStages'][k]:.6g}" if evaluated and evaluation else "")
+                progress.report(step, text, row)
+            window.update(steps=0, bits=[0.0] * stages, norm=0.0, skipped=0)
+        if step % args.checkpoint_every == 0 and step < run["steps"]:
+            save()
+    save()
+    progress.close()
+    if dist_.main:
+        if time_limited:
+            print(f"time limit of {args.max_seconds} s reached at step {step} of {run['steps']}", flush=True)
+        if evaluation:
+            print(f"held out ({evaluation['heldOutImages']} images, step {evaluation['heldOutStep']}): float prior "
+                  + " ".join(f"{b:.4f}" for b in evaluation["heldOutBitsPerPixelByStages"]) + " bpp at 1…"
+                  f"{stages} stages", flush=True)
+        print(f"wrote {output} after {step} steps (checkpoint {checkpoint_path}, log {output}.prior.log.csv)", flush=True)
+    return 0
+
+
+# ---------------------------------------------------------------------------------------------
 
 
 def parser() -> argparse.ArgumentParser:
@@ -980,6 +1237,23 @@ def parser() -> argparse.ArgumentParser:
     q.add_argument("--workers", type=int, default=2, help="data-loading processes per GPU (default 2; 0: none)")
     q.add_argument("--cache-mb", type=int, default=2048, help="decoded images kept per loading process (MB)")
 
+    rp = sub.add_parser("rvq-prior", help="phase II, progressive: a stage-conditional PixelCNN prior per stage")
+    common(rp, data=False)
+    rp.add_argument("--data", required=True, action="append",
+                    help="a folder of PNG/JPEG images or a list file, as for rvq; may be repeated")
+    rp.add_argument("--model", required=True, help="model file written by train.py rvq")
+    rp.add_argument("--out", help="model file to write (default: --model, replaced atomically)")
+    rp.add_argument("--crop", type=int, help="side of the square crops in latent positions (default 16)")
+    rp.add_argument("--embedding", type=int, help="embedding dimensions per group (default 16)")
+    rp.add_argument("--channels", type=int, help="channels of each stack (default 64)")
+    rp.add_argument("--blocks", type=int, help="gated blocks (default 4)")
+    rp.add_argument("--kernel", type=int, help="kernel size of the gated blocks, odd (default 3)")
+    rp.add_argument("--head", type=int, help="channels of the head's hidden layer (default 128)")
+    rp.add_argument("--hold-out-every", type=int,
+                    help="hold out every n-th image of each folder, by sorted name (default 10; 0: none)")
+    rp.add_argument("--evaluate-every", type=int, help="steps between held-out evaluations (default --checkpoint-every)")
+    rp.add_argument("--max-seconds", type=float, help="end the run (files saved) after this much wall time")
+
     r = sub.add_parser("prior", help="phase II: the PixelCNN prior on the VQ-VAE's symbol maps")
     common(r)
     r.add_argument("--model", required=True, help="model file holding the trained VQ-VAE")
@@ -1010,6 +1284,8 @@ def main(argv=None) -> int:
             return train_vqvae(args, dist_)
         if args.phase == "rvq":
             return train_rvq(args, dist_)
+        if args.phase == "rvq-prior":
+            return train_rvq_prior(args, dist_)
         return train_prior(args, dist_)
     except (Usage, ValueError, FileNotFoundError) as error:
         print(f"train.py {args.phase}: {error}", file=sys.stderr)
