@@ -1,6 +1,6 @@
 // swift-tools-version:6.0
 // vqcodec: a learned image codec (VQ-VAE + PixelCNN prior + range coder).
-// Modules follow the data flow (see ../shared/DESIGN.md): dependencies point forward only.
+// Modules follow the data flow (docs/design.md): dependencies point forward only.
 import PackageDescription
 
 let package = Package(
@@ -25,53 +25,70 @@ let package = Package(
         .target(name: "FileIO"),
         // Images: the codec's image type and PNG reading/writing through libpng.
         .target(name: "Images", dependencies: ["CPNG", "FileIO"]),
-        // Learning engine: tensors, layers with backward passes, optimisers, safetensors.
+        // One seeded random generator for the whole package: trainers, benchmarks and tests.
+        .target(name: "SeededRandom"),
+        // Model files: the safetensors reader and writer (tensors, metadata, limits for untrusted files).
+        .target(name: "SafeTensors", dependencies: ["FileIO"]),
+        // Learning engine: tensors, generic layers with backward passes, optimisers, BLAS.
         .target(name: "Engine", dependencies: [
             .target(name: "CBLAS", condition: .when(platforms: [.linux, .windows, .android])),
-            "FileIO",
+            "FileIO", "SafeTensors", "SeededRandom",
         ]),
         // Vector quantisation: codebooks, nearest-code search, EMA updates, usage statistics.
-        .target(name: "Quantizer", dependencies: ["Engine"]),
-        // The VQ-VAE: analysis transform, quantizer, synthesis transform; its model-file tensors.
-        .target(name: "Transforms", dependencies: ["Engine", "Quantizer"]),
+        .target(name: "Quantizer", dependencies: ["Engine", "SafeTensors", "SeededRandom"]),
+        // The VQ-VAE: the analysis and synthesis networks, the quantizer; its model-file tensors.
+        .target(name: "Transforms", dependencies: ["Engine", "Quantizer", "SafeTensors", "SeededRandom"]),
         // Entropy coding: integer frequency tables and a 64-bit range coder.
         .target(name: "RangeCoder"),
-        // The PixelCNN prior: float model for training, integer model for coding.
-        .target(name: "Prior", dependencies: ["Engine", "RangeCoder"]),
+        // The integer PixelCNN prior: the only source of the range coder's tables. Integer
+        // arithmetic only, by construction: it sees model files and the coder, nothing float- or
+        // BLAS-based (Tests/IntegerPriorTests checks its imports too).
+        .target(name: "IntegerPrior", dependencies: ["SafeTensors", "RangeCoder"]),
+        // The float PixelCNN prior (training, evaluation) and the freezer that derives the integer prior.
+        .target(name: "Prior", dependencies: ["Engine", "IntegerPrior", "RangeCoder", "SafeTensors", "SeededRandom"]),
         // The .vqc container: header, tile table, CRCs, limits.
         .target(name: "Container", dependencies: ["CZlib"]),
         // Training loops: data, crops, checkpoints, progress.
-        .target(name: "Training", dependencies: ["Transforms", "Prior", "Quantizer", "Images", "Engine", "FileIO"]),
+        .target(name: "Training", dependencies: [
+            "Transforms", "Prior", "IntegerPrior", "Quantizer", "Images", "Engine", "SafeTensors", "SeededRandom", "FileIO"]),
         // The trained models that ship with vqcodec: Models/shipped/ (the catalogue levels.json and
         // every model file it names), copied as a whole next to the executable.
         .target(name: "ShippedModels", path: "Models", exclude: ["README.md"], resources: [.copy("shipped")]),
         // Public API for other Swift programs: models, encode and decode pipelines.
         .target(name: "VQCodec", dependencies: [
-            "ShippedModels", "Images", "Transforms", "Quantizer", "Prior", "RangeCoder", "Container", "Engine", "FileIO"]),
+            "ShippedModels", "Images", "Transforms", "Quantizer", "IntegerPrior", "Prior", "RangeCoder", "Container",
+            "Engine", "SafeTensors", "FileIO"]),
+        // Benchmarks of the codec's parts (`vqcodec bench`): figures, never pass/fail.
+        .target(name: "Benchmarks", dependencies: [
+            "Engine", "Transforms", "IntegerPrior", "Prior", "RangeCoder", "SeededRandom"]),
         // The command-line tool: one file per subcommand.
         .executableTarget(name: "vqcodec", dependencies: [
-            "VQCodec", "ShippedModels", "Training", "Images", "Container", "RangeCoder", "Prior", "Transforms", "Engine", "FileIO",
+            "VQCodec", "ShippedModels", "Training", "Benchmarks", "Images", "Container", "RangeCoder", "IntegerPrior", "Prior",
+            "Transforms", "Engine", "SafeTensors", "FileIO",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         // Fuzzing (Fixtures/fuzz/README.md): entry points that feed untrusted bytes to the .vqc,
         // PNG and model-file readers, and the libFuzzer executable Tools/fuzz.sh builds around them.
-        .target(name: "FuzzHarness", dependencies: ["VQCodec", "Container", "Images", "Engine", "Transforms", "Prior"]),
+        .target(name: "FuzzHarness", dependencies: ["VQCodec", "Container", "Images", "SafeTensors", "Transforms", "IntegerPrior", "Prior"]),
         .executableTarget(name: "vqcodec-fuzz", dependencies: ["FuzzHarness"]),
 
         .testTarget(name: "FileIOTests", dependencies: ["FileIO"]),
-        .testTarget(name: "ImagesTests", dependencies: ["Images"]),
-        .testTarget(name: "RangeCoderTests", dependencies: ["RangeCoder"]),
-        .testTarget(name: "ContainerTests", dependencies: ["Container"]),
-        .testTarget(name: "EngineTests", dependencies: ["Engine"]),
-        .testTarget(name: "QuantizerTests", dependencies: ["Quantizer"]),
-        .testTarget(name: "TransformsTests", dependencies: ["Transforms"]),
-        .testTarget(name: "PriorTests", dependencies: ["Prior"]),
-        .testTarget(name: "TrainingTests", dependencies: ["Training"]),
-        .testTarget(name: "VQCodecTests", dependencies: ["VQCodec"]),
+        .testTarget(name: "ImagesTests", dependencies: ["Images", "FileIO", "SeededRandom"]),
+        .testTarget(name: "RangeCoderTests", dependencies: ["RangeCoder", "SeededRandom"]),
+        .testTarget(name: "ContainerTests", dependencies: ["Container", "SeededRandom"]),
+        .testTarget(name: "SafeTensorsTests", dependencies: ["SafeTensors", "FileIO", "SeededRandom"]),
+        .testTarget(name: "EngineTests", dependencies: ["Engine", "SafeTensors", "SeededRandom"]),
+        .testTarget(name: "QuantizerTests", dependencies: ["Quantizer", "Engine", "SeededRandom"]),
+        .testTarget(name: "TransformsTests", dependencies: ["Transforms", "Engine", "Quantizer", "SafeTensors", "SeededRandom"]),
+        .testTarget(name: "IntegerPriorTests", dependencies: ["IntegerPrior", "RangeCoder", "SafeTensors"]),
+        .testTarget(name: "PriorTests", dependencies: ["Prior", "IntegerPrior", "RangeCoder", "Engine", "SafeTensors", "SeededRandom"]),
+        .testTarget(name: "TrainingTests", dependencies: [
+            "Training", "Transforms", "Prior", "IntegerPrior", "Quantizer", "Images", "Engine", "SafeTensors", "SeededRandom", "FileIO"]),
+        .testTarget(name: "VQCodecTests", dependencies: ["VQCodec", "Engine", "SafeTensors", "IntegerPrior", "Transforms"]),
         // PyTorch ↔ Swift parity on a model written by Tools/train_torch (Fixtures/parity).
-        .testTarget(name: "ParityTests", dependencies: ["Transforms", "Prior", "Engine", "Quantizer"]),
+        .testTarget(name: "ParityTests", dependencies: ["Transforms", "Prior", "IntegerPrior", "Engine", "SafeTensors", "Quantizer"]),
         // Replays the fuzz corpus (Fixtures/fuzz) through the harness.
         .testTarget(name: "FuzzCorpusTests", dependencies: ["FuzzHarness"]),
-        .testTarget(name: "CLITests", dependencies: ["vqcodec", "VQCodec", "Images", "Engine", "Container"]),
+        .testTarget(name: "CLITests", dependencies: ["vqcodec", "VQCodec", "Images", "Engine", "SafeTensors", "Container"]),
     ]
 )

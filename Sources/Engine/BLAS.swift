@@ -14,7 +14,7 @@ import CBLAS
 /// - `lda`, `ldb`, `ldc` are the row strides of the matrices as stored (before transposition).
 /// - `beta == 0` overwrites `C` without reading it (BLAS semantics: NaNs already in `C` do not leak).
 @inline(__always)
-func gemm(
+package func gemm(
     transposeA: Bool, transposeB: Bool,
     m: Int, n: Int, k: Int,
     alpha: Float = 1,
@@ -39,7 +39,7 @@ func gemm(
 /// C library, so it is only written when it differs from what the library reports
 /// (`openblas_get_num_threads`), which keeps concurrent callers that ask for the same count from
 /// racing on it.
-func setBLASThreadCount(_ count: Int) {
+package func setBLASThreadCount(_ count: Int) {
     precondition(count >= 1, "BLAS needs at least one thread")
     #if !canImport(Accelerate)
     if Int(openblas_get_num_threads()) != count {

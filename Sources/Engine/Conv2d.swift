@@ -1,3 +1,4 @@
+import SeededRandom
 /// 2-D convolution over NCHW tensors, computed as im2col followed by one matrix product per image
 /// (`Y[out, oh·ow] = W[out, in·kh·kw] · columns[in·kh·kw, oh·ow] + bias`).
 ///
@@ -15,7 +16,7 @@ public final class Conv2d: Layer {
     public let bias: Parameter?
     public let inputChannels: Int
     public let outputChannels: Int
-    let geometry: ConvolutionGeometry
+    package let geometry: ConvolutionGeometry
     /// Same layout as `weight`; nil when every weight is used.
     let mask: [Float]?
 

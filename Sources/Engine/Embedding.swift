@@ -3,6 +3,7 @@ import Glibc
 #elseif canImport(Darwin)
 import Darwin
 #endif
+import SeededRandom
 
 /// Looks up learned vectors for symbols: one table of `symbolCount` vectors of `dimension` values
 /// per channel group (the vector quantizer's G codebook groups each have their own alphabet).

@@ -1,3 +1,4 @@
+import SeededRandom
 /// One layer of gated PixelCNN (van den Oord et al. 2016, "Conditional Image Generation with
 /// PixelCNN Decoders", fig. 2), with a vertical and a horizontal stack and no blind spot, over
 /// symbols whose channels are split into `groups` ordered groups.

@@ -1,14 +1,14 @@
 /// The shape of a 2-D convolution window: kernel size, stride, and zero padding on each edge.
 /// Padding may be negative on the bottom or right edge (a crop), which the causal PixelCNN stacks
 /// use to shift their receptive field up or left.
-struct ConvolutionGeometry: Equatable, Sendable {
-    var kernelHeight: Int
-    var kernelWidth: Int
-    var stride: Int
-    var padTop: Int
-    var padLeft: Int
-    var padBottom: Int
-    var padRight: Int
+package struct ConvolutionGeometry: Equatable, Sendable {
+    package var kernelHeight: Int
+    package var kernelWidth: Int
+    package var stride: Int
+    package var padTop: Int
+    package var padLeft: Int
+    package var padBottom: Int
+    package var padRight: Int
 
     /// A square `kernel × kernel` window with the same `padding` on every edge (PyTorch's Conv2d).
     static func square(kernel: Int, stride: Int, padding: Int) -> ConvolutionGeometry {

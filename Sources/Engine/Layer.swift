@@ -37,26 +37,10 @@ public final class Sequential: Layer {
     public var parameters: [Parameter] { layers.flatMap(\.parameters) }
 }
 
-/// SplitMix64 (Steele, Lea and Flood 2014): a small, fast, seedable generator, so weight
-/// initialisation and data sampling are reproducible from one `UInt64` seed.
-public struct SplitMix64: RandomNumberGenerator, Sendable {
-    private var state: UInt64
-
-    public init(seed: UInt64) { state = seed }
-
-    public mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-}
-
 extension Tensor {
     /// Values drawn uniformly from `-bound...bound` (PyTorch's default for convolution weights and
     /// biases uses `bound = 1 / sqrt(fanIn)`).
-    static func uniform<G: RandomNumberGenerator>(
+    package static func uniform<G: RandomNumberGenerator>(
         shape: [Int], bound: Float, using generator: inout G
     ) -> Tensor {
         let count = shape.reduce(1, *)

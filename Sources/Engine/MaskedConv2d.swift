@@ -1,3 +1,4 @@
+import SeededRandom
 /// Which inputs a PixelCNN layer may see at the position it computes (van den Oord et al. 2016,
 /// "Pixel Recurrent Neural Networks", §3.4): `.a` excludes the current position's own group and
 /// every later group (the first layer, which looks at the symbols themselves); `.b` includes the

@@ -5,6 +5,7 @@ import Musl
 #elseif canImport(Darwin)
 import Darwin
 #endif
+import SafeTensors
 
 /// Adam with bias correction (Kingma & Ba, 2015), with optional decoupled weight decay
 /// (AdamW, Loshchilov & Hutter, 2019); the same update as PyTorch's `torch.optim.AdamW`.

@@ -15,13 +15,13 @@ import Foundation
 /// The batch split also parallelises everything around the matrix products (im2col, col2im,
 /// GDN's element-wise passes, bias sums, pixel shuffles), which OpenBLAS threads cannot, and each
 /// core keeps its own im2col chunk in its own cache. A batch of one falls back to BLAS threads.
-enum Parallelism {
+package enum Parallelism {
     /// Cores this process may use.
-    static let cores = max(1, ProcessInfo.processInfo.activeProcessorCount)
+    package static let cores = max(1, ProcessInfo.processInfo.activeProcessorCount)
 
     /// How many batch slices run at once. One means "one slice, BLAS uses every core";
     /// the benchmark overrides it to measure the alternative.
-    @TaskLocal static var batchWorkers: Int = cores
+    @TaskLocal package static var batchWorkers: Int = cores
 
     /// Runs `body(worker, items)` over `count` batch items split into contiguous slices, one per
     /// worker, concurrently. Worker indices are `0..<workerCount(for: count)`, so callers can give

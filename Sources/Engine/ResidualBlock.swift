@@ -1,3 +1,4 @@
+import SeededRandom
 /// A residual block `y = x + conv2(relu(conv1(x)))` on `[N, C, H, W]`: `conv1` is 3×3
 /// (C → hidden, padding 1), `conv2` is 1×1 (hidden → C). Shapes are preserved.
 /// Parameters: `<name>.conv1.weight`, `<name>.conv1.bias`, `<name>.conv2.weight`, `<name>.conv2.bias`.

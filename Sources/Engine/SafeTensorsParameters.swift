@@ -1,3 +1,6 @@
+import SafeTensors
+
+/// Parameters to and from model files, by their stable names.
 extension SafeTensorsFile {
     /// A file holding each parameter's value under its name, stored as `dtype` (F32, F16 or BF16).
     /// Parameter names must be unique and must not be `__metadata__`.
@@ -8,23 +11,6 @@ extension SafeTensorsFile {
             tensors[parameter.name] = StoredTensor(floats: parameter.value.data, shape: parameter.value.shape, as: dtype)
         }
         self.init(metadata: metadata, tensors: tensors)
-    }
-
-    /// The tensor named `key` as Floats, checking its shape when `shape` is given.
-    public func floats(_ key: String, shape: [Int]? = nil) throws(SafeTensorsError) -> [Float] {
-        try tensor(key, shape: shape).floats(key: key)
-    }
-
-    /// The tensor named `key` as Int32s (from I32, I16, I8 or U8), checking its shape when `shape` is given.
-    public func int32s(_ key: String, shape: [Int]? = nil) throws(SafeTensorsError) -> [Int32] {
-        try tensor(key, shape: shape).int32s(key: key)
-    }
-
-    /// The tensor named `key`, checking its shape when `shape` is given.
-    public func tensor(_ key: String, shape: [Int]? = nil) throws(SafeTensorsError) -> StoredTensor {
-        guard let tensor = tensors[key] else { throw .missingTensors([key]) }
-        if let shape, tensor.shape != shape { throw .shapeMismatch(key: key, expected: shape, found: tensor.shape) }
-        return tensor
     }
 
     /// Sets each parameter's value from the tensor of the same name (F32, F16 or BF16).

@@ -2,7 +2,9 @@ import Container
 import Engine
 import Foundation
 import Images
+import IntegerPrior
 import Prior
+import SafeTensors
 import Transforms
 import VQCodec
 

@@ -1,4 +1,6 @@
 import Engine
+import IntegerPrior
+import SafeTensors
 
 extension PixelCNNPrior {
     /// Loads the float prior from a model file: metadata `prior.config` and every `prior.*`

@@ -1,7 +1,9 @@
 import Engine
+import IntegerPrior
+import SeededRandom
 
 /// The float PixelCNN prior: what phase II trains. The codec never codes with it; it codes with
-/// the `IntegerPrior` that `freeze()` derives from it (DESIGN.md §3).
+/// the `IntegerPrior` that `freeze()` derives from it (docs/design.md §3).
 ///
 /// ```
 /// symbols [N, G, h, w] ─▶ embedding (per group, E dims) ─▶ [N, G·E, h, w]

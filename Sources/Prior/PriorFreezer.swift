@@ -1,5 +1,7 @@
 import Engine
 import Foundation
+import IntegerPrior
+import SafeTensors
 
 /// Derives the integer prior from the float prior's weights (`PixelCNNPrior.freeze()`).
 ///

@@ -1,10 +1,11 @@
 import Engine
+import SeededRandom
 
 /// Training-time vector quantiser: nearest-code assignment with straight-through gradients,
 /// a commitment term, and codebooks learned by exponential moving averages (van den Oord et al.
 /// 2017, appendix; Razavi et al. 2019), which decouples the codebook's learning rate from β.
 ///
-/// Codebook collapse is fought three ways (DESIGN.md §2): data-based initialisation from the first
+/// Codebook collapse is fought three ways (docs/design.md §2): data-based initialisation from the first
 /// batch of encoder outputs; restarts of dead codes (EMA count below `deadCodeThreshold`, or, when
 /// `restartPatience > 0`, not chosen by any vector for that many steps in a row) onto encoder
 /// outputs of the current batch, drawn with probability proportional to their squared
@@ -224,9 +225,4 @@ public final class EMAQuantizer {
             }
         }
     }
-}
-
-extension SplitMix64 {
-    /// Uniform in [0, 1), from the top 53 bits.
-    mutating func nextUniform() -> Double { Double(next() >> 11) * 0x1.0p-53 }
 }

@@ -11,19 +11,18 @@
 /// - strictly increasing: every frequency is at least 1, so every symbol stays codable.
 ///
 /// Building tables: the prior makes one table per coded symbol, so construction is O(K) with no
-/// allocation once a table exists: keep one `FrequencyTable` and call `assign(weights:)` or
-/// `assign(probabilities:)` on it for each symbol; its storage is reused while the alphabet size
-/// stays the same (and the table is not shared with another variable).
+/// allocation once a table exists: keep one `FrequencyTable` and call `assign(weights:)` on it for
+/// each symbol; its storage is reused while the alphabet size stays the same (and the table is not
+/// shared with another variable). This module holds integer tables only: the quantisation of
+/// floating-point probabilities (for measuring a float model) lives with the float prior, in
+/// `Prior`, so that nothing on the coding path can depend on floating-point arithmetic.
 ///
-/// Quantisation (both `weights` and `probabilities`): with W_i the sum of the first i weights and
+/// Quantisation of weights: with W_i the sum of the first i weights and
 /// S the sum of all, `cumulative[i] = i + ⌊(total − K) · W_i / S⌋`. Each symbol gets its one-unit
 /// floor plus its proportional share of the remaining `total − K` units rounded down or up, and
 /// the total is exact by construction: no leftover units to hand out and no sorting. A symbol
 /// with a higher weight never gets fewer units than one with a lower weight minus one.
-/// The result is a pure function of the input: the integer path uses integer arithmetic only; the
-/// floating-point path uses only additions, one division and one multiplication per symbol, each
-/// an exactly specified IEEE-754 operation done in index order (Swift does not contract `a + b * c`
-/// into a fused multiply-add), so every conforming CPU builds the same table.
+/// The result is a pure function of the input, computed with integer arithmetic only.
 public struct FrequencyTable: Sendable, Equatable {
     /// log2 of `total`: the coder works with cumulative counts of this many bits.
     public static let precisionBits = 16
@@ -91,7 +90,7 @@ public struct FrequencyTable: Sendable, Equatable {
     /// Quantises non-negative integer weights (any scale, not all zero) with integer arithmetic
     /// only. See the type's documentation for the rule.
     /// - Throws: `.alphabetSizeOutOfRange`, `.weightOutOfRange` (negative or above 2^64 − 1),
-    ///   `.weightSumOverflow`, `.allProbabilitiesZero`.
+    ///   `.weightSumOverflow`, `.allWeightsZero`.
     @inlinable
     public init<Weights: Collection>(weights: Weights) throws(RangeCoderError)
     where Weights.Element: FixedWidthInteger {
@@ -140,7 +139,7 @@ public struct FrequencyTable: Sendable, Equatable {
                 sum = next
             }
         }
-        guard sum > 0 else { return .allProbabilitiesZero(count: k) }
+        guard sum > 0 else { return .allWeightsZero(count: k) }
 
         // Units left after every symbol's one-unit floor; at least 2^16 − 4096 > 0.
         let spare = UInt64(Self.total) - UInt64(k)
@@ -167,69 +166,6 @@ public struct FrequencyTable: Sendable, Equatable {
         }
         assert(Self.satisfiesInvariants(storage))
         return nil
-    }
-
-    // MARK: Quantisation of floating-point probabilities
-
-    /// Quantises non-negative finite probabilities (any positive sum; zeros and subnormals are
-    /// fine and get the one-unit floor). Values are converted to `Double` (exact for `Float` and
-    /// `Double`) and combined only with exactly specified IEEE operations in index order, so the
-    /// table is the same on every CPU. See the type's documentation for the rule.
-    /// - Throws: `.alphabetSizeOutOfRange`, `.probabilityIsNaN`, `.probabilityIsNegative`,
-    ///   `.probabilityIsInfinite`, `.allProbabilitiesZero`.
-    @inlinable
-    public init<Probabilities: Collection>(probabilities: Probabilities) throws(RangeCoderError)
-    where Probabilities.Element: BinaryFloatingPoint {
-        storage = []
-        try assign(probabilities: probabilities)
-    }
-
-    /// Overwrites this table with the quantisation of `probabilities`, reusing its storage when
-    /// the alphabet size is unchanged. On error the table is left as it was.
-    @inlinable
-    public mutating func assign<Probabilities: Collection>(probabilities: Probabilities) throws(RangeCoderError)
-    where Probabilities.Element: BinaryFloatingPoint {
-        let k = probabilities.count
-        guard Self.symbolCountRange.contains(k) else { throw .alphabetSizeOutOfRange(found: k) }
-        var sum = 0.0
-        var index = 0
-        for p in probabilities {
-            let value = Double(p)
-            guard !value.isNaN else { throw .probabilityIsNaN(index: index) }
-            guard value >= 0 else { throw .probabilityIsNegative(index: index, value: value) }
-            guard value.isFinite else { throw .probabilityIsInfinite(index: index) }
-            sum += value
-            index += 1
-        }
-        guard sum > 0 else { throw .allProbabilitiesZero(count: k) }
-        // Finite values whose sum overflows: scale by 2^-64, exact except for values that become
-        // subnormal, which are negligible against a sum this large and keep their one-unit floor.
-        var scale = 1.0
-        if sum.isInfinite {
-            scale = 0x1p-64
-            sum = 0
-            for p in probabilities { sum += Double(p) * scale }
-        }
-
-        let spare = Double(Self.total) - Double(k)  // units left after the one-unit floors
-        let spareUnits = Self.total - UInt32(k)
-        prepareStorage(symbolCount: k)
-        storage.withUnsafeMutableBufferPointer { cumulative in
-            cumulative[0] = 0
-            var prefix = 0.0
-            var i: UInt32 = 0
-            for p in probabilities {
-                // The same operations in the same order as the sum above, so the last prefix
-                // equals `sum` bit for bit and every fraction lies in 0...1.
-                prefix += Double(p) * scale
-                let fraction = prefix / sum
-                let share = UInt32(fraction * spare)  // truncation is floor for values >= 0
-                i &+= 1
-                cumulative[Int(i)] = i &+ min(share, spareUnits)
-            }
-            cumulative[k] = Self.total  // already equal (fraction 1 gives `spare`); stated for the reader
-        }
-        assert(Self.satisfiesInvariants(storage))
     }
 
     // MARK: Lookup (the decoder's hot path)

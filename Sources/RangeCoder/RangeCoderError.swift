@@ -1,5 +1,5 @@
 /// Everything that can go wrong in the `RangeCoder` module that is not a programmer mistake:
-/// untrusted frequency tables (counts or probabilities read from a file or produced by a model)
+/// untrusted frequency tables (counts or weights read from a file or produced by a model)
 /// and damaged or truncated coded streams. Programmer mistakes (a symbol outside its table, a
 /// "trusted" table that is not a CDF) are preconditions instead.
 ///
@@ -16,14 +16,8 @@ public enum RangeCoderError: Error, Equatable, Sendable, CustomStringConvertible
     /// Symbol `symbol` would get frequency `high - low` < 1 (`cumulative[symbol] = low`,
     /// `cumulative[symbol + 1] = high`): every symbol needs at least one unit to stay codable.
     case cumulativeNotIncreasing(symbol: Int, low: UInt32, high: UInt32)
-    /// Probability `index` is NaN.
-    case probabilityIsNaN(index: Int)
-    /// Probability `index` is negative (`value`).
-    case probabilityIsNegative(index: Int, value: Double)
-    /// Probability `index` is infinite.
-    case probabilityIsInfinite(index: Int)
-    /// Every probability or weight is zero, so there is no distribution to scale.
-    case allProbabilitiesZero(count: Int)
+    /// Every weight is zero, so there is no distribution to scale.
+    case allWeightsZero(count: Int)
     /// Integer weight `index` is negative or does not fit in 64 bits (`value` is its decimal text).
     case weightOutOfRange(index: Int, value: String)
     /// The integer weights add up to more than 2^64 − 1.
@@ -48,14 +42,8 @@ public enum RangeCoderError: Error, Equatable, Sendable, CustomStringConvertible
             return "cumulative frequency counts must end at \(expected), found \(found)"
         case .cumulativeNotIncreasing(let symbol, let low, let high):
             return "symbol \(symbol) has cumulative counts \(low)..\(high): every symbol needs a frequency of at least 1"
-        case .probabilityIsNaN(let index):
-            return "probability \(index) is NaN; the model produced an invalid distribution"
-        case .probabilityIsNegative(let index, let value):
-            return "probability \(index) is negative (\(value)); probabilities must be zero or more"
-        case .probabilityIsInfinite(let index):
-            return "probability \(index) is infinite; probabilities must be finite"
-        case .allProbabilitiesZero(let count):
-            return "all \(count) probabilities are zero; at least one must be positive"
+        case .allWeightsZero(let count):
+            return "all \(count) weights are zero; at least one must be positive"
         case .weightOutOfRange(let index, let value):
             return "weight \(index) is \(value); integer weights must lie in 0...\(UInt64.max)"
         case .weightSumOverflow(let count):

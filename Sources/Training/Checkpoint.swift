@@ -1,6 +1,7 @@
 import Engine
 import FileIO
 import Foundation
+import SafeTensors
 
 /// A training run's checkpoint: a folder (by convention `<model>.ckpt/`) holding
 /// - `checkpoint.json`: the format, the step, the training seconds so far, the run's settings

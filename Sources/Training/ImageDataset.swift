@@ -1,6 +1,7 @@
 import Engine
 import Foundation
 import Images
+import SeededRandom
 
 /// Training images: every PNG of one folder, loaded once and held as 8-bit RGB (gray files are
 /// replicated into three channels), from which random square crops are drawn.

@@ -1,7 +1,10 @@
 import Engine
 import FileIO
 import Foundation
+import IntegerPrior
 import Prior
+import SafeTensors
+import SeededRandom
 import Transforms
 
 /// Everything that defines a phase-II prior training run. Saved in every checkpoint and, as the
@@ -113,7 +116,7 @@ public final class PriorTrainer {
     /// The last held-out evaluation, if any.
     public private(set) var evaluation: PriorEvaluation?
     private var window = Window()
-    private var nonFiniteInARow = 0
+    private var update = GuardedUpdate()
 
     /// Metadata keys of the model file.
     public static let recipeKey = "prior.recipe"
@@ -189,21 +192,14 @@ public final class PriorTrainer {
         var generator = SplitMix64(seed: Self.streamSeed(run.seed, step: step))
         let crop = min(run.crop, dataset.largestCrop)
         let symbols = dataset.batch(size: run.batch, crop: crop, using: &generator)
-        let parameters = prior.parameters
-        for parameter in parameters { parameter.zeroGradient() }
+        for parameter in optimizer.parameters { parameter.zeroGradient() }
         let bits = prior.trainStep(symbols: symbols, batch: run.batch, height: crop, width: crop)
-        let norm = clipGradientNorm(parameters, maxNorm: run.clipNorm)
-        let learningRate = run.schedule.learningRate(atStep: step)
-        let finite = norm.isFinite && bits.isFinite
-        if finite {
-            optimizer.step(learningRate: learningRate)
-            nonFiniteInARow = 0
-        } else {
-            nonFiniteInARow += 1
-            if nonFiniteInARow >= 10 { throw .diverged(step: step) }
-        }
+        let outcome = update.apply(to: optimizer, schedule: run.schedule, clipNorm: run.clipNorm, step: step,
+                                   lossIsFinite: bits.isFinite)
+        if outcome.diverged { throw .diverged(step: step) }
         step += 1
-        let result = StepResult(bits: bits, learningRate: learningRate, gradientNorm: norm, updated: finite)
+        let result = StepResult(bits: bits, learningRate: outcome.learningRate, gradientNorm: outcome.gradientNorm,
+                                updated: outcome.updated)
         window.add(result)
         return result
     }
@@ -227,17 +223,12 @@ public final class PriorTrainer {
         return result
     }
 
-    /// How `train` ended.
-    public enum Outcome: Sendable, Equatable {
-        case finished
-        /// `shouldStop` returned true; a checkpoint of `step` was saved.
-        case interrupted(step: Int)
-    }
+    public typealias Outcome = TrainingOutcome
 
-    /// Trains until `run.steps`, reporting every `logEvery` steps, evaluating the held-out maps
-    /// every `evaluateEvery` steps, and saving a checkpoint and the model file so far every
-    /// `checkpointEvery` steps, when `shouldStop` says so, and at the end (with a final held-out
-    /// evaluation of the float and the integer prior).
+    /// Trains until `run.steps` (``TrainingLoop``), reporting every `logEvery` steps, evaluating
+    /// the held-out maps every `evaluateEvery` steps, and saving a checkpoint and the model file so
+    /// far every `checkpointEvery` steps, when `shouldStop` says so, and at the end (with a final
+    /// held-out evaluation of the float and the integer prior).
     ///
     /// - base: the VQ-VAE's model file; the output is its tensors and metadata with the prior's added
     ///   (any earlier prior in it replaced).
@@ -245,26 +236,24 @@ public final class PriorTrainer {
     public func train(dataset: SymbolDataset, base: SafeTensorsFile, output: String, protectedPaths: [String],
                       checkpointEvery: Int, logEvery: Int, evaluateEvery: Int, progress: TrainingProgress,
                       shouldStop: () -> Bool) throws(PriorTrainingError) -> Outcome {
-        precondition(checkpointEvery > 0 && logEvery > 0 && evaluateEvery > 0)
+        precondition(evaluateEvery > 0)
         let checkpoint = Self.checkpointFolder(forOutput: output)
-        while step < run.steps {
-            if shouldStop() {
+        let loop = TrainingLoop(checkpointEvery: checkpointEvery, logEvery: logEvery, progress: progress,
+                                checkpointPath: checkpoint.path)
+        let outcome = try loop.run(
+            steps: run.steps, step: { step }, shouldStop: shouldStop,
+            trainStep: { () throws(PriorTrainingError) in try trainStep(dataset: dataset) },
+            afterStep: { done in
+                done % evaluateEvery == 0 && done < run.steps && evaluate(dataset: dataset, integer: false) != nil
+            },
+            report: { evaluated in
+                defer { window.reset() }
+                return window.fields(evaluation: evaluated ? evaluation : nil, groups: run.configuration.groups)
+            },
+            save: { () throws(PriorTrainingError) in
                 try save(base: base, output: output, protectedPaths: protectedPaths, checkpoint: checkpoint, progress: progress)
-                progress.message("interrupted: checkpoint of step \(step) saved in \(checkpoint.path); "
-                                 + "run the same command with --resume to continue")
-                return .interrupted(step: step)
-            }
-            try trainStep(dataset: dataset)
-            let evaluated = step % evaluateEvery == 0 && step < run.steps
-                && evaluate(dataset: dataset, integer: false) != nil
-            if step % logEvery == 0 || step == run.steps || evaluated {
-                progress.report(step: step, fields: window.fields(evaluation: evaluated ? evaluation : nil, groups: run.configuration.groups))
-                window.reset()
-            }
-            if step % checkpointEvery == 0 && step < run.steps {
-                try save(base: base, output: output, protectedPaths: protectedPaths, checkpoint: checkpoint, progress: progress)
-            }
-        }
+            })
+        guard outcome == .finished else { return outcome }
         progress.closeLine()
         let frozen = prior.freeze()
         if let result = evaluate(dataset: dataset, integer: true, integerPrior: frozen) {

@@ -1,6 +1,7 @@
 import Engine
 import Foundation
 import Images
+import SeededRandom
 import Transforms
 
 /// The data of phase II: the symbol maps `[G, h, w]` of whole training images under a trained

@@ -2,6 +2,8 @@ import Engine
 import FileIO
 import Foundation
 import Quantizer
+import SafeTensors
+import SeededRandom
 import Transforms
 
 /// Everything that defines a phase-I VQ-VAE training run. Saved in every checkpoint and, as the
@@ -16,7 +18,7 @@ public struct VQVAETrainingRun: Codable, Sendable, Equatable {
     /// Peak learning rate of Adam, reached after `warmupSteps`, then half a cosine down to a tenth.
     public var learningRate: Float
     public var warmupSteps: Int
-    /// The global gradient norm is clipped to this before each update (DESIGN.md §6).
+    /// The global gradient norm is clipped to this before each update (docs/design.md §6).
     public var clipNorm: Float
     /// Seeds the weights, the crops and the quantiser's restarts.
     public var seed: UInt64
@@ -88,8 +90,7 @@ public final class VQVAETrainer {
     /// Training seconds spent before this process (a resumed run).
     public let elapsedBefore: Double
     private var window: MetricsWindow
-    /// Updates skipped because the loss or the gradient was not finite, in a row.
-    private var nonFiniteInARow = 0
+    private var update = GuardedUpdate()
 
     /// A new run.
     public init(run: VQVAETrainingRun) {
@@ -172,60 +173,46 @@ public final class VQVAETrainer {
         precondition(step < run.steps, "the run is complete")
         var generator = SplitMix64(seed: Self.streamSeed(run.seed, step: step, stream: 1))
         let images = dataset.batch(size: run.batch, crop: run.crop, using: &generator)
-        let parameters = optimizer.parameters
-        for parameter in parameters { parameter.zeroGradient() }
+        for parameter in optimizer.parameters { parameter.zeroGradient() }
         let report = run.decoderOnly == true
             ? model.trainSynthesisStep(images: images)
             : model.trainStep(images: images, randomSeed: Self.streamSeed(run.seed, step: step, stream: 2))
-        let norm = clipGradientNorm(parameters, maxNorm: run.clipNorm)
-        let learningRate = run.schedule.learningRate(atStep: step)
-        let finite = norm.isFinite && report.mse.isFinite && report.commitmentLoss.isFinite
-        if finite {
-            optimizer.step(learningRate: learningRate)
-            nonFiniteInARow = 0
-        } else {
-            nonFiniteInARow += 1
-            if nonFiniteInARow >= 10 { throw .diverged(step: step) }
-        }
+        let outcome = update.apply(to: optimizer, schedule: run.schedule, clipNorm: run.clipNorm, step: step,
+                                   lossIsFinite: report.mse.isFinite && report.commitmentLoss.isFinite)
+        if outcome.diverged { throw .diverged(step: step) }
         step += 1
-        let result = StepResult(report: report, learningRate: learningRate, gradientNorm: norm, updated: finite)
+        let result = StepResult(report: report, learningRate: outcome.learningRate, gradientNorm: outcome.gradientNorm,
+                                updated: outcome.updated)
         window.add(result)
         return result
     }
 
-    /// How ``train(dataset:output:checkpointEvery:logEvery:progress:shouldStop:)`` ended.
-    public enum Outcome: Sendable, Equatable {
-        case finished
-        /// `shouldStop` returned true; a checkpoint of `step` was saved.
-        case interrupted(step: Int)
-    }
+    public typealias Outcome = TrainingOutcome
 
-    /// Trains until `run.steps`, reporting every `logEvery` steps and saving a checkpoint (and the
-    /// model file so far) every `checkpointEvery` steps, when `shouldStop` says so, and at the end.
+    /// Trains until `run.steps` (``TrainingLoop``), reporting every `logEvery` steps and saving a
+    /// checkpoint (and the model file so far) every `checkpointEvery` steps, when `shouldStop`
+    /// says so, and at the end.
     ///
     /// - Parameter output: the model file; it is rewritten at each checkpoint with the model so far
     ///   (only what coding needs, plus metadata), and the checkpoint goes to `output.ckpt/`.
     public func train(dataset: ImageDataset, output: String, checkpointEvery: Int, logEvery: Int,
                       progress: TrainingProgress, shouldStop: () -> Bool) throws(VQVAETrainingError) -> Outcome {
-        precondition(checkpointEvery > 0 && logEvery > 0)
         let checkpoint = CheckpointFolder(forOutput: output)
-        while step < run.steps {
-            if shouldStop() {
-                try save(output: output, checkpoint: checkpoint, progress: progress, dataset: dataset)
-                progress.message("interrupted: checkpoint of step \(step) saved in \(checkpoint.path); "
-                                 + "run the same command with --resume to continue")
-                return .interrupted(step: step)
-            }
-            try trainStep(dataset: dataset)
-            if step % logEvery == 0 || step == run.steps {
-                progress.report(step: step, fields: window.fields())
-                window.reset()
-            }
-            if step % checkpointEvery == 0 && step < run.steps {
-                try save(output: output, checkpoint: checkpoint, progress: progress, dataset: dataset)
-            }
+        let loop = TrainingLoop(checkpointEvery: checkpointEvery, logEvery: logEvery, progress: progress,
+                                checkpointPath: checkpoint.path)
+        let save = { () throws(VQVAETrainingError) in
+            try self.save(output: output, checkpoint: checkpoint, progress: progress, dataset: dataset)
         }
-        try save(output: output, checkpoint: checkpoint, progress: progress, dataset: dataset)
+        let outcome = try loop.run(
+            steps: run.steps, step: { step }, shouldStop: shouldStop,
+            trainStep: { () throws(VQVAETrainingError) in try trainStep(dataset: dataset) },
+            report: { _ in
+                defer { window.reset() }
+                return window.fields()
+            },
+            save: save)
+        guard outcome == .finished else { return outcome }
+        try save()
         progress.closeLine()
         return .finished
     }

@@ -1,4 +1,5 @@
 import Engine
+import SafeTensors
 
 /// Why a VQ-VAE could not be loaded from a model file.
 public enum TransformsError: Error, Equatable, Sendable, CustomStringConvertible {

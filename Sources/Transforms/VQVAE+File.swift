@@ -1,9 +1,10 @@
 import Engine
 import Quantizer
+import SafeTensors
 
 /// The VQ-VAE's part of a model file (Formats/model.md):
 /// - tensors `analysis.*` and `synthesis.*` (the transforms' parameters, as named by
-///   ``ReferenceTransforms``), `quantizer.codebook` F32 `[G, K, d]`;
+///   ``TransformNetworks``), `quantizer.codebook` F32 `[G, K, d]`;
 /// - in checkpoints only, the EMA state `quantizer.cluster_size` F32 `[G, K]`,
 ///   `quantizer.cluster_sum` F32 `[G, K, d]` and `quantizer.steps_unused` I32 `[G, K]`;
 /// - metadata `vqvae.config` (``VQVAEConfiguration`` JSON) and `name`.

@@ -5,6 +5,7 @@ import Darwin
 #endif
 import Engine
 import Quantizer
+import SeededRandom
 
 /// The VQ-VAE (van den Oord et al. 2017) with product codebooks:
 ///
@@ -48,10 +49,10 @@ public final class VQVAE {
         self.configuration = configuration
         self.name = name
         var generator = SplitMix64(seed: seed)
-        analysis = ReferenceTransforms.makeAnalysis(
+        analysis = TransformNetworks.makeAnalysis(
             stride: configuration.stride, width: configuration.width, latentChannels: configuration.latentChannels,
             using: &generator)
-        synthesis = ReferenceTransforms.makeSynthesis(
+        synthesis = TransformNetworks.makeSynthesis(
             stride: configuration.stride, width: configuration.width, latentChannels: configuration.latentChannels,
             using: &generator)
         quantizer = EMAQuantizer(

@@ -1,6 +1,8 @@
 import Engine
 import Foundation
+import IntegerPrior
 import Prior
+import SafeTensors
 import Transforms
 
 /// A trained model as the codec uses it: the VQ-VAE (analysis, codebooks, synthesis) and the

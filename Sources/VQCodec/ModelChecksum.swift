@@ -1,4 +1,5 @@
 import Engine
+import SafeTensors
 
 /// The 64-bit identity of a model's coding-relevant content, stored in every `.vqc` header so a
 /// file decoded with another model fails with a clear message instead of decoding garbage.

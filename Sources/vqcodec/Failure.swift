@@ -3,7 +3,9 @@ import Container
 import Engine
 import FileIO
 import Images
+import IntegerPrior
 import Prior
+import SafeTensors
 import ShippedModels
 import Transforms
 import VQCodec

@@ -2,7 +2,9 @@ import ArgumentParser
 import Engine
 import FileIO
 import Foundation
+import IntegerPrior
 import Prior
+import SafeTensors
 import Transforms
 import VQCodec
 

@@ -2,7 +2,9 @@ import ArgumentParser
 import Engine
 import FileIO
 import Foundation
+import IntegerPrior
 import Prior
+import SafeTensors
 import Training
 import Transforms
 
@@ -22,27 +24,17 @@ struct TrainPriorCommand: ParsableCommand {
             OUT.prior.log.csv. Ctrl-C saves a checkpoint and exits with status 130. Build with -c release.
             """)
 
-    @Option(help: "Model file holding the trained VQ-VAE (safetensors).")
+    @OptionGroup var common: TrainingRunOptions
+
+    @Option(help: "Model file holding the trained VQ-VAE (safetensors); --data is encoded with it.")
     var model: String
 
-    @Option(help: "Folder of PNG training images (the VQ-VAE's, not searched recursively).")
-    var data: String
 
     @Option(help: "Model file to write (default: --model, updated in place).")
     var out: String?
 
-    @Option(help: "Training steps in total.")
-    var steps: Int?
-    @Option(help: "Crops per batch.")
-    var batch: Int?
     @Option(help: "Side of the square crops, in latent positions.")
     var crop: Int?
-    @Option(help: "Peak learning rate.")
-    var lr: Float?
-    @Option(help: "Warm-up steps (default: a tenth of --steps, at most 500).")
-    var warmup: Int?
-    @Option(help: "Seed of the weights and the crops.")
-    var seed: UInt64?
     @Option(help: "Channels of each stack of the gated blocks (a multiple of the groups).")
     var channels: Int?
     @Option(help: "Gated PixelCNN blocks.")
@@ -61,32 +53,23 @@ struct TrainPriorCommand: ParsableCommand {
         valueName: "model"))
     var initFrom: String?
 
-    @Option(help: "Name of the output model (printable ASCII, at most 64 characters; default: --model's). Give a new one when continuing a shipped model's prior: .vqc files name their model, and a shipped model is never changed in place.")
-    var name: String?
 
     @Flag(help: "Also train on each training image mirrored and shifted by half the stride (8 maps per image; held-out images are not augmented): more data for a prior that overfits, as stride-16 priors do.")
     var augment = false
 
-    @Option(help: "Steps between checkpoints.")
-    var checkpointEvery = 500
     @Option(help: "Steps between held-out evaluations (default: --checkpoint-every).")
     var evaluateEvery: Int?
-    @Option(help: "Steps between progress lines.")
-    var logEvery = 10
-    @Flag(help: "Continue the run saved in OUT.prior.ckpt/ (its settings apply).")
-    var resume = false
 
     private var output: String { out ?? model }
 
+    private var checkpointEvery: Int { common.checkpointEvery ?? 500 }
+
     func validate() throws {
-        guard checkpointEvery >= 1 else { throw ValidationError("--checkpoint-every must be at least 1") }
-        guard logEvery >= 1 else { throw ValidationError("--log-every must be at least 1") }
         if let evaluateEvery, evaluateEvery < 1 { throw ValidationError("--evaluate-every must be at least 1") }
-        if let name, !VQVAE.isValidName(name) { throw ValidationError("--name must be 1 to 64 printable ASCII characters") }
     }
 
     func run() throws {
-        try messages.checkOutput(output, data: data)
+        try messages.checkOutput(output, data: common.data)
         let base: SafeTensorsFile
         do { base = try SafeTensorsFile(contentsOf: model) } catch { throw failure(error, ExitStatus.code(for: error)) }
         let vqvae: VQVAE
@@ -94,11 +77,11 @@ struct TrainPriorCommand: ParsableCommand {
         let checksum = PriorTrainer.vqvaeChecksum(base)
 
         let checkpoint = PriorTrainer.checkpointFolder(forOutput: output)
-        if !resume && checkpoint.exists {
+        if !common.resume && checkpoint.exists {
             throw usage("\(checkpoint.path) holds a checkpoint of an earlier run; pass --resume to continue it, or delete it to start afresh")
         }
         let trainer: PriorTrainer
-        if resume {
+        if common.resume {
             do { trainer = try PriorTrainer(resumingFrom: checkpoint) } catch { throw failure(error, ExitStatus.invalidInput) }
             try checkResumeOptions(trainer.run)
             guard trainer.run.vqvaeChecksum == checksum else {
@@ -119,11 +102,11 @@ struct TrainPriorCommand: ParsableCommand {
                                                    kernelSize: kernel ?? shape?.kernelSize ?? 3,
                                                    headChannels: head ?? shape?.headChannels ?? 128)
             let run = PriorTrainingRun(
-                configuration: configuration, modelPath: URL(fileURLWithPath: model).standardizedFileURL.path,
-                vqvaeChecksum: checksum, dataFolder: URL(fileURLWithPath: data).standardizedFileURL.path,
-                steps: steps ?? 5000, batch: batch ?? 16, crop: crop ?? 16, learningRate: lr ?? 1e-3, warmupSteps: warmup,
-                holdOutEvery: holdOutEvery ?? 10, seed: seed ?? 1,
-                initialPrior: initFrom.map { URL(fileURLWithPath: $0).standardizedFileURL.path }, name: name,
+                configuration: configuration, modelPath: standardisedPath(model),
+                vqvaeChecksum: checksum, dataFolder: common.dataFolder,
+                steps: common.steps ?? 5000, batch: common.batch ?? 16, crop: crop ?? 16, learningRate: common.lr ?? 1e-3,
+                warmupSteps: common.warmup, holdOutEvery: holdOutEvery ?? 10, seed: common.seed ?? 1,
+                initialPrior: initFrom.map(standardisedPath), name: common.name,
                 augmentation: augment ? .mirrorAndShift : nil, commandLine: CommandLine.arguments.joined(separator: " "))
             if let problem = run.problem { throw usage(problem) }
             trainer = PriorTrainer(run: run)
@@ -164,7 +147,7 @@ struct TrainPriorCommand: ParsableCommand {
         let outcome: PriorTrainer.Outcome
         do {
             outcome = try trainer.train(dataset: dataset, base: base, output: output, protectedPaths: images.paths,
-                                        checkpointEvery: checkpointEvery, logEvery: logEvery,
+                                        checkpointEvery: checkpointEvery, logEvery: common.logEvery,
                                         evaluateEvery: evaluateEvery ?? checkpointEvery, progress: progress,
                                         shouldStop: { trainingInterrupted })
         } catch {
@@ -183,26 +166,18 @@ struct TrainPriorCommand: ParsableCommand {
     /// With --resume the checkpoint's settings apply: an option given with another value is an error.
     private func checkResumeOptions(_ run: PriorTrainingRun) throws {
         let c = run.configuration
-        let given: [(String, String?, String)] = [
-            ("--steps", steps.map(String.init), String(run.steps)), ("--batch", batch.map(String.init), String(run.batch)),
-            ("--crop", crop.map(String.init), String(run.crop)), ("--lr", lr.map { "\($0)" }, "\(run.learningRate)"),
-            ("--warmup", warmup.map(String.init), String(run.warmupSteps)), ("--seed", seed.map(String.init), String(run.seed)),
+        let checks = common.resumeChecks(steps: run.steps, batch: run.batch, learningRate: run.learningRate,
+                                         warmupSteps: run.warmupSteps, seed: run.seed) + [
+            ("--crop", crop.map(String.init), String(run.crop)),
             ("--channels", channels.map(String.init), String(c.channels)), ("--blocks", blocks.map(String.init), String(c.blocks)),
             ("--embedding", embedding.map(String.init), String(c.embeddingDimension)),
             ("--kernel", kernel.map(String.init), String(c.kernelSize)), ("--head", head.map(String.init), String(c.headChannels)),
             ("--hold-out-every", holdOutEvery.map(String.init), String(run.holdOutEvery)),
-            ("--init-from", initFrom.map { URL(fileURLWithPath: $0).standardizedFileURL.path }, run.initialPrior ?? "(none)"),
-            ("--name", name, run.name ?? "(the model's)"),
+            ("--init-from", initFrom.map(standardisedPath), run.initialPrior.map(standardisedPath) ?? "(none)"),
+            ("--name", common.name, run.name ?? "(the model's)"),
             ("--augment", augment ? "given" : nil, run.augmentation == nil ? "not given" : "given"),
         ]
-        for (option, value, saved) in given {
-            if let value, value != saved {
-                throw usage("\(option) \(value) differs from the checkpoint's \(saved); a resumed run keeps its settings")
-            }
-        }
-        if URL(fileURLWithPath: data).standardizedFileURL.path != run.dataFolder {
-            throw usage("--data \(data) differs from the checkpoint's \(run.dataFolder); a resumed run keeps its data")
-        }
+        try common.checkResumed(checks, savedData: run.dataFolder, messages: messages)
     }
 
     private var messages: TrainingMessages { TrainingMessages(command: "train prior") }

@@ -2,6 +2,7 @@ import ArgumentParser
 import Engine
 import FileIO
 import Foundation
+import SafeTensors
 import Training
 import Transforms
 
@@ -18,8 +19,7 @@ struct TrainVQVAECommand: ParsableCommand {
             Ctrl-C saves a checkpoint and exits with status 130. Build with -c release: debug is many times slower.
             """)
 
-    @Option(help: "Folder of PNG training images (not searched recursively).")
-    var data: String
+    @OptionGroup var common: TrainingRunOptions
 
     @Option(help: "Model file to write (safetensors).")
     var out: String
@@ -34,20 +34,8 @@ struct TrainVQVAECommand: ParsableCommand {
     var codebookSize: Int?
     @Option(help: "Latent channels, a multiple of --groups.")
     var latentChannels: Int?
-    @Option(help: "Training steps in total.")
-    var steps: Int?
-    @Option(help: "Crops per batch.")
-    var batch: Int?
     @Option(help: "Side of the square crops, a multiple of the stride.")
     var crop: Int?
-    @Option(help: "Peak learning rate.")
-    var lr: Float?
-    @Option(help: "Warm-up steps (default: a tenth of --steps, at most 500).")
-    var warmup: Int?
-    @Option(help: "Seed of the weights, the crops and the codebook restarts.")
-    var seed: UInt64?
-    @Option(help: "Model name stored in the file (printable ASCII, at most 64 characters).")
-    var name: String?
 
     @Option(help: ArgumentHelp("Start from this model: its analysis and synthesis weights (same stride, width and latent channels), and its codebooks when the groups and codebook size are the same (otherwise new codebooks, from the first batch).", valueName: "model"))
     var initFrom: String?
@@ -55,47 +43,35 @@ struct TrainVQVAECommand: ParsableCommand {
     @Flag(help: "Fine-tune the synthesis transform (the decoder) of --init-from only: its analysis transform and codebooks stay exactly as they are, so images map to the same symbols and its prior stays valid (give the output a prior with `train prior --init-from` that model). Better reconstructions at the same rate.")
     var decoderOnly = false
 
-    @Option(help: "Steps between checkpoints.")
-    var checkpointEvery = 200
-    @Option(help: "Steps between progress lines.")
-    var logEvery = 10
-    @Flag(help: "Continue the run saved in OUT.ckpt/ (its settings apply; --steps may extend it).")
-    var resume = false
+
+    private var checkpointEvery: Int { common.checkpointEvery ?? 200 }
 
     func validate() throws {
-        guard checkpointEvery >= 1 else { throw ValidationError("--checkpoint-every must be at least 1") }
-        guard logEvery >= 1 else { throw ValidationError("--log-every must be at least 1") }
-        if let name, !VQVAE.isValidName(name) {
-            throw ValidationError("--name must be 1 to 64 printable ASCII characters")
-        }
-        if !resume, let problem = freshRun().problem { throw ValidationError(problem) }
+        if !common.resume, let problem = freshRun().problem { throw ValidationError(problem) }
     }
 
     /// The run these options describe, defaults filled in.
     func freshRun() -> VQVAETrainingRun {
         let configuration = VQVAEConfiguration(stride: stride ?? 8, width: width ?? 128, latentChannels: latentChannels ?? 64,
                                                groups: groups ?? 4, codebookSize: codebookSize ?? 512)
-        let steps = self.steps ?? 10_000
-        let dataFolder = URL(fileURLWithPath: data).standardizedFileURL.path
-        return VQVAETrainingRun(configuration: configuration, name: name ?? "vqvae", dataFolder: dataFolder, steps: steps,
-                                batch: batch ?? 8, crop: crop ?? 128, learningRate: lr ?? 2e-4, warmupSteps: warmup,
-                                seed: seed ?? 1, initialTransforms: initFrom, decoderOnly: decoderOnly, commandLine: CommandLine.arguments.joined(separator: " "))
+        return VQVAETrainingRun(configuration: configuration, name: common.name ?? "vqvae", dataFolder: common.dataFolder,
+                                steps: common.steps ?? 10_000, batch: common.batch ?? 8, crop: crop ?? 128,
+                                learningRate: common.lr ?? 2e-4, warmupSteps: common.warmup, seed: common.seed ?? 1,
+                                initialTransforms: initFrom.map(standardisedPath), decoderOnly: decoderOnly,
+                                commandLine: CommandLine.arguments.joined(separator: " "))
     }
 
     func run() throws {
-        try messages.checkOutput(out, data: data)
+        try messages.checkOutput(out, data: common.data)
         let checkpoint = CheckpointFolder(forOutput: out)
-        if !resume && checkpoint.exists {
+        if !common.resume && checkpoint.exists {
             throw usage("\(checkpoint.path) holds a checkpoint of an earlier run; pass --resume to continue it, or delete it to start afresh")
         }
 
         let trainer: VQVAETrainer
-        if resume {
+        if common.resume {
             do { trainer = try VQVAETrainer(resumingFrom: checkpoint) } catch { throw failure(error, ExitStatus.invalidInput) }
             try checkResumeOptions(trainer.run)
-            if let steps, steps != trainer.run.steps {
-                throw usage("--steps \(steps) differs from the checkpoint's \(trainer.run.steps); the learning-rate schedule depends on it, so a resumed run keeps it")
-            }
         } else {
             trainer = VQVAETrainer(run: freshRun())
             if let initFrom {
@@ -132,7 +108,7 @@ struct TrainVQVAECommand: ParsableCommand {
         let outcome: VQVAETrainer.Outcome
         do {
             outcome = try trainer.train(dataset: dataset, output: out, checkpointEvery: checkpointEvery,
-                                        logEvery: logEvery, progress: progress,
+                                        logEvery: common.logEvery, progress: progress,
                                         shouldStop: { trainingInterrupted })
         } catch {
             progress.closeLine()
@@ -150,26 +126,17 @@ struct TrainVQVAECommand: ParsableCommand {
     /// With --resume the checkpoint's settings apply: an option given with another value is an error.
     private func checkResumeOptions(_ run: VQVAETrainingRun) throws {
         let c = run.configuration
-        let given: [(String, String?, String)] = [
+        let checks = common.resumeChecks(steps: run.steps, batch: run.batch, learningRate: run.learningRate,
+                                         warmupSteps: run.warmupSteps, seed: run.seed) + [
             ("--stride", stride.map(String.init), String(c.stride)), ("--width", width.map(String.init), String(c.width)),
             ("--groups", groups.map(String.init), String(c.groups)),
             ("--codebook-size", codebookSize.map(String.init), String(c.codebookSize)),
             ("--latent-channels", latentChannels.map(String.init), String(c.latentChannels)),
-            ("--batch", batch.map(String.init), String(run.batch)), ("--crop", crop.map(String.init), String(run.crop)),
-            ("--lr", lr.map { "\($0)" }, "\(run.learningRate)"), ("--warmup", warmup.map(String.init), String(run.warmupSteps)),
-            ("--seed", seed.map(String.init), String(run.seed)), ("--name", name, run.name),
-            ("--init-from", initFrom, run.initialTransforms ?? "(none)"),
+            ("--crop", crop.map(String.init), String(run.crop)), ("--name", common.name, run.name),
+            ("--init-from", initFrom.map(standardisedPath), run.initialTransforms.map(standardisedPath) ?? "(none)"),
             ("--decoder-only", decoderOnly ? "given" : nil, run.decoderOnly == true ? "given" : "not given"),
         ]
-        for (option, value, saved) in given {
-            if let value, value != saved {
-                throw usage("\(option) \(value) differs from the checkpoint's \(saved); a resumed run keeps its settings")
-            }
-        }
-        let savedData = URL(fileURLWithPath: run.dataFolder).standardizedFileURL.path
-        if URL(fileURLWithPath: data).standardizedFileURL.path != savedData {
-            throw usage("--data \(data) differs from the checkpoint's \(run.dataFolder); a resumed run keeps its data")
-        }
+        try common.checkResumed(checks, savedData: run.dataFolder, messages: messages)
     }
 
     private var messages: TrainingMessages { TrainingMessages(command: "train vqvae") }

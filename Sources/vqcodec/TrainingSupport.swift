@@ -2,6 +2,7 @@ import ArgumentParser
 import FileIO
 import Foundation
 import Synchronization
+import Transforms
 
 /// What both `train` subcommands share: interrupt handling, messages, and output checks.
 
@@ -63,3 +64,63 @@ struct TrainingMessages {
         }
     }
 }
+
+/// The options `train vqvae` and `train prior` share, with one meaning, one help text and one way
+/// of handling paths.
+struct TrainingRunOptions: ParsableArguments {
+    @Option(help: "Folder of PNG training images (not searched recursively).")
+    var data: String
+    @Option(help: "Training steps in total.")
+    var steps: Int?
+    @Option(help: "Crops per batch.")
+    var batch: Int?
+    @Option(help: "Peak learning rate (warm-up, then half a cosine down to a tenth).")
+    var lr: Float?
+    @Option(help: "Warm-up steps (default: a tenth of --steps, at most 500).")
+    var warmup: Int?
+    @Option(help: "Seed of the weights and of every random draw of the run (crops, codebook restarts).")
+    var seed: UInt64?
+    @Option(help: "Name of the output model, stored in the file and in every .vqc header made with it (printable ASCII, at most 64 characters). Give a new one when continuing a shipped model: a shipped model is never changed in place.")
+    var name: String?
+    @Option(help: "Steps between checkpoints (default: 200 for train vqvae, 500 for train prior).")
+    var checkpointEvery: Int?
+    @Option(help: "Steps between progress lines.")
+    var logEvery = 10
+    @Flag(help: "Continue the run saved in the output's checkpoint folder (its settings apply).")
+    var resume = false
+
+    /// `--data` as every run records it.
+    var dataFolder: String { standardisedPath(data) }
+
+    func validate() throws {
+        if let checkpointEvery, checkpointEvery < 1 { throw ValidationError("--checkpoint-every must be at least 1") }
+        guard logEvery >= 1 else { throw ValidationError("--log-every must be at least 1") }
+        if let name, !VQVAE.isValidName(name) { throw ValidationError("--name must be 1 to 64 printable ASCII characters") }
+    }
+
+    /// The shared options beside the values a resumed run saved, for ``checkResumed(_:saved:messages:)``.
+    func resumeChecks(steps savedSteps: Int, batch savedBatch: Int, learningRate: Float, warmupSteps: Int,
+                      seed savedSeed: UInt64) -> [(option: String, given: String?, saved: String)] {
+        [("--steps", steps.map(String.init), String(savedSteps)), ("--batch", batch.map(String.init), String(savedBatch)),
+         ("--lr", lr.map { "\($0)" }, "\(learningRate)"), ("--warmup", warmup.map(String.init), String(warmupSteps)),
+         ("--seed", seed.map(String.init), String(savedSeed))]
+    }
+
+    /// With --resume the checkpoint's settings apply: an option given with another value, or other
+    /// data, is a usage error naming both.
+    func checkResumed(_ checks: [(option: String, given: String?, saved: String)], savedData: String,
+                      messages: TrainingMessages) throws {
+        for (option, given, saved) in checks {
+            if let given, given != saved {
+                throw messages.usage("\(option) \(given) differs from the checkpoint's \(saved); a resumed run keeps its settings")
+            }
+        }
+        if dataFolder != standardisedPath(savedData) {
+            throw messages.usage("--data \(data) differs from the checkpoint's \(savedData); a resumed run keeps its data")
+        }
+    }
+}
+
+/// A path as training runs record it (absolute, `.` and `..` resolved), so that the same file
+/// named two ways compares equal on --resume.
+func standardisedPath(_ path: String) -> String { URL(fileURLWithPath: path).standardizedFileURL.path }

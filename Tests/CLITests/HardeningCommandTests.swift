@@ -77,7 +77,7 @@ final class HardeningCommandTests: XCTestCase {
     }
 
     func testDecodeGivesEachKindOfProblemItsOwnCode() throws {
-        let s8 = CLI.fixtures.deletingLastPathComponent().appendingPathComponent("Models/vq-s8-w64-g4k512.safetensors").path
+        let s8 = CLI.fixtures.deletingLastPathComponent().appendingPathComponent("Models/shipped/vq8-q4.safetensors").path
         try encodePhoto("p.vqc")
         let cases: [([String], Int32, String)] = [
             ([CLI.fixtures.appendingPathComponent("malformed/truncated.vqc").path, "--model", model], 70, "the file is truncated: tile 3 ends at byte 388"),

@@ -1,3 +1,4 @@
+import SafeTensors
 import XCTest
 import Container
 import Engine

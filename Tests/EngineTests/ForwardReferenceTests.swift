@@ -1,3 +1,4 @@
+import Transforms
 import XCTest
 @testable import Engine
 
@@ -130,7 +131,7 @@ final class ForwardReferenceTests: XCTestCase {
 
     func testBatchSplitAgreesWithSingleSlice() {
         var random = TestRandom(seed: 23)
-        let net = ReferenceTransforms.makeAnalysis(stride: 4, width: 8, latentChannels: 4, using: &random)
+        let net = TransformNetworks.makeAnalysis(stride: 4, width: 8, latentChannels: 4, using: &random)
         let x = random.tensor([5, 3, 8, 8])
         func run() -> (Tensor, Tensor, [Float]) {
             for p in net.parameters { p.zeroGradient() }
@@ -148,8 +149,8 @@ final class ForwardReferenceTests: XCTestCase {
 
     func testReferenceTransformShapesAndNames() {
         var random = TestRandom(seed: 24)
-        let analysis = ReferenceTransforms.makeAnalysis(stride: 8, width: 8, latentChannels: 6, using: &random)
-        let synthesis = ReferenceTransforms.makeSynthesis(stride: 8, width: 8, latentChannels: 6, using: &random)
+        let analysis = TransformNetworks.makeAnalysis(stride: 8, width: 8, latentChannels: 6, using: &random)
+        let synthesis = TransformNetworks.makeSynthesis(stride: 8, width: 8, latentChannels: 6, using: &random)
         let latent = analysis.forward(random.tensor([1, 3, 16, 24]))
         XCTAssertEqual(latent.shape, [1, 6, 2, 3])
         XCTAssertEqual(synthesis.forward(latent).shape, [1, 3, 16, 24])

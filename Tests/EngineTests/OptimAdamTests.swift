@@ -1,3 +1,5 @@
+import SeededRandom
+import SafeTensors
 import XCTest
 import Foundation
 @testable import Engine

@@ -1,4 +1,5 @@
 import XCTest
+import SeededRandom
 @testable import Engine
 
 final class OptimClippingTests: XCTestCase {
@@ -25,12 +26,8 @@ final class OptimClippingTests: XCTestCase {
     }
 
     func testPreservesDirectionOfManyGradients() {
-        var state: UInt64 = 3
-        func next() -> Float { // xorshift64
-            state ^= state << 13; state ^= state >> 7; state ^= state << 17
-            return Float(state >> 40) / Float(1 << 24) * 2 - 1
-        }
-        let original = (0..<5).map { n in (0..<(n * 37 + 1)).map { _ in next() * 10 } }
+        var random = SplitMix64(seed: 3)
+        let original = (0..<5).map { n in (0..<(n * 37 + 1)).map { _ in random.float(in: -10...10) } }
         let ps = parameters(original)
         let before = globalNorm(ps)
         let norm = clipGradientNorm(ps, maxNorm: 2)

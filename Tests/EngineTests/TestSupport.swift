@@ -1,19 +1,11 @@
+import SeededRandom
 import XCTest
 @testable import Engine
 
-/// xorshift64* (Vigna 2016): the tests' own seeded generator, independent of Engine's SplitMix64.
-struct TestRandom: RandomNumberGenerator {
-    private var state: UInt64
+/// The tests draw from the package's one seeded generator.
+typealias TestRandom = SplitMix64
 
-    init(seed: UInt64) { state = seed == 0 ? 0x9E37_79B9_7F4A_7C15 : seed }
-
-    mutating func next() -> UInt64 {
-        state ^= state >> 12
-        state ^= state << 25
-        state ^= state >> 27
-        return state &* 0x2545_F491_4F6C_DD1D
-    }
-
+extension SplitMix64 {
     mutating func tensor(_ shape: [Int], in range: ClosedRange<Float> = -1...1) -> Tensor {
         let count = shape.reduce(1, *)
         return Tensor(shape: shape, data: (0..<count).map { _ in Float.random(in: range, using: &self) })
@@ -97,13 +89,3 @@ func checkGradients(
     return gradients
 }
 
-/// Draws the safetensors and optimiser tests use, on Engine's seeded SplitMix64.
-extension SplitMix64 {
-    /// Uniform in `range`, from the top 24 bits of one draw.
-    mutating func float(in range: ClosedRange<Float>) -> Float {
-        range.lowerBound + (range.upperBound - range.lowerBound) * Float(next() >> 40) / Float(1 << 24)
-    }
-
-    /// Uniform in `0..<n` (modulo bias is irrelevant here).
-    mutating func below(_ n: Int) -> Int { Int(next() % UInt64(n)) }
-}

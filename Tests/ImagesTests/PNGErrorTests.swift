@@ -1,3 +1,4 @@
+import SeededRandom
 import XCTest
 import Foundation
 import FileIO
@@ -101,11 +102,8 @@ final class PNGErrorTests: XCTestCase {
     /// Noise does not compress: its PNG outgrows the first buffer (three quarters of the raw
     /// size), so the encoder takes its second path; both give exact round trips.
     func testIncompressibleImagesRoundTripThroughTheLargerBuffer() throws {
-        var state: UInt64 = 0x9E3779B97F4A7C15
-        let pixels = (0..<(320 * 320 * 3)).map { _ -> UInt8 in
-            state = state &* 6364136223846793005 &+ 1442695040888963407
-            return UInt8(truncatingIfNeeded: state >> 56)
-        }
+        var random = SplitMix64(seed: 0x9E37_79B9_7F4A_7C15)
+        let pixels = (0..<(320 * 320 * 3)).map { _ in UInt8(truncatingIfNeeded: random.next() >> 56) }
         let noise = Image(width: 320, height: 320, colorType: .rgb, pixels: pixels)
         let bytes = try PNG.encode(noise)
         XCTAssertGreaterThan(bytes.count, pixels.count / 4 * 3 + 65536, "the test must reach the second path")

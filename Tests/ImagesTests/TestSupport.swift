@@ -1,3 +1,4 @@
+import SeededRandom
 import Foundation
 
 /// Fixtures/images/ in the package root (made by Tools/make_png_fixtures.py).
@@ -19,18 +20,6 @@ func paletteIndex(_ x: Int, _ y: Int, count: Int) -> Int { (x + y * 3) % count }
 /// test does not share the implementation's arithmetic.
 func reduced(_ v: Int) -> UInt8 { UInt8((Double(v) / 257).rounded()) }
 
-/// SplitMix64: a seeded generator so random tests are reproducible.
-struct SplitMix64: RandomNumberGenerator {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-}
 
 /// A minimal PNG writer for tests that need images the fixtures cannot hold (every 16-bit
 /// value, exact alpha thresholds): filter type 0, zlib "stored" (uncompressed) deflate blocks.

@@ -1,3 +1,5 @@
+import IntegerPrior
+import SafeTensors
 import XCTest
 import Foundation
 import Engine

@@ -1,3 +1,5 @@
+import IntegerPrior
+import SafeTensors
 import XCTest
 import Engine
 @testable import Prior

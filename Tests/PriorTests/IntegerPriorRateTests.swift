@@ -1,3 +1,4 @@
+import IntegerPrior
 import Engine
 import RangeCoder
 import XCTest

@@ -1,3 +1,5 @@
+import IntegerPrior
+import SafeTensors
 import Engine
 import XCTest
 @testable import Prior

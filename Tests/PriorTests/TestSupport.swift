@@ -1,22 +1,14 @@
+import IntegerPrior
+import SeededRandom
 import Engine
 import RangeCoder
 import XCTest
 @testable import Prior
 
-/// xorshift64* (Vigna 2016): the tests' own seeded generator.
-struct TestRandom: RandomNumberGenerator {
-    private var state: UInt64
+/// The prior tests draw from the package's one seeded generator.
+typealias TestRandom = SplitMix64
 
-    init(seed: UInt64) { state = seed == 0 ? 0x9E37_79B9_7F4A_7C15 : seed }
-
-    mutating func next() -> UInt64 {
-        state ^= state >> 12
-        state ^= state << 25
-        state ^= state >> 27
-        return state &* 0x2545_F491_4F6C_DD1D
-    }
-
-    mutating func below(_ bound: Int) -> Int { Int(next() % UInt64(bound)) }
+extension SplitMix64 {
 
     /// Uniformly random symbols `[count]` in 0..<k.
     mutating func symbols(_ count: Int, k: Int) -> [Int32] { (0..<count).map { _ in Int32(below(k)) } }

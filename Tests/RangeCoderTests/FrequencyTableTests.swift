@@ -1,3 +1,4 @@
+import SeededRandom
 import XCTest
 @testable import RangeCoder
 
@@ -83,7 +84,7 @@ final class FrequencyTableTests: XCTestCase {
             do { try body(&table); return nil } catch { return error as? RangeCoderError }
         }
         XCTAssertEqual(error { try $0.assign(weights: [3, -1, 2]) }, .weightOutOfRange(index: 1, value: "-1"))
-        XCTAssertEqual(error { try $0.assign(weights: [0, 0, 0] as [UInt32]) }, .allProbabilitiesZero(count: 3))
+        XCTAssertEqual(error { try $0.assign(weights: [0, 0, 0] as [UInt32]) }, .allWeightsZero(count: 3))
         XCTAssertEqual(error { try $0.assign(weights: [UInt64.max, 1]) }, .weightSumOverflow(count: 2))
         XCTAssertEqual(error { try $0.assign(weights: [7] as [Int]) }, .alphabetSizeOutOfRange(found: 1))
         XCTAssertEqual(error { try $0.assign(weights: [Int](repeating: 1, count: 4097)) },
@@ -97,70 +98,9 @@ final class FrequencyTableTests: XCTestCase {
         var rng = SplitMix64(seed: 13)
         for _ in 0..<10 {
             try table.assign(weights: (0..<512).map { _ in UInt32(rng.below(1000)) + 1 })
-            try table.assign(probabilities: TestTables.randomProbabilities(symbolCount: 512, &rng))
+            try table.assign(weights: TestTables.randomWeights(symbolCount: 512, &rng))
             XCTAssertEqual(table.storage.withUnsafeBufferPointer { $0.baseAddress }, address)
         }
-    }
-
-    // MARK: Probabilities
-
-    func testProbabilitiesHandComputedCases() throws {
-        XCTAssertEqual(try FrequencyTable(probabilities: [0.5, 0.5]).cumulative, [0, 32_768, 65_536])
-        // Everything on symbol 0: the others keep their one-unit floor.
-        XCTAssertEqual(try FrequencyTable(probabilities: [1.0, 0, 0]).cumulative, [0, 65_534, 65_535, 65_536])
-        // Subnormals are exact multiples of the smallest one, so they quantise like 1 : 2.
-        XCTAssertEqual(try FrequencyTable(probabilities: [Double.leastNonzeroMagnitude, 2 * .leastNonzeroMagnitude]),
-                       try FrequencyTable(probabilities: [1.0, 2.0]))
-        // A sum that overflows to infinity is rescaled instead of failing.
-        let huge = try FrequencyTable(probabilities: [Double](repeating: .greatestFiniteMagnitude, count: 4))
-        XCTAssertEqual(huge.cumulative, [0, 16_384, 32_768, 49_152, 65_536])
-        // -0.0 is zero, not negative.
-        XCTAssertEqual(try FrequencyTable(probabilities: [-0.0, 1.0]).cumulative, [0, 1, 65_536])
-    }
-
-    func testProbabilityTablesAreExactDeterministicAndOrderPreserving() throws {
-        var rng = SplitMix64(seed: 14)
-        for trial in 0..<400 {
-            let k = TestTables.randomAlphabetSize(&rng)
-            var p = TestTables.randomProbabilities(symbolCount: k, &rng).map { Float($0) }
-            switch trial % 4 {
-            case 1: for i in p.indices where rng.below(2) == 0 { p[i] = 0 }
-            case 2: for i in p.indices where rng.below(3) == 0 { p[i] = Float.leastNonzeroMagnitude * Float(rng.below(5)) }
-            case 3: p = p.map { $0 * 1e-30 }  // tiny scale: some values become subnormal
-            default: break
-            }
-            if p.allSatisfy({ $0 == 0 }) { p[0] = 1 }
-
-            let table = try FrequencyTable(probabilities: p)
-            XCTAssertEqual(try FrequencyTable(probabilities: p), table, "same input, same table")
-            XCTAssertEqual(try FrequencyTable(probabilities: p.map(Double.init)), table, "Float and Double agree")
-            XCTAssertTrue(FrequencyTable.satisfiesInvariants(table.cumulative))
-            XCTAssertEqual(table.cumulative.last, total)
-
-            let sum = p.reduce(0.0) { $0 + Double($1) }
-            let spare = Double(total) - Double(k)
-            let order = p.indices.sorted { p[$0] < p[$1] }
-            for (a, b) in zip(order, order.dropFirst()) where p[a] < p[b] {
-                XCTAssertGreaterThanOrEqual(table.frequency(of: b) + 1, table.frequency(of: a),
-                                            "higher probability lost more than one unit (trial \(trial))")
-            }
-            for s in 0..<k {
-                let ideal = spare * Double(p[s]) / sum
-                XCTAssertLessThan(abs(Double(table.frequency(of: s)) - 1 - ideal), 1.0 + 1e-9, "trial \(trial) symbol \(s)")
-            }
-        }
-    }
-
-    func testProbabilityErrorsAreSpecific() {
-        func error(_ p: [Double]) -> RangeCoderError? {
-            do { _ = try FrequencyTable(probabilities: p); return nil } catch { return error }
-        }
-        XCTAssertEqual(error([0.5, .nan, 0.5]), .probabilityIsNaN(index: 1))
-        XCTAssertEqual(error([0.5, 0.5, -1e-300]), .probabilityIsNegative(index: 2, value: -1e-300))
-        XCTAssertEqual(error([.infinity, 1]), .probabilityIsInfinite(index: 0))
-        XCTAssertEqual(error([0, 0, 0, 0]), .allProbabilitiesZero(count: 4))
-        XCTAssertEqual(error([1]), .alphabetSizeOutOfRange(found: 1))
-        XCTAssertEqual(error([0, 0])?.description, "all 2 probabilities are zero; at least one must be positive")
     }
 
     // MARK: Lookup

@@ -1,21 +1,9 @@
+import SeededRandom
 import Foundation
 @testable import RangeCoder
 
-/// SplitMix64: a tiny seeded generator so every test sees the same numbers on every machine.
-struct SplitMix64 {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-
-    /// Uniform in 0 ..< bound (modulo bias is irrelevant for tests).
-    mutating func below(_ bound: Int) -> Int { Int(next() % UInt64(bound)) }
+/// Draws of the range-coder tests, on the package's one seeded generator.
+extension SplitMix64 {
 
     /// Uniform in range.
     mutating func inRange(_ range: ClosedRange<Int>) -> Int {
@@ -23,7 +11,7 @@ struct SplitMix64 {
     }
 
     /// Uniform in [0, 1).
-    mutating func unit() -> Double { Double(next() >> 11) * 0x1p-53 }
+    mutating func unit() -> Double { nextUniform() }
 }
 
 enum TestTables {
@@ -44,9 +32,16 @@ enum TestTables {
         return (0..<k).map { exp(-abs(Double($0) - centre) / width) }
     }
 
+    /// Integer weights shaped like ``randomProbabilities(symbolCount:_:)`` (scaled by 2^40), at least one positive.
+    static func randomWeights(symbolCount k: Int, _ rng: inout SplitMix64) -> [UInt64] {
+        var weights = randomProbabilities(symbolCount: k, &rng).map { UInt64(($0 * 0x1p40).rounded(.down)) }
+        if weights.allSatisfy({ $0 == 0 }) { weights[0] = 1 }
+        return weights
+    }
+
     static func randomTable(_ rng: inout SplitMix64, symbolCount: Int? = nil) -> FrequencyTable {
         let k = symbolCount ?? randomAlphabetSize(&rng)
-        return try! FrequencyTable(probabilities: randomProbabilities(symbolCount: k, &rng))
+        return try! FrequencyTable(weights: randomWeights(symbolCount: k, &rng))
     }
 
     /// A symbol drawn from the table's own distribution.

@@ -1,3 +1,4 @@
+import SafeTensors
 import XCTest
 import Engine
 @testable import Training

@@ -1,19 +1,12 @@
+import SafeTensors
+import SeededRandom
 import XCTest
 import Engine
 import Quantizer
 @testable import Transforms
 
-/// xorshift64*: the tests' own seeded generator.
-struct TestRandom: RandomNumberGenerator {
-    private var state: UInt64
-    init(seed: UInt64) { state = seed == 0 ? 0x9E37_79B9_7F4A_7C15 : seed }
-    mutating func next() -> UInt64 {
-        state ^= state >> 12
-        state ^= state << 25
-        state ^= state >> 27
-        return state &* 0x2545_F491_4F6C_DD1D
-    }
-}
+/// The tests draw from the package's one seeded generator.
+typealias TestRandom = SplitMix64
 
 final class VQVAETests: XCTestCase {
     let tiny = VQVAEConfiguration(stride: 8, width: 16, latentChannels: 8, groups: 2, codebookSize: 16)

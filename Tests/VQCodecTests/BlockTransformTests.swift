@@ -1,3 +1,4 @@
+import SeededRandom
 import XCTest
 import Foundation
 import Engine
@@ -36,14 +37,14 @@ final class BlockTransformTests: XCTestCase {
 
     func models() -> [(String, CodecModel)] {
         var list: [(String, CodecModel)] = []
-        for path in ["Fixtures/models/tiny.safetensors", "Models/vq-s8-w64-g4k512.safetensors",
-                     "Models/vq-s16-w64-g4k512.safetensors"] {
+        for path in ["Fixtures/models/tiny.safetensors", "Models/shipped/vq8-q4.safetensors",
+                     "Models/shipped/vq16-q2.safetensors"] {
             list.append((path, try! CodecModel(path: Self.root.appendingPathComponent(path).path)))
         }
         return list
     }
 
-    func testHaloCoversTheReceptiveFieldOfTheReferenceTransforms() throws {
+    func testHaloCoversTheReceptiveFieldOfTheTransformNetworks() throws {
         for (path, model) in models() {
             model.withTransforms { vqvae in
                 // Synthesis: 3×3 convolutions on cells of 1, 1, 1/2, 1/4 … latent positions.

@@ -1,3 +1,6 @@
+import IntegerPrior
+import SeededRandom
+import SafeTensors
 import XCTest
 import Engine
 import Prior

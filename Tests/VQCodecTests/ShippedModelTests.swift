@@ -2,7 +2,7 @@ import XCTest
 import Foundation
 @testable import VQCodec
 
-/// The models in Models/ load, code a photo, and beat the uniform rate: a broken or mis-exported
+/// The models in Models/shipped load, code a photo, and beat the uniform rate: a broken or mis-exported
 /// model file must fail here, not in a user's hands.
 final class ShippedModelTests: XCTestCase {
     static let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
@@ -36,8 +36,8 @@ final class ShippedModelTests: XCTestCase {
     }
 }
 
-/// The quality-level catalogue (Models/levels.json) and the models SwiftPM copies next to the
-/// products agree with Models/: every model is a level, every level loads under its own name, and
+/// The quality-level catalogue (Models/shipped/levels.json) and the models SwiftPM copies next to the
+/// products agree with Models/shipped: every model is a level, every level loads under its own name, and
 /// the Kodak figures rise with the level.
 final class ShippedLevelsTests: XCTestCase {
     func testCatalogueListsEveryShippedModelInRateOrder() throws {

@@ -1,5 +1,7 @@
 import Dispatch
 import Foundation
+import Prior
+import IntegerPrior
 import RangeCoder
 
 /// Measures the integer prior's speed: incremental decoding (the decoder's path, one position and

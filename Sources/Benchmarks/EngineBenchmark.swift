@@ -1,4 +1,7 @@
 import Foundation
+import Engine
+import Transforms
+import SeededRandom
 
 /// Speed measurements of the engine on this machine: matrix-product GFLOPS and the forward +
 /// backward throughput of the reference VQ-VAE transforms. Run it from a release build
@@ -7,7 +10,7 @@ public enum EngineBenchmark {
     /// Runs the measurements and returns a plain-text report.
     ///
     /// - batch, crop: the training batch, `[batch, 3, crop, crop]` images.
-    /// - width, latentChannels, stride: the transforms (`ReferenceTransforms`).
+    /// - width, latentChannels, stride: the transforms (`TransformNetworks`).
     /// - repetitions: timed passes per measurement, after one warm-up pass; the best one counts.
     public static func run(
         batch: Int = 8, crop: Int = 128, width: Int = 128, latentChannels: Int = 64, stride: Int = 8,
@@ -27,9 +30,9 @@ public enum EngineBenchmark {
         }
 
         var generator = SplitMix64(seed: 1)
-        let analysis = ReferenceTransforms.makeAnalysis(stride: stride, width: width, latentChannels: latentChannels,
+        let analysis = TransformNetworks.makeAnalysis(stride: stride, width: width, latentChannels: latentChannels,
                                                         using: &generator)
-        let synthesis = ReferenceTransforms.makeSynthesis(stride: stride, width: width, latentChannels: latentChannels,
+        let synthesis = TransformNetworks.makeSynthesis(stride: stride, width: width, latentChannels: latentChannels,
                                                           using: &generator)
         let images = Tensor.uniform(shape: [batch, 3, crop, crop], bound: 1, using: &generator)
         let latent = analysis.forward(images)

@@ -1,11 +1,11 @@
-import Engine
 import Foundation
 import RangeCoder
+import SafeTensors
 
 /// The prior the codec codes with: a fixed-point version of `PixelCNNPrior` whose every table is
 /// computed with integer arithmetic only, so the encoder (batch, `forEachTable`) and the decoder
 /// (one position at a time, `decode`) build bit-identical frequency tables on every machine
-/// (DESIGN.md §3). `Formats/prior.md` specifies the arithmetic byte for byte.
+/// (docs/design.md §3). `Formats/prior.md` specifies the arithmetic byte for byte.
 ///
 /// Summary: Int16 activations in −8192…8192 and Int16 (or Int8) weights with per-output-channel
 /// scales; Int32 accumulation that cannot overflow (every accepted file satisfies
@@ -47,7 +47,7 @@ public struct IntegerPrior: Sendable {
     }
 
     /// The JSON of `prior_int.config`.
-    struct Header: Codable, Equatable {
+    package struct Header: Codable, Equatable {
         var format: Int
         var groups: Int
         var codebookSize: Int
@@ -57,7 +57,7 @@ public struct IntegerPrior: Sendable {
         var kernelSize: Int
         var headChannels: Int
 
-        init(configuration c: PriorConfiguration) {
+        package init(configuration c: PriorConfiguration) {
             format = IntegerFormat.version
             groups = c.groups
             codebookSize = c.codebookSize
@@ -73,14 +73,14 @@ public struct IntegerPrior: Sendable {
                                channels: channels, blocks: blocks, kernelSize: kernelSize, headChannels: headChannels)
         }
 
-        func json() -> String {
+        package func json() -> String {
             let encoder = JSONEncoder()
             encoder.outputFormatting = [.sortedKeys]
             return String(decoding: try! encoder.encode(self), as: UTF8.self)
         }
     }
 
-    init(metadata: [String: String], tensors allTensors: [String: StoredTensor]) throws(PriorError) {
+    package init(metadata: [String: String], tensors allTensors: [String: StoredTensor]) throws(PriorError) {
         let key = Self.configurationKey
         guard let text = metadata[key] else { throw .missingMetadata(key: key) }
         let header: Header
@@ -274,4 +274,4 @@ private struct TensorReader {
 
 /// Group of `index` when `count` channels split into `groups` contiguous equal blocks.
 @inline(__always)
-func groupOf(_ index: Int, _ count: Int, _ groups: Int) -> Int { index / (count / groups) }
+package func groupOf(_ index: Int, _ count: Int, _ groups: Int) -> Int { index / (count / groups) }

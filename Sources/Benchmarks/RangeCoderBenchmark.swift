@@ -1,4 +1,7 @@
 import Foundation
+import Prior
+import RangeCoder
+import SeededRandom
 
 /// Measures the range coder on realistic tables: compression against the ideal code length, and
 /// speed with and without building a table per symbol. Not a test: its figures depend on the
@@ -23,7 +26,7 @@ public enum RangeCoderBenchmark {
     }
 
     static func runCase(symbolCount k: Int, poolSize: Int, symbols count: Int, seed: UInt64) -> String {
-        var rng = BenchmarkRandom(seed: seed)
+        var rng = SplitMix64(seed: seed)
         let weightPool = (0..<poolSize).map { _ in realisticWeights(symbolCount: k, &rng) }
         let tablePool = weightPool.map { try! FrequencyTable(weights: $0) }
         var tableIndices = [Int](repeating: 0, count: count)
@@ -97,7 +100,7 @@ public enum RangeCoderBenchmark {
             for i in 0..<buildCount { try! scratch.assign(weights: weightPool[i % poolSize]) }
         }
         let probabilityBuildSeconds = seconds {
-            for i in 0..<buildCount { try! scratch.assign(probabilities: probabilityPool[i % poolSize]) }
+            for i in 0..<buildCount { scratch = try! FrequencyTable(probabilities: probabilityPool[i % poolSize]) }
         }
 
         let actualBits = Double(bytes.count * 8)
@@ -120,9 +123,9 @@ public enum RangeCoderBenchmark {
     /// Integer weights shaped like one softmax output of a PixelCNN: a discretised Laplacian or
     /// Gaussian with random centre and a width log-uniform in 0.3 … K/4, plus a floor of 2^-20
     /// of the peak so that no symbol is impossible. Scaled to 2^24 at the peak.
-    static func realisticWeights(symbolCount k: Int, _ rng: inout BenchmarkRandom) -> [UInt32] {
-        let centre = rng.unit() * Double(k)
-        let width = 0.3 * pow(Double(k) / 4 / 0.3, rng.unit())
+    static func realisticWeights(symbolCount k: Int, _ rng: inout SplitMix64) -> [UInt32] {
+        let centre = rng.nextUniform() * Double(k)
+        let width = 0.3 * pow(Double(k) / 4 / 0.3, rng.nextUniform())
         let gaussian = rng.next() & 1 == 0
         return (0..<k).map { i in
             let x = abs(Double(i) - centre) / width
@@ -139,19 +142,4 @@ public enum RangeCoderBenchmark {
     static func format(_ pattern: String, _ arguments: CVarArg...) -> String {
         String(format: pattern, arguments: arguments)
     }
-}
-
-/// SplitMix64, so the benchmark draws the same tables and symbols everywhere.
-struct BenchmarkRandom {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-    /// Uniform in [0, 1).
-    mutating func unit() -> Double { Double(next() >> 11) * 0x1p-53 }
 }

@@ -1,5 +1,6 @@
+import SeededRandom
 import XCTest
-@testable import Engine
+@testable import SafeTensors
 
 final class SafeTensorsFuzzTests: XCTestCase {
     /// Seeded random damage to a valid file: the reader either throws a SafeTensorsError or returns a

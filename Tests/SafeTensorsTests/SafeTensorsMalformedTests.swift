@@ -1,5 +1,5 @@
 import XCTest
-@testable import Engine
+@testable import SafeTensors
 
 /// A file from a header text and a data section, with the true header length.
 private func file(_ header: String, data: [UInt8] = []) -> [UInt8] {

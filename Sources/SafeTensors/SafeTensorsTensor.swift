@@ -122,7 +122,8 @@ public struct StoredTensor: Sendable, Equatable {
         return bytes
     }
 
-    func floats(key: String?) throws(SafeTensorsError) -> [Float] {
+    /// The elements as Floats; errors name `key` (the tensor's name in its file).
+    public func floats(key: String?) throws(SafeTensorsError) -> [Float] {
         switch dtype {
         case .f32: return bytes.withUnsafeBytes { raw in
             (0..<elementCount).map { Float(bitPattern: UInt32(littleEndian: raw.loadUnaligned(fromByteOffset: 4 * $0, as: UInt32.self))) }
@@ -137,7 +138,8 @@ public struct StoredTensor: Sendable, Equatable {
         }
     }
 
-    func int32s(key: String?) throws(SafeTensorsError) -> [Int32] {
+    /// The elements as Int32s, from I32, I16, I8 or U8; errors name `key`.
+    public func int32s(key: String?) throws(SafeTensorsError) -> [Int32] {
         switch dtype {
         case .i32: return bytes.withUnsafeBytes { raw in
             (0..<elementCount).map { Int32(bitPattern: UInt32(littleEndian: raw.loadUnaligned(fromByteOffset: 4 * $0, as: UInt32.self))) }
@@ -147,7 +149,8 @@ public struct StoredTensor: Sendable, Equatable {
         }
     }
 
-    func int16s(key: String?) throws(SafeTensorsError) -> [Int16] {
+    /// The elements as Int16s, from I16, I8 or U8; errors name `key`.
+    public func int16s(key: String?) throws(SafeTensorsError) -> [Int16] {
         switch dtype {
         case .i16: return bytes.withUnsafeBytes { raw in
             (0..<elementCount).map { Int16(bitPattern: UInt16(littleEndian: raw.loadUnaligned(fromByteOffset: 2 * $0, as: UInt16.self))) }

@@ -1,6 +1,6 @@
 import XCTest
 import Foundation
-@testable import Engine
+@testable import SafeTensors
 
 /// Reads `Fixtures/models/python-written.safetensors`, written by Hugging Face's reference
 /// implementation through `Tools/check_safetensors.py write-fixture`, and checks every value

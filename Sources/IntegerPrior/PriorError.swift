@@ -1,4 +1,4 @@
-import Engine
+import SafeTensors
 
 /// Why a prior could not be built or read from a model file. Programmer mistakes (symbols
 /// outside the alphabet, shapes that do not match the configuration) are preconditions instead.

@@ -81,17 +81,17 @@ public struct PriorConfiguration: Codable, Sendable, Equatable {
     }
 
     /// k / 2: how far a kernel reaches on each side.
-    var reach: Int { kernelSize / 2 }
+    package var reach: Int { kernelSize / 2 }
 
     /// Compact JSON with sorted keys (the same bytes for the same configuration).
-    func json() -> String {
+    package func json() -> String {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys]
         return String(decoding: try! encoder.encode(self), as: UTF8.self)
     }
 
     /// Parses and validates the JSON stored under `key`.
-    static func parse(_ text: String?, key: String) throws(PriorError) -> PriorConfiguration {
+    package static func parse(_ text: String?, key: String) throws(PriorError) -> PriorConfiguration {
         guard let text else { throw .missingMetadata(key: key) }
         let configuration: PriorConfiguration
         do {

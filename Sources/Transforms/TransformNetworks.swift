@@ -1,8 +1,10 @@
+import Engine
+import SeededRandom
 /// The analysis and synthesis transforms of the VQ-VAE, built from Engine layers so the
 /// benchmark, the tests and the codec share one definition. Parameter names follow a flat
 /// PyTorch `nn.Sequential` (`analysis.0.weight`, `analysis.1.gamma`, …), every layer counted,
 /// so `Tools/bench_torch.py` and a PyTorch training script produce the same keys.
-public enum ReferenceTransforms {
+public enum TransformNetworks {
     /// Image `[N, inputChannels, H, W]` → latent `[N, latentChannels, H/stride, W/stride]`,
     /// `stride = 2^d`, `d ≥ 1`: d × [Conv(5×5, stride 2, pad 2) GDN], then Conv(3×3, pad 1).
     /// With stride 8: Conv(3→N) GDN Conv(N→N) GDN Conv(N→N) GDN Conv(N→D).
