@@ -420,10 +420,14 @@ class ResidualQuantizer(nn.Module):
     Modules: `stage1` … `stageS` (1-based, as quality levels are counted).
     """
 
-    def __init__(self, config: RVQConfig, decay=0.99, commitment=0.25, dead_code_threshold=0.1, restart_patience=20):
+    def __init__(self, config: RVQConfig, decay=0.99, commitment=0.25, dead_code_threshold=0.1, restart_patience=20,
+                 commitment_target="stages"):
         super().__init__()
+        if commitment_target not in ("stages", "total"):
+            raise ValueError(f"commitment target must be \"stages\" or \"total\", found \"{commitment_target}\"")
         self.config = config
         self.commitment = commitment
+        self.commitment_target = commitment_target
         for k, (g, kk) in enumerate(config.stages):
             setattr(self, f"stage{k + 1}", EMAQuantizer(g, kk, config.latentChannels // g, decay, commitment,
                                                          dead_code_threshold, restart_patience))
@@ -455,9 +459,11 @@ class ResidualQuantizer(nn.Module):
         """Training quantisation with quantiser dropout.
 
         latent [N, D, h, w]; stage_counts int64 [N], example i keeping stages 1…n_i. Returns
-        (quantized [N, D, h, w] = Σ_{k ≤ n_i} q_k with a straight-through gradient, commitment loss
-        Σ_k β·mean‖r_k − sg(q_k)‖² over the examples that use stage k, symbols per stage, counts per
-        stage [G_k, K_k]). Float32 even under autocast, like `EMAQuantizer`."""
+        (quantized [N, D, h, w] = Σ_{k ≤ n_i} q_k with a straight-through gradient, commitment loss,
+        symbols per stage, counts per stage [G_k, K_k]). The commitment loss is, with target
+        "stages", Σ_k β·mean‖r_k − sg(q_k)‖² over the examples that use stage k (each used stage
+        pulls the latent towards its partial sum, as in SoundStream and DAC); with "total",
+        β·mean‖L − sg(Σ_{k≤n_i} q_k)‖² (only the latent the decoder gets). Float32 even under autocast, like `EMAQuantizer`."""
         with torch.autocast(device_type=latent.device.type, enabled=False):
             latent = latent.float()
             n = latent.shape[0]
@@ -474,13 +480,15 @@ class ResidualQuantizer(nn.Module):
                 s = flat.reshape(q.groups, n, *latent.shape[2:]).permute(1, 0, 2, 3)
                 part = q.lookup(s)                                               # codebooks before the update
                 c = q.update(vectors, flat, generator) if self.training else None   # from every example
-                if bool(use.any()):
+                if bool(use.any()) and self.commitment_target == "stages":
                     err = ((residual - part) ** 2).mean(dim=(1, 2, 3))           # [N]
                     commitment = commitment + self.commitment * (err * use).sum() / use.sum()
                 total = total + part * use.view(n, 1, 1, 1).to(part.dtype)
                 residual = residual - part
                 symbols.append(s)
                 counts.append(c)
+            if self.commitment_target == "total":
+                commitment = self.commitment * F.mse_loss(latent, total.detach())
             quantized = latent + (total - latent).detach()
             return quantized, commitment, symbols, counts
 
@@ -510,7 +518,7 @@ class ProgressiveVQVAE(nn.Module):
     dead_code_threshold = 0.1
     restart_patience = 20
 
-    def __init__(self, config: RVQConfig):
+    def __init__(self, config: RVQConfig, commitment_target: str = "stages"):
         super().__init__()
         problem = config.problem()
         if problem:
@@ -519,7 +527,7 @@ class ProgressiveVQVAE(nn.Module):
         self.analysis = make_analysis(config.stride, config.width, config.latentChannels)
         self.synthesis = make_synthesis(config.stride, config.width, config.latentChannels)
         self.quantizer = ResidualQuantizer(config, self.codebook_decay, self.commitment, self.dead_code_threshold,
-                                           self.restart_patience)
+                                           self.restart_patience, commitment_target)
 
     def forward(self, images, stage_counts, generator=None):
         """One training pass: (reconstruction of each example from its first n_i stages, mse,

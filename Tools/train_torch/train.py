@@ -426,7 +426,7 @@ def train_vqvae(args, dist_: Distributed) -> int:
 
 
 RVQ_KEYS = ["stride", "width", "latent_channels", "stages", "steps", "batch", "crop", "lr", "warmup", "seed", "name",
-            "amp", "hold_out_every", "full_probability", "eval_crop"]
+            "amp", "hold_out_every", "full_probability", "eval_crop", "commitment"]
 
 
 def parse_stages(text: str) -> list[list[int]]:
@@ -510,8 +510,10 @@ def train_rvq(args, dist_: Distributed) -> int:
             "hold_out_every": args.hold_out_every if args.hold_out_every is not None else 10,
             "full_probability": args.full_probability if args.full_probability is not None else 0.5,
             "eval_crop": args.eval_crop if args.eval_crop is not None else 256,
+            "commitment": args.commitment or "stages",
             "command_line": " ".join(sys.argv),
         }
+    run.setdefault("commitment", "stages")
     config = RVQConfig(run["stride"], run["width"], run["latent_channels"], tuple(map(tuple, run["stages"])))
     problem = config.problem()
     if problem:
@@ -532,7 +534,7 @@ def train_rvq(args, dist_: Distributed) -> int:
     groups = datasets.list_sources(run["data"])
     paths, held_paths = datasets.split_held_out(groups, run["hold_out_every"])
     torch.manual_seed(run["seed"])
-    model = ProgressiveVQVAE(config).to(dist_.device)
+    model = ProgressiveVQVAE(config, run["commitment"]).to(dist_.device)
     parameters = list(model.analysis.parameters()) + list(model.synthesis.parameters())
     optimizer = make_optimizer(parameters, run["lr"])
     step, elapsed_before = 0, 0.0
@@ -556,7 +558,8 @@ def train_rvq(args, dist_: Distributed) -> int:
               f"{len(groups)} folders, evaluated on centred crops of ≤ {run['eval_crop'] or 'whole'} px); progressive "
               f"VQ-VAE stride {config.stride}, width {config.width}, latent {config.latentChannels}, stages "
               f"{stage_text} (bound {bounds} bpp at 1…{len(config.stages)} stages), {count} parameters; quantiser "
-              f"dropout: all stages with probability {run['full_probability']}, else uniform; batch "
+              f"dropout: all stages with probability {run['full_probability']}, else uniform; commitment to "
+              f"{'each used stage' if run['commitment'] == 'stages' else 'the decoded sum'}; batch "
               f"{run['batch']} × {run['crop']}², lr {run['lr']} (warm-up {run['warmup']}), seed {run['seed']}, "
               f"{dist_.description()}" + (f"; {amp_note}" if amp_note else "")
               + (f"; resuming at step {step}" if step else ""), flush=True)
@@ -583,7 +586,8 @@ def train_rvq(args, dist_: Distributed) -> int:
                                               "metrics": last_metrics, "evaluation": evaluation})
             recipe = recipe_common(run, dist_, step, wall)
             recipe.update(amp="bf16" if amp else "none", holdOutEvery=run["hold_out_every"],
-                          fullStagesProbability=run["full_probability"], heldOutImages=len(held_paths))
+                          fullStagesProbability=run["full_probability"], commitment=run["commitment"],
+                          heldOutImages=len(held_paths))
             metadata = {modelfile.RVQ_CONFIG: config.json(), modelfile.NAME: run["name"],
                         "rvq.recipe": modelfile.compact_json(recipe)}
             metrics = dict(last_metrics or {})
@@ -1225,6 +1229,9 @@ def parser() -> argparse.ArgumentParser:
     q.add_argument("--full-stages-probability", dest="full_probability", type=float,
                    help="quantiser dropout: probability that an example keeps all stages, else a count uniform "
                         "in 1…S (default 0.5)")
+    q.add_argument("--commitment", choices=["stages", "total"],
+                   help="commitment loss: each used stage's residual to its code (stages, default) or the latent "
+                        "to the decoded sum only (total)")
     q.add_argument("--crop", type=int, help="side of the square crops, a multiple of the stride (default 128)")
     q.add_argument("--name", help="model name stored in the file (printable ASCII, ≤ 64 characters)")
     q.add_argument("--hold-out-every", type=int,
