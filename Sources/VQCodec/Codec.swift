@@ -20,6 +20,10 @@ import RangeCoder
 /// code on all cores and the bytes never depend on the thread count.
 public enum VQCodec {
     /// Latent positions per tile side when the caller does not choose.
+    /// This release of vqcodec (semantic versioning; `CHANGELOG.md`). Every `.vqc` file a
+    /// released version wrote decodes with every later one.
+    public static let version = "0.1.0"
+
     public static let defaultTileSize = 32
 
     /// How ``encode(_:model:options:)`` cuts and bounds its work; the defaults suit any image.

@@ -1,5 +1,6 @@
 import ArgumentParser
 import FileIO
+import VQCodec
 
 @main
 struct VQCodecCommand: ParsableCommand {
@@ -7,7 +8,7 @@ struct VQCodecCommand: ParsableCommand {
         commandName: "vqcodec",
         abstract: "A learned image codec: VQ-VAE transforms, a PixelCNN prior and a range coder.",
         discussion: "Exit codes are listed in the README (0 success, 64 usage, 65–73 input and output problems).",
-        version: "0.1.0",
+        version: VQCodec.version,
         subcommands: [EncodeCommand.self, DecodeCommand.self, InfoCommand.self, ModelsCommand.self, EvalCommand.self, RDCommand.self, TrainCommand.self, FreezeCommand.self, BenchCommand.self])
 
     static func main() {
