@@ -4,7 +4,10 @@
 
 Shapes and names against a Swift-written model file, PixelCNN causality (exact, from gradients),
 the EMA quantizer's rules, the schedule, the crops, and a 3-step run of both phases that writes
-files the reference safetensors reader opens with the expected names. That the Swift readers give
+files the reference safetensors reader opens with the expected names. The progressive model:
+residual stages, quantiser dropout, several data folders and the held-out split, resume
+continuity, one-stage files still loading, and the stage-conditional prior's causality.
+Without PyTorch the module is skipped with a message saying how to install it. That the Swift readers give
 the same numbers is Tests/ParityTests (`swift test --filter ParityTests`).
 """
 from __future__ import annotations
