@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """PyTorch CPU baseline for `EngineBenchmark` (Sources/Engine/EngineBenchmark.swift).
 
-Builds the same reference VQ-VAE transforms (Sources/Engine/ReferenceTransforms.swift) in PyTorch,
+Builds the same reference VQ-VAE transforms (Sources/Engine/TransformNetworks.swift) in PyTorch,
 with a GDN computed the way CompressAI does (a 1×1 convolution of x² by gamma, plus beta), and
 prints SGEMM GFLOPS (torch.mm) and forward + backward images/second on CPU with the same batch,
 crop and thread count as the Swift benchmark. Timings are the best of several passes after a
