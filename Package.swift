@@ -69,7 +69,8 @@ let package = Package(
         ]),
         // Fuzzing (Fixtures/fuzz/README.md): entry points that feed untrusted bytes to the .vqc,
         // PNG and model-file readers, and the libFuzzer executable Tools/fuzz.sh builds around them.
-        .target(name: "FuzzHarness", dependencies: ["VQCodec", "Container", "Images", "SafeTensors", "Transforms", "IntegerPrior", "Prior"]),
+        .target(name: "FuzzHarness", dependencies: [
+            "VQCodec", "Container", "Images", "Engine", "SafeTensors", "Transforms", "IntegerPrior", "Prior"]),
         .executableTarget(name: "vqcodec-fuzz", dependencies: ["FuzzHarness"]),
 
         .testTarget(name: "FileIOTests", dependencies: ["FileIO"]),
@@ -84,11 +85,13 @@ let package = Package(
         .testTarget(name: "PriorTests", dependencies: ["Prior", "IntegerPrior", "RangeCoder", "Engine", "SafeTensors", "SeededRandom"]),
         .testTarget(name: "TrainingTests", dependencies: [
             "Training", "Transforms", "Prior", "IntegerPrior", "Quantizer", "Images", "Engine", "SafeTensors", "SeededRandom", "FileIO"]),
-        .testTarget(name: "VQCodecTests", dependencies: ["VQCodec", "Engine", "SafeTensors", "IntegerPrior", "Transforms"]),
+        .testTarget(name: "VQCodecTests", dependencies: [
+            "VQCodec", "Container", "Engine", "SafeTensors", "IntegerPrior", "Prior", "Transforms", "SeededRandom"]),
         // PyTorch ↔ Swift parity on a model written by Tools/train_torch (Fixtures/parity).
         .testTarget(name: "ParityTests", dependencies: ["Transforms", "Prior", "IntegerPrior", "Engine", "SafeTensors", "Quantizer"]),
         // Replays the fuzz corpus (Fixtures/fuzz) through the harness.
         .testTarget(name: "FuzzCorpusTests", dependencies: ["FuzzHarness"]),
-        .testTarget(name: "CLITests", dependencies: ["vqcodec", "VQCodec", "Images", "Engine", "SafeTensors", "Container"]),
+        .testTarget(name: "CLITests", dependencies: [
+            "vqcodec", "VQCodec", "Images", "Engine", "SafeTensors", "Container", "SeededRandom"]),
     ]
 )
