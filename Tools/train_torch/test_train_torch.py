@@ -474,6 +474,20 @@ def test_an_example_with_n_stages_uses_only_stages_up_to_n():
     assert commitment.item() == pytest.approx(float(expected), rel=1e-5)
 
 
+def test_commitment_to_the_decoded_sum_only():
+    q, latent = trained_residual_quantizer()
+    _, parts = q.quantize(latent)
+    q.commitment_target = "total"
+    q.train()
+    counts = torch.tensor([1, 3, 2, 3])
+    quantized, commitment, _, _ = q(latent, counts, torch.Generator().manual_seed(0))
+    decoded = torch.stack([sum(parts[k][i] for k in range(n)) for i, n in enumerate(counts.tolist())])
+    assert torch.allclose(quantized, decoded, atol=1e-6)
+    assert commitment.item() == pytest.approx(0.25 * torch.mean((latent - decoded) ** 2).item(), rel=1e-5)
+    with pytest.raises(ValueError, match="commitment target"):
+        ResidualQuantizer(q.config, commitment_target="last")
+
+
 def test_progressive_model_decodes_every_prefix_of_its_stages():
     torch.manual_seed(1)
     model = ProgressiveVQVAE(RVQConfig(stride=4, width=8, latentChannels=8, stages=((1, 4), (2, 4))))
@@ -688,3 +702,10 @@ def test_stage_prior_run_writes_conditioned_priors_beside_the_progressive_model(
     assert "heldOutBitsPerPixelByStages" in metadata["rvq.prior.metrics"]
     tensors, metadata = modelfile.read(str(out))
     assert len(modelfile.load_rvq_prior(tensors, metadata).stages()) == 2
+    baseline = tmp_path / "unconditioned.safetensors"
+    assert train.main(["rvq-prior", "--model", str(model), "--data", str(folder), "--data", str(second), "--out",
+                       str(baseline), "--steps", "1", "--batch", "2", "--crop", "4", "--channels", "4", "--blocks", "1",
+                       "--embedding", "2", "--head", "4", "--hold-out-every", "2", "--threads", "1", "--device", "cpu",
+                       "--unconditioned"]) == 0
+    names, metadata = shapes(baseline)
+    assert not any("condition" in k for k in names) and '"conditionChannels":8' not in metadata["rvq.prior.config"]

@@ -149,11 +149,11 @@ def resumed_run(args, checkpoint: dict, keys: list[str]) -> dict:
     run = dict(checkpoint["run"])
     for key in keys:
         given = getattr(args, key, None)
-        if given is not None and given != run[key]:
+        if given is not None and given != run.get(key):
             if key == "steps":
                 run["steps"] = given
                 continue
-            raise Usage(f"--{key.replace('_', '-')} {given} differs from the checkpoint's {run[key]}; "
+            raise Usage(f"--{key.replace('_', '-')} {given} differs from the checkpoint's {run.get(key)}; "
                         "a resumed run keeps its settings")
     return run
 
@@ -927,7 +927,7 @@ def train_prior(args, dist_: Distributed) -> int:
 
 
 RVQ_PRIOR_KEYS = ["embedding", "channels", "blocks", "kernel", "head", "steps", "batch", "crop", "lr", "warmup", "seed",
-                  "hold_out_every", "amp"]
+                  "hold_out_every", "amp", "unconditioned"]
 
 
 def rvq_checksum(tensors: dict[str, torch.Tensor], metadata: dict[str, str]) -> str:
@@ -1021,11 +1021,13 @@ def train_rvq_prior(args, dist_: Distributed) -> int:
             "seed": args.seed if args.seed is not None else 1,
             "hold_out_every": args.hold_out_every if args.hold_out_every is not None else 10,
             "amp": bool(args.amp), "data": sources, "model": os.path.realpath(args.model),
-            "rvq_checksum": checksum, "command_line": " ".join(sys.argv),
+            "rvq_checksum": checksum, "unconditioned": bool(args.unconditioned), "command_line": " ".join(sys.argv),
         }
     c = model.config
+    run.setdefault("unconditioned", False)
     configs = [StagePriorConfig(g, k, run["embedding"], run["channels"], run["blocks"], run["kernel"], run["head"],
-                                0 if i == 0 else c.latentChannels) for i, (g, k) in enumerate(c.stages)]
+                                0 if i == 0 or run["unconditioned"] else c.latentChannels)
+               for i, (g, k) in enumerate(c.stages)]
     for i, config in enumerate(configs):
         problem = config.problem()
         if problem:
@@ -1063,8 +1065,10 @@ def train_rvq_prior(args, dist_: Distributed) -> int:
         if crop < run["crop"]:
             print(f"note: the smallest training map has {largest} positions on a side; crops are {crop}, not {run['crop']}")
         print(f"{len(training)} training maps, {len(held)} held out; {stages} stage priors (E {run['embedding']}, "
-              f"C {run['channels']}, {run['blocks']} blocks, kernel {run['kernel']}, head {run['head']}; stages 2…"
-              f"{stages} read the decoded latent of the stages before them), {sum(p.numel() for p in parameters)} "
+              f"C {run['channels']}, {run['blocks']} blocks, kernel {run['kernel']}, head {run['head']}; "
+              + ("unconditioned" if run["unconditioned"] else
+                 f"stages 2…{stages} read the decoded latent of the stages before them")
+              + f"), {sum(p.numel() for p in parameters)} "
               f"parameters; batch {run['batch']} × {crop}², lr {run['lr']} (warm-up {run['warmup']}), seed "
               f"{run['seed']}, {dist_.description()}" + (f"; {amp_note}" if amp_note else "")
               + (f"; resuming at step {step}" if step else ""), flush=True)
@@ -1260,6 +1264,8 @@ def parser() -> argparse.ArgumentParser:
                     help="hold out every n-th image of each folder, by sorted name (default 10; 0: none)")
     rp.add_argument("--evaluate-every", type=int, help="steps between held-out evaluations (default --checkpoint-every)")
     rp.add_argument("--max-seconds", type=float, help="end the run (files saved) after this much wall time")
+    rp.add_argument("--unconditioned", action="store_true", default=None,
+                    help="no stage reads the earlier stages (a baseline measuring what the conditioning saves)")
 
     r = sub.add_parser("prior", help="phase II: the PixelCNN prior on the VQ-VAE's symbol maps")
     common(r)
