@@ -463,7 +463,8 @@ class ResidualQuantizer(nn.Module):
         symbols per stage, counts per stage [G_k, K_k]). The commitment loss is, with target
         "stages", Σ_k β·mean‖r_k − sg(q_k)‖² over the examples that use stage k (each used stage
         pulls the latent towards its partial sum, as in SoundStream and DAC); with "total",
-        β·mean‖L − sg(Σ_{k≤n_i} q_k)‖² (only the latent the decoder gets). Float32 even under autocast, like `EMAQuantizer`."""
+        β·mean‖L − sg(Σ_{k≤n_i} q_k)‖² (only the latent the decoder gets). Float32 even under
+        autocast, like `EMAQuantizer`."""
         with torch.autocast(device_type=latent.device.type, enabled=False):
             latent = latent.float()
             n = latent.shape[0]

@@ -241,7 +241,7 @@ def recipe_common(args_run: dict, dist_: Distributed, step: int, wall: float) ->
         "learningRate": args_run["lr"],
         "warmupSteps": args_run["warmup"],
         "clipNorm": args_run["clip_norm"],
-        "amp": "bf16" if args_run["amp"] else "none",
+        "amp": "bf16" if args_run["amp"] and bf16_support(dist_.device)[0] else "none",
         "devices": dist_.description(),
         "wallSeconds": round(wall, 1),
         "deviceSeconds": round(wall * dist_.world, 1),
