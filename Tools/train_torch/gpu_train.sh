@@ -47,7 +47,7 @@ done
 
 if [ "$tiny" = 1 ]; then
     device=(--device cpu --threads "${THREADS:-2}")
-    phase1=(--stride 8 --width 8 --latent-channels 8 --stages 1x16,2x16 --steps 6 --batch 2 --crop 32
+    phase1=(--stride 8 --width 8 --latent-channels 8 --stages 1x16,2x16 --commitment total --steps 6 --batch 2 --crop 32
             --warmup 1 --log-every 2 --evaluate-every 3 --checkpoint-every 3 --eval-crop 32 --workers 0)
     phase2=(--steps 6 --batch 2 --crop 4 --channels 4 --blocks 1 --embedding 2 --head 4 --log-every 2
             --evaluate-every 3 --checkpoint-every 3)
@@ -63,7 +63,7 @@ else
     device=(--device cuda)
     # Stride 8, width 128, a 64-channel latent; stage bounds 0.14, 0.42, 0.98, 2.11 bpp (README.md).
     # Steps are a planned schedule; PHASE1_SECONDS ends the phase earlier if the GPU is slower.
-    phase1=(--stride 8 --width 128 --latent-channels 64 --stages 1x512,2x512,4x512,8x512 --steps 8000
+    phase1=(--stride 8 --width 128 --latent-channels 64 --stages 1x512,2x512,4x512,8x512 --commitment total --steps 8000
             --batch 16 --crop 256 --lr 2e-4 --warmup 300 --log-every 100 --evaluate-every 1000
             --checkpoint-every 1000 --eval-crop 256 --workers 8 --cache-mb 4096)
     phase2=(--steps 6000 --batch 32 --crop 16 --lr 1e-3 --warmup 200 --log-every 200 --evaluate-every 1000
