@@ -30,6 +30,12 @@ public struct Codebooks: Sendable, Equatable {
     ///
     /// - Parameter latent: `[N, groups*dimension, h, w]`.
     /// - Returns: symbols `[N, groups, h, w]` flattened in that order; ties go to the lowest index.
+    ///
+    /// The distance of code k is `|c_k|² − 2 (x · c_k)`, the dot product summed over the components
+    /// in index order. Codes are evaluated eight at a time, one SIMD lane each, every lane doing
+    /// exactly the scalar operations in the same order (IEEE additions and multiplications, never
+    /// fused), so the choice is the same as one code at a time, bit for bit, on every CPU: the
+    /// encoder's symbols do not depend on how wide the vector unit is.
     public func nearestSymbols(latent: Tensor) -> [Int32] {
         precondition(latent.shape.count == 4 && latent.shape[1] == channels,
                      "latent shape \(latent.shape) does not have \(channels) channels")
@@ -43,23 +49,57 @@ public struct Codebooks: Sendable, Equatable {
             for i in 0..<dimension { let v = vectors[j * dimension + i]; s += v * v }
             norms[j] = s
         }
+        // Codes in blocks of 8, component-major within a block: lane l of row i of block b of
+        // group g holds component i of code 8b + l.
+        let lanes = 8
+        let blocks = codebookSize / lanes
+        var transposed = [Float](repeating: 0, count: max(1, groups * blocks * dimension * lanes))
+        for g in 0..<groups {
+            for k in 0..<(blocks * lanes) {
+                for i in 0..<dimension {
+                    transposed[((g * blocks + k / lanes) * dimension + i) * lanes + k % lanes] =
+                        vectors[(g * codebookSize + k) * dimension + i]
+                }
+            }
+        }
+        let (groups, codebookSize, dimension, channels) = (self.groups, self.codebookSize, self.dimension, self.channels)
+        let v = UnsafeMutablePointer<Float>.allocate(capacity: dimension)
+        defer { v.deallocate() }
         latent.data.withUnsafeBufferPointer { x in
             vectors.withUnsafeBufferPointer { c in
-                var v = [Float](repeating: 0, count: dimension)
-                for b in 0..<n {
-                    for g in 0..<groups {
-                        for p in 0..<plane {
-                            for i in 0..<dimension { v[i] = x[((b * channels) + g * dimension + i) * plane + p] }
-                            var best = 0
-                            var bestDistance = Float.infinity
-                            for k in 0..<codebookSize {
-                                let base = (g * codebookSize + k) * dimension
-                                var dot: Float = 0
-                                for i in 0..<dimension { dot += v[i] * c[base + i] }
-                                let d = norms[g * codebookSize + k] - 2 * dot
-                                if d < bestDistance { bestDistance = d; best = k }
+                transposed.withUnsafeBufferPointer { t in
+                    norms.withUnsafeBufferPointer { norms in
+                        for b in 0..<n {
+                            for g in 0..<groups {
+                                for p in 0..<plane {
+                                    for i in 0..<dimension { v[i] = x[((b * channels) + g * dimension + i) * plane + p] }
+                                    var best = 0
+                                    var bestDistance = Float.infinity
+                                    for block in 0..<blocks {
+                                        let rows = UnsafeRawPointer(t.baseAddress! + (g * blocks + block) * dimension * lanes)
+                                        var dot = SIMD8<Float>(repeating: 0)
+                                        for i in 0..<dimension {
+                                            let column = rows.loadUnaligned(fromByteOffset: i * lanes * MemoryLayout<Float>.stride,
+                                                                            as: SIMD8<Float>.self)
+                                            dot = dot + SIMD8<Float>(repeating: v[i]) * column
+                                        }
+                                        let first = g * codebookSize + block * lanes
+                                        let norm = UnsafeRawPointer(norms.baseAddress! + first).loadUnaligned(as: SIMD8<Float>.self)
+                                        let d = norm - 2 * dot
+                                        for lane in 0..<lanes where d[lane] < bestDistance {
+                                            bestDistance = d[lane]; best = block * lanes + lane
+                                        }
+                                    }
+                                    for k in (blocks * lanes)..<codebookSize {
+                                        let base = (g * codebookSize + k) * dimension
+                                        var dot: Float = 0
+                                        for i in 0..<dimension { dot += v[i] * c[base + i] }
+                                        let d = norms[g * codebookSize + k] - 2 * dot
+                                        if d < bestDistance { bestDistance = d; best = k }
+                                    }
+                                    symbols[(b * groups + g) * plane + p] = Int32(best)
+                                }
                             }
-                            symbols[(b * groups + g) * plane + p] = Int32(best)
                         }
                     }
                 }

@@ -10,6 +10,43 @@ final class QuantizerTests: XCTestCase {
         return Tensor(shape: shape, data: (0..<shape.reduce(1, *)).map { _ in Float(rng.nextUniform() * 2 - 1) })
     }
 
+    /// The encoder's choice, one code at a time in Float: the rule `nearestSymbols` must follow bit
+    /// for bit, whatever its vector width (it decides the bitstream).
+    func scalarNearest(_ books: Codebooks, _ latent: Tensor) -> [Int32] {
+        let (n, plane) = (latent.shape[0], latent.shape[2] * latent.shape[3])
+        var symbols: [Int32] = []
+        for b in 0..<n { for g in 0..<books.groups { for p in 0..<plane {
+            var best = 0; var bestDistance = Float.infinity
+            for k in 0..<books.codebookSize {
+                var norm: Float = 0, dot: Float = 0
+                for i in 0..<books.dimension {
+                    let c = books.vectors[(g * books.codebookSize + k) * books.dimension + i]
+                    norm += c * c
+                    dot += latent.data[((b * books.channels) + g * books.dimension + i) * plane + p] * c
+                }
+                let d = norm - 2 * dot
+                if d < bestDistance { bestDistance = d; best = k }
+            }
+            symbols.append(Int32(best))
+        } } }
+        return symbols
+    }
+
+    /// Eight codes per SIMD step give exactly the scalar choice: codebook sizes below, at and past
+    /// a multiple of eight, duplicated codes (exact ties go to the lowest index), and latents that
+    /// sit halfway between two codes.
+    func testVectorisedSearchIsTheScalarRuleExactly() {
+        var rng = SplitMix64(seed: 11)
+        for (k, d) in [(2, 3), (8, 16), (13, 5), (512, 16), (37, 32)] {
+            var vectors = (0..<(2 * k * d)).map { _ in Float(rng.nextUniform() * 2 - 1) }
+            for i in 0..<d { vectors[(k - 1) * d + i] = vectors[i] }  // code k-1 duplicates code 0
+            let books = Codebooks(groups: 2, codebookSize: k, dimension: d, vectors: vectors)
+            var latent = randomLatent([2, 2 * d, 4, 5], seed: UInt64(k))
+            for i in 0..<d { latent.data[i * 20] = (vectors[i] + vectors[d + i]) / 2 }  // between codes 0 and 1
+            XCTAssertEqual(books.nearestSymbols(latent: latent), scalarNearest(books, latent), "K = \(k), d = \(d)")
+        }
+    }
+
     func testNearestSymbolsMatchesBruteForcePerGroup() {
         var rng = SplitMix64(seed: 7)
         let (g, k, d) = (3, 17, 4)
