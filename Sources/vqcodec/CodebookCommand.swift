@@ -1,0 +1,191 @@
+import ArgumentParser
+import FileIO
+import Foundation
+import Images
+import VQCodec
+
+struct CodebookCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "codebook",
+        abstract: "What a model's codebooks hold: code use on a folder of images, unused codes, near-duplicates, a picture.",
+        discussion: """
+            Runs the analysis on every PNG of --data and counts, per group, how often each code is \
+            chosen (the symbols the encoder codes): codes used, perplexity (2^entropy of the \
+            counts; the codebook size when every code is equally used) and the codes never used.
+
+            Each code is then decoded on its own: a latent map filled with that code, the other \
+            groups filled with their most used code on --data (printed), through the synthesis; \
+            the middle of the map, 32 pixels square (4 × 4 positions at stride 8, 2 × 2 at stride \
+            16), is the code's tile, away from the map's zero-padded edges. --out draws every \
+            group's tiles, most used first, unused codes last, one block of rows per group.
+
+            Near-duplicates: pairs of codes of a group whose tiles are within --threshold dB PSNR \
+            of each other (default 40 dB: a mean squared difference of 6.5, about 2.5 grey levels, \
+            at or below the step a viewer can see on a flat patch, and over 12 times smaller than \
+            the squared error the best shipped level leaves on Kodak, MSE 81.8). Such a pair spends \
+            two codes on one picture: the next training could merge them or restart one.
+            """)
+
+    @Option(name: [.customShort("q"), .long], help: "A shipped quality level (default: the default level).")
+    var quality: Int?
+
+    @Option(name: .long, help: "A model file (.safetensors) instead of a shipped level.")
+    var model: String?
+
+    @Option(name: .long, help: ArgumentHelp("A folder of PNG images (or one PNG) to count code use on.", valueName: "folder"))
+    var data: String
+
+    @Option(name: .long, help: "Use only the first N images of --data (name order).")
+    var images: Int?
+
+    @Option(name: .long, help: ArgumentHelp("Write the codebook picture (PNG).", valueName: "png"))
+    var out: String?
+
+    @Option(name: .long, help: ArgumentHelp("Write counts, unused codes and near-duplicate pairs as JSON.", valueName: "file"))
+    var json: String?
+
+    @Option(name: .long, help: "PSNR (dB) at or above which two codes' tiles count as near-duplicates.")
+    var threshold = 40.0
+
+    @Option(name: .long, help: "Tiles per row in the picture.")
+    var columns = 32
+
+    func validate() throws {
+        guard quality == nil || model == nil else { throw ValidationError("give at most one of -q and --model") }
+        if let images, images < 1 { throw ValidationError("--images must be at least 1") }
+        guard threshold > 0 && threshold.isFinite else { throw ValidationError("--threshold must be a positive number of dB") }
+        guard (1...1024).contains(columns) else { throw ValidationError("--columns must be between 1 and 1024") }
+    }
+
+    func run() throws {
+        let codecModel: CodecModel
+        if let model {
+            codecModel = try loadModel(model)
+        } else {
+            let catalogue = try shippedLevels()
+            let chosen = quality ?? catalogue.defaultQuality
+            guard let level = catalogue.level(chosen) else {
+                throw fail(CodecError.noSuchQuality(chosen, available: catalogue.levels.count))
+            }
+            codecModel = try loadModel(catalogue.path(of: level))
+        }
+        var files = try pngFiles(in: data)
+        if let images { files = Array(files.prefix(images)) }
+        let config = codecModel.configuration
+        let (groups, size) = (config.groups, config.codebookSize)
+
+        var counts = [[Int]](repeating: [Int](repeating: 0, count: size), count: groups)
+        var positions = 0
+        for file in files {
+            let image: Image
+            do { image = try PNG.read(path: file) } catch { throw fail(error) }
+            let symbols = VQCodec.symbols(of: image, model: codecModel)
+            let plane = symbols.count / groups
+            positions += plane
+            for (i, s) in symbols.enumerated() { counts[i / plane][Int(s)] += 1 }
+        }
+        let usage = CodebookUsage(counts: counts, codebookSize: size)
+        let reference = counts.map { row in Int32(row.indices.max { row[$0] < row[$1] || (row[$0] == row[$1] && $0 > $1) }!) }
+
+        let side = max(1, 32 / config.stride)
+        print("model \(codecModel.name): stride \(config.stride), \(groups) group\(groups == 1 ? "" : "s") × \(size) codes; "
+              + "\(files.count) image\(files.count == 1 ? "" : "s"), \(positions) positions")
+        print("tiles: each code alone, the other groups at their most used code (\(reference.enumerated().map { "group \($0.offset): \($0.element)" }.joined(separator: ", "))), "
+              + "the middle \(side) × \(side) positions (\(side * config.stride) pixels)")
+        print("near-duplicates: pairs of codes whose tiles are within \(format(threshold, 1)) dB PSNR")
+        print("")
+        print("  group  codes used  perplexity  never used  near-duplicate pairs  codes in them")
+        var sections: [[Image]] = []
+        var groupReports: [CodebookJSON.Group] = []
+        var details: [String] = []
+        for g in 0..<groups {
+            let tiles = VQCodec.codeTiles(model: codecModel, group: g, codes: Array(0..<size), reference: reference, side: side)
+            let pairs = NearDuplicates.pairs(tiles: tiles, minimumPSNR: threshold)
+            let unused = (0..<size).filter { counts[g][$0] == 0 }
+            let involved = Set(pairs.flatMap { [$0.first, $0.second] })
+            print("  \(pad(g, 5))  \(pad("\(usage.codesUsed[g])/\(size)", 10))  \(pad(format(usage.perplexity[g], 1), 10))  "
+                  + "\(pad(unused.count, 10))  \(pad(pairs.count, 20))  \(pad(involved.count, 13))")
+            if !unused.isEmpty { details.append("  group \(g): never used: \(ranges(unused))") }
+            if !pairs.isEmpty {
+                let shown = pairs.prefix(8).map { pair -> String in
+                    let psnr = pair.psnr.isInfinite ? "identical" : "\(format(pair.psnr, 1)) dB"
+                    return "\(pair.first)~\(pair.second) (\(psnr); used \(counts[g][pair.first]), \(counts[g][pair.second]))"
+                }
+                details.append("  group \(g): closest pairs: \(shown.joined(separator: ", "))\(pairs.count > 8 ? ", …" : "")")
+                let withUnused = pairs.filter { counts[g][$0.first] == 0 || counts[g][$0.second] == 0 }.count
+                if withUnused > 0 { details.append("  group \(g): \(withUnused) of the \(pairs.count) pairs include a code never used") }
+            }
+            let order = (0..<size).sorted { counts[g][$0] != counts[g][$1] ? counts[g][$0] > counts[g][$1] : $0 < $1 }
+            sections.append(order.map { tiles[$0] })
+            groupReports.append(CodebookJSON.Group(
+                group: g, counts: counts[g], codesUsed: usage.codesUsed[g], perplexity: (usage.perplexity[g] * 1000).rounded() / 1000,
+                neverUsed: unused, referenceCode: Int(reference[g]), orderInPicture: order,
+                nearDuplicates: pairs.map { .init(first: $0.first, second: $0.second, psnr: $0.psnr.isInfinite ? nil : ($0.psnr * 100).rounded() / 100) }))
+        }
+        if !details.isEmpty { print(""); print(details.joined(separator: "\n")) }
+        let total = groupReports.reduce(0) { $0 + $1.nearDuplicates.count }
+        print("")
+        print("near-duplicate pairs: \(total) in all")
+
+        if let out {
+            let picture = InspectionPictures.mosaic(sections: sections, columns: columns)
+            do { try PNG.write(picture, to: out, refusingToOverwrite: files) } catch { throw fail(error) }
+            print("\(out): \(groups) block\(groups == 1 ? "" : "s") of \(size) tiles (group 0 first), \(columns) per row, most used first")
+        }
+        if let json {
+            let document = CodebookJSON(model: codecModel.name, stride: config.stride, codebookSize: size, images: files.count,
+                                        positions: positions, thresholdDB: threshold, tilePixels: side * config.stride,
+                                        groups: groupReports)
+            let encoder = JSONEncoder()
+            encoder.outputFormatting = [.sortedKeys]
+            let bytes: Data
+            do { bytes = try encoder.encode(document) } catch { throw fail(error) }
+            do { try AtomicFile.write([UInt8](bytes) + [10], to: json, refusingToOverwrite: files) } catch { throw fail(error) }
+            print("\(json): counts, unused codes and near-duplicate pairs (JSON)")
+        }
+    }
+
+    /// `0-3, 7, 9-10`: sorted indices as ranges.
+    func ranges(_ values: [Int]) -> String {
+        var parts: [String] = []
+        var i = 0
+        while i < values.count {
+            var j = i
+            while j + 1 < values.count && values[j + 1] == values[j] + 1 { j += 1 }
+            parts.append(i == j ? "\(values[i])" : "\(values[i])-\(values[j])")
+            i = j + 1
+        }
+        return parts.joined(separator: ", ")
+    }
+}
+
+/// `vqcodec codebook --json`.
+struct CodebookJSON: Encodable {
+    struct Pair: Encodable {
+        var first: Int
+        var second: Int
+        /// nil when the two tiles are identical.
+        var psnr: Double?
+    }
+    struct Group: Encodable {
+        var group: Int
+        /// Uses of each code on the images.
+        var counts: [Int]
+        var codesUsed: Int
+        var perplexity: Double
+        var neverUsed: [Int]
+        /// The code this group is filled with while another group's tiles are drawn.
+        var referenceCode: Int
+        /// Codes in the order the picture draws them (most used first).
+        var orderInPicture: [Int]
+        var nearDuplicates: [Pair]
+    }
+    var model: String
+    var stride: Int
+    var codebookSize: Int
+    var images: Int
+    var positions: Int
+    var thresholdDB: Double
+    var tilePixels: Int
+    var groups: [Group]
+}
