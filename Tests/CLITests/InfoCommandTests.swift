@@ -88,7 +88,7 @@ final class InfoCommandTests: XCTestCase {
     func testEverySubcommandHasHelp() throws {
         let root = try CLI.run(["--help"])
         XCTAssertEqual(root.status, 0)
-        for sub in ["encode", "decode", "info", "eval", "rd", "train", "bench"] {
+        for sub in ["encode", "decode", "info", "inspect", "codebook", "eval", "rd", "train", "bench"] {
             XCTAssertTrue(root.stdout.contains(sub))
             let help = try CLI.run([sub, "--help"])
             XCTAssertEqual(help.status, 0, sub)
