@@ -116,18 +116,27 @@ extension VQCodec {
                                 block: blockPositions(transformBlockPixels, stride: model.configuration.stride))
     }
 
+    /// One code decoded on its own (see ``codeTiles(model:group:codes:reference:side:batch:)``).
+    public struct CodeTile: Sendable {
+        /// The tile as the decoder would show it: rounded and clamped to 8 bits, RGB.
+        public var image: Image
+        /// The synthesis's output before clamping, in grey levels (× 255), `[3, side, side]`:
+        /// two codes that both saturate to black still differ here.
+        public var samples: [Float]
+    }
+
     /// What single codes look like: for each of `codes` of group `group`, a latent map filled
     /// with that code (the other groups filled with `reference[g]`) is synthesised, and the
     /// middle `side × side` positions are cut out, away from the map's zero-padded edges
     /// (the map extends ``VQVAE/synthesisHalo`` positions beyond them on every side).
-    /// - Returns: one RGB image of `side · stride` pixels square per code, in the order of `codes`.
+    /// - Returns: one tile of `side · stride` pixels square per code, in the order of `codes`.
     public static func codeTiles(model: CodecModel, group: Int, codes: [Int], reference: [Int32], side: Int,
-                                 batch: Int = 16) -> [Image] {
+                                 batch: Int = 16) -> [CodeTile] {
         let config = model.configuration
         precondition((0..<config.groups).contains(group) && reference.count == config.groups && side > 0 && batch > 0)
         precondition(codes.allSatisfy { (0..<config.codebookSize).contains($0) })
         let stride = config.stride
-        var tiles: [Image] = []
+        var tiles: [CodeTile] = []
         model.withTransforms { vqvae in
             let halo = vqvae.synthesisHalo
             let map = side + 2 * halo
@@ -148,15 +157,19 @@ extension VQCodec {
                 out.data.withUnsafeBufferPointer { data in
                     for n in 0..<chunk.count {
                         var rgb = [UInt8](repeating: 0, count: tile * tile * 3)
+                        var samples = [Float](repeating: 0, count: tile * tile * 3)
                         for c in 0..<3 {
                             let base = (n * 3 + c) * pixels * pixels
                             for y in 0..<tile {
                                 for x in 0..<tile {
-                                    rgb[(y * tile + x) * 3 + c] = Pixels.quantize(data[base + (origin + y) * pixels + origin + x])
+                                    let v = data[base + (origin + y) * pixels + origin + x]
+                                    rgb[(y * tile + x) * 3 + c] = Pixels.quantize(v)
+                                    samples[(c * tile + y) * tile + x] = v * 255
                                 }
                             }
                         }
-                        tiles.append(Image(width: tile, height: tile, colorType: .rgb, pixels: rgb))
+                        tiles.append(CodeTile(image: Image(width: tile, height: tile, colorType: .rgb, pixels: rgb),
+                                              samples: samples))
                     }
                 }
                 start += chunk.count

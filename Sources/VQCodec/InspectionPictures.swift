@@ -153,42 +153,62 @@ public enum NearDuplicates {
         public var first: Int
         public var second: Int
         public var psnr: Double
+
+        public init(first: Int, second: Int, psnr: Double) {
+            self.first = first
+            self.second = second
+            self.psnr = psnr
+        }
     }
 
-    /// Every pair of `tiles` (equal-sized 8-bit images) whose PSNR is at least `minimumPSNR` dB,
-    /// most similar first. Cost: one pass over both tiles per pair, cut short once the pair's
-    /// squared error exceeds the threshold's.
-    public static func pairs(tiles: [Image], minimumPSNR: Double) -> [Pair] {
+    /// Every pair of `tiles` (equal-length sample arrays in grey levels, 0–255 scale) whose PSNR
+    /// (peak 255) is at least `minimumPSNR` dB, most similar first. Cost: one pass over both
+    /// tiles per pair, cut short once the pair's squared error exceeds the threshold's.
+    public static func pairs(tiles: [[Float]], minimumPSNR: Double) -> [Pair] {
         guard let first = tiles.first else { return [] }
-        precondition(tiles.allSatisfy { $0.pixels.count == first.pixels.count })
-        let count = first.pixels.count
+        precondition(tiles.allSatisfy { $0.count == first.count })
+        let count = first.count
         // PSNR ≥ t  ⇔  Σ d² ≤ count · 255² / 10^(t/10).
-        let limit = Int((Double(count) * 255 * 255 / pow(10, minimumPSNR / 10)).rounded(.down))
+        let limit = Double(count) * 255 * 255 / pow(10, minimumPSNR / 10)
         var found: [Pair] = []
         for a in 0..<tiles.count {
-            tiles[a].pixels.withUnsafeBufferPointer { pa in
+            tiles[a].withUnsafeBufferPointer { pa in
                 for b in (a + 1)..<max(a + 1, tiles.count) {
-                    let sum: Int = tiles[b].pixels.withUnsafeBufferPointer { pb in
-                        var s = 0
+                    let sum: Double = tiles[b].withUnsafeBufferPointer { pb in
+                        var s = 0.0
                         var i = 0
                         while i < count {
                             let end = min(count, i + 256)
+                            var partial: Float = 0
                             while i < end {
-                                let d = Int(pa[i]) - Int(pb[i])
-                                s += d * d
+                                let d = pa[i] - pb[i]
+                                partial += d * d
                                 i += 1
                             }
+                            s += Double(partial)
                             if s > limit { return s }
                         }
                         return s
                     }
                     if sum <= limit {
-                        let psnr = sum == 0 ? Double.infinity : 10 * log10(255 * 255 * Double(count) / Double(sum))
-                        found.append(Pair(first: a, second: b, psnr: psnr))
+                        found.append(Pair(first: a, second: b, psnr: psnr(squaredError: sum, count: count)))
                     }
                 }
             }
         }
         return found.sorted { $0.psnr != $1.psnr ? $0.psnr > $1.psnr : ($0.first, $0.second) < ($1.first, $1.second) }
+    }
+
+    /// PSNR in dB (peak 255) of a total squared error over `count` samples (`.infinity` for 0).
+    public static func psnr(squaredError: Double, count: Int) -> Double {
+        squaredError == 0 ? .infinity : 10 * log10(255 * 255 * Double(count) / squaredError)
+    }
+
+    /// PSNR in dB between two equal-length sample arrays on the 0–255 scale (unclamped).
+    public static func psnr(_ a: [Float], _ b: [Float]) -> Double {
+        precondition(a.count == b.count)
+        var sum = 0.0
+        for i in a.indices { let d = Double(a[i]) - Double(b[i]); sum += d * d }
+        return psnr(squaredError: sum, count: a.count)
     }
 }

@@ -20,11 +20,15 @@ struct CodebookCommand: ParsableCommand {
             group's tiles, most used first, unused codes last, one block of rows per group.
 
             Near-duplicates: pairs of codes of a group whose tiles are within --threshold dB PSNR \
-            of each other (default 40 dB: a mean squared difference of 6.5, about 2.5 grey levels, \
+            of each other in three contexts, the other groups at their most used, second and third \
+            most used code (default 40 dB: a mean squared difference of 6.5, about 2.5 grey levels, \
             at or below the step a viewer can see on a flat patch, and over 12 times smaller than \
             the squared error the best shipped level leaves on Kodak, MSE 81.8). Such a pair spends \
             two codes on one picture: the next training could merge them or restart one.
             """)
+
+    /// Contexts a near-duplicate pair must pass: the other groups at their 1st, 2nd, 3rd most used code.
+    static let contexts = 3
 
     @Option(name: [.customShort("q"), .long], help: "A shipped quality level (default: the default level).")
     var quality: Int?
@@ -85,14 +89,18 @@ struct CodebookCommand: ParsableCommand {
             for (i, s) in symbols.enumerated() { counts[i / plane][Int(s)] += 1 }
         }
         let usage = CodebookUsage(counts: counts, codebookSize: size)
-        let reference = counts.map { row in Int32(row.indices.max { row[$0] < row[$1] || (row[$0] == row[$1] && $0 > $1) }!) }
+        // Contexts: the other groups filled with their most used code, then their 2nd, then 3rd.
+        let ranked = counts.map { row in row.indices.sorted { row[$0] != row[$1] ? row[$0] > row[$1] : $0 < $1 } }
+        let contexts = (0..<min(Self.contexts, size)).map { r in ranked.map { Int32($0[r]) } }
+        let reference = contexts[0]
 
         let side = max(1, 32 / config.stride)
         print("model \(codecModel.name): stride \(config.stride), \(groups) group\(groups == 1 ? "" : "s") × \(size) codes; "
               + "\(files.count) image\(files.count == 1 ? "" : "s"), \(positions) positions")
         print("tiles: each code alone, the other groups at their most used code (\(reference.enumerated().map { "group \($0.offset): \($0.element)" }.joined(separator: ", "))), "
               + "the middle \(side) × \(side) positions (\(side * config.stride) pixels)")
-        print("near-duplicates: pairs of codes whose tiles are within \(format(threshold, 1)) dB PSNR")
+        print("near-duplicates: pairs of codes whose tiles are within \(format(threshold, 1)) dB PSNR with the other groups "
+              + "at their most used, 2nd and 3rd most used codes alike (the lowest of the \(contexts.count) PSNRs is shown)")
         print("")
         print("  group  codes used  perplexity  never used  near-duplicate pairs  codes in them")
         var sections: [[Image]] = []
@@ -100,7 +108,20 @@ struct CodebookCommand: ParsableCommand {
         var details: [String] = []
         for g in 0..<groups {
             let tiles = VQCodec.codeTiles(model: codecModel, group: g, codes: Array(0..<size), reference: reference, side: side)
-            let pairs = NearDuplicates.pairs(tiles: tiles, minimumPSNR: threshold)
+            var pairs = NearDuplicates.pairs(tiles: tiles.map(\.samples), minimumPSNR: threshold)
+            // A pair is kept only if it stays within the threshold in every context: two codes
+            // that one context drives to the same clipped colour may still differ elsewhere.
+            for context in contexts.dropFirst() where !pairs.isEmpty {
+                let involved = Array(Set(pairs.flatMap { [$0.first, $0.second] })).sorted()
+                let other = VQCodec.codeTiles(model: codecModel, group: g, codes: involved, reference: context, side: side)
+                let index = Dictionary(uniqueKeysWithValues: involved.enumerated().map { ($0.element, $0.offset) })
+                pairs = pairs.compactMap { pair in
+                    let psnr = NearDuplicates.psnr(other[index[pair.first]!].samples, other[index[pair.second]!].samples)
+                    guard psnr >= threshold else { return nil }
+                    return NearDuplicates.Pair(first: pair.first, second: pair.second, psnr: min(pair.psnr, psnr))
+                }
+            }
+            pairs.sort { $0.psnr != $1.psnr ? $0.psnr > $1.psnr : ($0.first, $0.second) < ($1.first, $1.second) }
             let unused = (0..<size).filter { counts[g][$0] == 0 }
             let involved = Set(pairs.flatMap { [$0.first, $0.second] })
             print("  \(pad(g, 5))  \(pad("\(usage.codesUsed[g])/\(size)", 10))  \(pad(format(usage.perplexity[g], 1), 10))  "
@@ -116,7 +137,7 @@ struct CodebookCommand: ParsableCommand {
                 if withUnused > 0 { details.append("  group \(g): \(withUnused) of the \(pairs.count) pairs include a code never used") }
             }
             let order = (0..<size).sorted { counts[g][$0] != counts[g][$1] ? counts[g][$0] > counts[g][$1] : $0 < $1 }
-            sections.append(order.map { tiles[$0] })
+            sections.append(order.map { tiles[$0].image })
             groupReports.append(CodebookJSON.Group(
                 group: g, counts: counts[g], codesUsed: usage.codesUsed[g], perplexity: (usage.perplexity[g] * 1000).rounded() / 1000,
                 neverUsed: unused, referenceCode: Int(reference[g]), orderInPicture: order,

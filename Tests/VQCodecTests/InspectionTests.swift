@@ -69,10 +69,16 @@ final class InspectionTests: XCTestCase {
         let model = try CodecModel(path: Self.fixtures.appendingPathComponent("models/tiny.safetensors").path)
         let tiles = VQCodec.codeTiles(model: model, group: 0, codes: [3, 3, 5], reference: [0, 0], side: 4)
         XCTAssertEqual(tiles.count, 3)
-        XCTAssertEqual([tiles[0].width, tiles[0].height], [32, 32])
-        XCTAssertEqual(tiles[0], tiles[1], "a code's tile does not depend on its batch position")
-        let pairs = NearDuplicates.pairs(tiles: tiles, minimumPSNR: 40)
+        XCTAssertEqual([tiles[0].image.width, tiles[0].image.height], [32, 32])
+        XCTAssertEqual(tiles[0].samples.count, 3 * 32 * 32)
+        XCTAssertEqual(tiles[0].samples, tiles[1].samples, "a code's tile does not depend on its batch position")
+        XCTAssertEqual(tiles[0].image, tiles[1].image)
+        let pairs = NearDuplicates.pairs(tiles: tiles.map(\.samples), minimumPSNR: 40)
         XCTAssertEqual(pairs.first, NearDuplicates.Pair(first: 0, second: 1, psnr: .infinity))
-        XCTAssertEqual(pairs.count, tiles[0] == tiles[2] || InspectionPictures.psnr(tiles[0], tiles[2]) >= 40 ? 3 : 1)
+        XCTAssertEqual(pairs.count, NearDuplicates.psnr(tiles[0].samples, tiles[2].samples) >= 40 ? 3 : 1)
+        // The threshold is inclusive and measured on unclamped samples.
+        let shifted = tiles[0].samples.map { $0 + 2.5 }  // MSE 6.25: 40.17 dB
+        XCTAssertEqual(NearDuplicates.pairs(tiles: [tiles[0].samples, shifted], minimumPSNR: 40).count, 1)
+        XCTAssertEqual(NearDuplicates.pairs(tiles: [tiles[0].samples, shifted], minimumPSNR: 40.2).count, 0)
     }
 }
