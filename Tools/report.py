@@ -19,7 +19,7 @@ The page holds:
 
 Crops are PNG (lossless, so the codecs' artefacts are shown as decoded) and shown enlarged
 --zoom times with nearest-neighbour scaling; the plots and heatmaps are JPEG to keep the page
-small. The page marks itself once every image has loaded (<body data-images="loaded N of N">),
+small (--save-crops also writes the crops as PNG files). The page marks itself once every image has loaded (<body data-images="loaded N of N">),
 which Tools/test_report.py checks in headless Chromium.
 
 vqcodec is the binary given with --vqcodec (default .build/release/vqcodec, then .build/debug).
@@ -189,7 +189,7 @@ def level_table(vq: dict, others: Sequence[plot_rd.Curve]) -> str:
 
 
 def image_section(name: str, original_path: Path, vqcodec: Path, level: int, side: int, zoom: int,
-                  at: Optional[tuple[int, int]], work: Path) -> str:
+                  at: Optional[tuple[int, int]], work: Path, save_crops: Optional[Path] = None) -> str:
     ref = baselines.load_reference(original_path)
     w, h = ref.size
     side = min(side, w, h)
@@ -214,6 +214,15 @@ def image_section(name: str, original_path: Path, vqcodec: Path, level: int, sid
         crop = c.image.crop(box)
         _, crop_psnr = baselines.mse_psnr(ref_crop, np.asarray(crop))
         panels.append((c.label, f"{c.bpp:.3f} bpp ({c.bytes:,} bytes), {c.psnr:.2f} dB; crop {crop_psnr:.2f} dB", crop))
+    print(f"{name}: crop {side} × {side} at ({left}, {top}); "
+          + "; ".join(f"{label}: {caption}" for label, caption, _ in panels[1:]))
+    if save_crops is not None:
+        save_crops.mkdir(parents=True, exist_ok=True)
+        for (label, _, crop), key in zip(panels, ("original", "vqcodec", "jpeg", "webp")):
+            path = save_crops / f"{name}-{key}.png"
+            tmp = path.with_name(path.name + ".tmp")
+            crop.save(tmp, format="PNG", optimize=True)
+            os.replace(tmp, path)
     figures = "".join(
         f'<figure style="width: {side * zoom}px"><img class="crop" alt="{html.escape(label)}" width="{side * zoom}" height="{side * zoom}" '
         f'src="{data_uri(png_bytes(crop), "image/png")}"><figcaption><b>{html.escape(label)}</b><br>'
@@ -274,7 +283,8 @@ section {{ margin-bottom: 28px; }}
 
 
 def build(results: Path, images: Path, picks: Sequence[str], out: Path, vqcodec: Path, level: int, side: int,
-          zoom: int, at: dict[str, tuple[int, int]], title: str, max_bpp: Optional[float]) -> None:
+          zoom: int, at: dict[str, tuple[int, int]], title: str, max_bpp: Optional[float],
+          save_crops: Optional[Path] = None) -> None:
     vq_doc = json.loads((results / "vqcodec.json").read_text())
     vq = plot_rd.load_curve(results / "vqcodec.json")
     others = [plot_rd.load_curve(results / f"{name}.json") for name in ("jpeg", "webp") if (results / f"{name}.json").exists()]
@@ -287,7 +297,7 @@ def build(results: Path, images: Path, picks: Sequence[str], out: Path, vqcodec:
             if not path.is_file():
                 raise FileNotFoundError(f"{path}: no such image")
             sections.append(image_section(Path(name).stem, path, vqcodec, level, side, zoom, at.get(Path(name).stem),
-                                          Path(tmp)))
+                                          Path(tmp), save_crops))
     intro = (f"Real file sizes: bits per pixel (bpp) are 8 × the bytes of the file over the pixels. "
              f"{html.escape(vq_doc.get('description', ''))}. "
              + " ".join(html.escape(c.name) + "." for c in others))
@@ -320,6 +330,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     ap.add_argument("--at", nargs="*", default=[], help="NAME:X,Y top-left of a crop instead of the costliest window")
     ap.add_argument("--title", default="vqcodec", help="page title")
     ap.add_argument("--max-bpp", type=float, default=1.0, help="rate axis of the plots: 0..MAX_BPP (default 1)")
+    ap.add_argument("--save-crops", type=Path, help="also write each crop as NAME-{original,vqcodec,jpeg,webp}.png here")
     ap.add_argument("--vqcodec", help="the vqcodec binary (default: this checkout's release, then debug build)")
     args = ap.parse_args(argv)
     binary = find_vqcodec(args.vqcodec)
@@ -328,7 +339,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         return 66
     try:
         build(args.results, args.images, args.pick, args.out, binary, args.level, args.crop, args.zoom,
-              parse_at(args.at), args.title, args.max_bpp)
+              parse_at(args.at), args.title, args.max_bpp, args.save_crops)
     except (FileNotFoundError, ValueError, RuntimeError) as e:
         print(f"report.py: {e}", file=sys.stderr)
         return 65 if isinstance(e, ValueError) else 66 if isinstance(e, FileNotFoundError) else 1
