@@ -116,6 +116,33 @@ extension VQCodec {
                                 block: blockPositions(transformBlockPixels, stride: model.configuration.stride))
     }
 
+    /// The code of each group nearest (Euclidean) to the mean of the group's codes weighted by
+    /// `counts[g][k]`, the uses of code `k`: a neutral background against which another
+    /// group's codes are drawn (``codeTiles(model:group:codes:reference:side:batch:)``).
+    public static func centralCodes(model: CodecModel, counts: [[Int]]) -> [Int32] {
+        let codebooks = model.vqvae.codebooks
+        let (groups, size, d) = (codebooks.groups, codebooks.codebookSize, codebooks.dimension)
+        precondition(counts.count == groups && counts.allSatisfy { $0.count == size })
+        return (0..<groups).map { g -> Int32 in
+            let total = Double(max(1, counts[g].reduce(0, +)))
+            var mean = [Double](repeating: 0, count: d)
+            for k in 0..<size where counts[g][k] > 0 {
+                let weight = Double(counts[g][k]) / total
+                for i in 0..<d { mean[i] += weight * Double(codebooks.vectors[(g * size + k) * d + i]) }
+            }
+            var best = 0, bestDistance = Double.infinity
+            for k in 0..<size {
+                var distance = 0.0
+                for i in 0..<d {
+                    let diff = Double(codebooks.vectors[(g * size + k) * d + i]) - mean[i]
+                    distance += diff * diff
+                }
+                if distance < bestDistance { (best, bestDistance) = (k, distance) }
+            }
+            return Int32(best)
+        }
+    }
+
     /// One code decoded on its own (see ``codeTiles(model:group:codes:reference:side:batch:)``).
     public struct CodeTile: Sendable {
         /// The tile as the decoder would show it: rounded and clamped to 8 bits, RGB.

@@ -14,20 +14,21 @@ struct CodebookCommand: ParsableCommand {
             counts; the codebook size when every code is equally used) and the codes never used.
 
             Each code is then decoded on its own: a latent map filled with that code, the other \
-            groups filled with their most used code on --data (printed), through the synthesis; \
+            groups filled with their central code (the code nearest the mean of the group's codes \
+            weighted by their use on --data; printed), through the synthesis; \
             the middle of the map, 32 pixels square (4 × 4 positions at stride 8, 2 × 2 at stride \
             16), is the code's tile, away from the map's zero-padded edges. --out draws every \
             group's tiles, most used first, unused codes last, one block of rows per group.
 
             Near-duplicates: pairs of codes of a group whose tiles are within --threshold dB PSNR \
-            of each other in three contexts, the other groups at their most used, second and third \
+            of each other in three contexts, the other groups at their central, most used and second \
             most used code (default 40 dB: a mean squared difference of 6.5, about 2.5 grey levels, \
             at or below the step a viewer can see on a flat patch, and over 12 times smaller than \
             the squared error the best shipped level leaves on Kodak, MSE 81.8). Such a pair spends \
             two codes on one picture: the next training could merge them or restart one.
             """)
 
-    /// Contexts a near-duplicate pair must pass: the other groups at their 1st, 2nd, 3rd most used code.
+    /// Contexts a near-duplicate pair must pass: the other groups at their central, most used and 2nd most used code.
     static let contexts = 3
 
     @Option(name: [.customShort("q"), .long], help: "A shipped quality level (default: the default level).")
@@ -89,23 +90,26 @@ struct CodebookCommand: ParsableCommand {
             for (i, s) in symbols.enumerated() { counts[i / plane][Int(s)] += 1 }
         }
         let usage = CodebookUsage(counts: counts, codebookSize: size)
-        // Contexts: the other groups filled with their most used code, then their 2nd, then 3rd.
+        // Contexts: the other groups at their central code (nearest the mean of the codes in
+        // use; the picture's background), then at their most used, then at their 2nd most used.
         let ranked = counts.map { row in row.indices.sorted { row[$0] != row[$1] ? row[$0] > row[$1] : $0 < $1 } }
-        let contexts = (0..<min(Self.contexts, size)).map { r in ranked.map { Int32($0[r]) } }
-        let reference = contexts[0]
+        let reference = VQCodec.centralCodes(model: codecModel, counts: counts)
+        let contexts = [reference] + (0..<min(Self.contexts - 1, size)).map { r in ranked.map { Int32($0[r]) } }
 
         let side = max(1, 32 / config.stride)
         print("model \(codecModel.name): stride \(config.stride), \(groups) group\(groups == 1 ? "" : "s") × \(size) codes; "
               + "\(files.count) image\(files.count == 1 ? "" : "s"), \(positions) positions")
-        print("tiles: each code alone, the other groups at their most used code (\(reference.enumerated().map { "group \($0.offset): \($0.element)" }.joined(separator: ", "))), "
+        print("tiles: each code alone, the other groups at their central code, the code nearest the mean of the codes "
+              + "in use (\(reference.enumerated().map { "group \($0.offset): \($0.element)" }.joined(separator: ", "))), "
               + "the middle \(side) × \(side) positions (\(side * config.stride) pixels)")
         print("near-duplicates: pairs of codes whose tiles are within \(format(threshold, 1)) dB PSNR with the other groups "
-              + "at their most used, 2nd and 3rd most used codes alike (the lowest of the \(contexts.count) PSNRs is shown)")
+              + "at their central, most used and 2nd most used codes alike (the lowest of the \(contexts.count) PSNRs is shown)")
         print("")
-        print("  group  codes used  perplexity  never used  near-duplicate pairs  codes in them")
+        print("  group  codes used  perplexity  never used  near-duplicate pairs  codes in them  codes to spare")
         var sections: [[Image]] = []
         var groupReports: [CodebookJSON.Group] = []
         var details: [String] = []
+        var spareTotal = 0
         for g in 0..<groups {
             let tiles = VQCodec.codeTiles(model: codecModel, group: g, codes: Array(0..<size), reference: reference, side: side)
             var pairs = NearDuplicates.pairs(tiles: tiles.map(\.samples), minimumPSNR: threshold)
@@ -124,8 +128,10 @@ struct CodebookCommand: ParsableCommand {
             pairs.sort { $0.psnr != $1.psnr ? $0.psnr > $1.psnr : ($0.first, $0.second) < ($1.first, $1.second) }
             let unused = (0..<size).filter { counts[g][$0] == 0 }
             let involved = Set(pairs.flatMap { [$0.first, $0.second] })
+            let spare = involved.count - Self.clusterCount(pairs)
+            spareTotal += spare
             print("  \(pad(g, 5))  \(pad("\(usage.codesUsed[g])/\(size)", 10))  \(pad(format(usage.perplexity[g], 1), 10))  "
-                  + "\(pad(unused.count, 10))  \(pad(pairs.count, 20))  \(pad(involved.count, 13))")
+                  + "\(pad(unused.count, 10))  \(pad(pairs.count, 20))  \(pad(involved.count, 13))  \(pad(spare, 14))")
             if !unused.isEmpty { details.append("  group \(g): never used: \(ranges(unused))") }
             if !pairs.isEmpty {
                 let shown = pairs.prefix(8).map { pair -> String in
@@ -141,12 +147,14 @@ struct CodebookCommand: ParsableCommand {
             groupReports.append(CodebookJSON.Group(
                 group: g, counts: counts[g], codesUsed: usage.codesUsed[g], perplexity: (usage.perplexity[g] * 1000).rounded() / 1000,
                 neverUsed: unused, referenceCode: Int(reference[g]), orderInPicture: order,
-                nearDuplicates: pairs.map { .init(first: $0.first, second: $0.second, psnr: $0.psnr.isInfinite ? nil : ($0.psnr * 100).rounded() / 100) }))
+                nearDuplicates: pairs.map { .init(first: $0.first, second: $0.second, psnr: $0.psnr.isInfinite ? nil : ($0.psnr * 100).rounded() / 100) },
+                codesToSpare: spare))
         }
         if !details.isEmpty { print(""); print(details.joined(separator: "\n")) }
         let total = groupReports.reduce(0) { $0 + $1.nearDuplicates.count }
         print("")
-        print("near-duplicate pairs: \(total) in all")
+        print("near-duplicate pairs: \(total) in all; codes to spare: \(spareTotal) (in each cluster of codes linked by "
+              + "near-duplicate pairs, all but one)")
 
         if let out {
             let picture = InspectionPictures.mosaic(sections: sections, columns: columns)
@@ -164,6 +172,22 @@ struct CodebookCommand: ParsableCommand {
             do { try AtomicFile.write([UInt8](bytes) + [10], to: json, refusingToOverwrite: files) } catch { throw fail(error) }
             print("\(json): counts, unused codes and near-duplicate pairs (JSON)")
         }
+    }
+
+    /// Clusters of codes linked by `pairs` (connected components).
+    static func clusterCount(_ pairs: [NearDuplicates.Pair]) -> Int {
+        var parent: [Int: Int] = [:]
+        func root(_ x: Int) -> Int {
+            var x = x
+            while let p = parent[x], p != x { x = p }
+            return x
+        }
+        for pair in pairs {
+            for code in [pair.first, pair.second] where parent[code] == nil { parent[code] = code }
+            let (a, b) = (root(pair.first), root(pair.second))
+            if a != b { parent[max(a, b)] = min(a, b) }
+        }
+        return Set(parent.keys.map(root)).count
     }
 
     /// `0-3, 7, 9-10`: sorted indices as ranges.
@@ -195,11 +219,13 @@ struct CodebookJSON: Encodable {
         var codesUsed: Int
         var perplexity: Double
         var neverUsed: [Int]
-        /// The code this group is filled with while another group's tiles are drawn.
+        /// The code this group is filled with while another group's tiles are drawn (its central code).
         var referenceCode: Int
         /// Codes in the order the picture draws them (most used first).
         var orderInPicture: [Int]
         var nearDuplicates: [Pair]
+        /// Codes in near-duplicate pairs minus the clusters they form: codes a merge could free.
+        var codesToSpare: Int
     }
     var model: String
     var stride: Int
