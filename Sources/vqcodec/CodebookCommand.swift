@@ -24,8 +24,10 @@ struct CodebookCommand: ParsableCommand {
             of each other in three contexts, the other groups at their central, most used and second \
             most used code (default 40 dB: a mean squared difference of 6.5, about 2.5 grey levels, \
             at or below the step a viewer can see on a flat patch, and over 12 times smaller than \
-            the squared error the best shipped level leaves on Kodak, MSE 81.8). Such a pair spends \
-            two codes on one picture: the next training could merge them or restart one.
+            the squared error the best shipped level leaves on Kodak, MSE 81.8), measured on the synthesis's output \
+            before clamping, so that two codes that both saturate to black are still told apart. \
+            Such a pair spends two codes on one picture: the next training could merge them or \
+            restart one. Codes to spare: in each cluster of codes linked by such pairs, all but one.
             """)
 
     /// Contexts a near-duplicate pair must pass: the other groups at their central, most used and 2nd most used code.
