@@ -27,7 +27,10 @@ struct CodebookCommand: ParsableCommand {
             the squared error the best shipped level leaves on Kodak, MSE 81.8), measured on the synthesis's output \
             before clamping, so that two codes that both saturate to black are still told apart. \
             Such a pair spends two codes on one picture: the next training could merge them or \
-            restart one. Codes to spare: in each cluster of codes linked by such pairs, all but one.
+            restart one. Codes to spare: taking the codes from the most used down, those with a \
+            near-duplicate among the codes kept before them (each could merge into that one). \
+            Typical PSNR: the median over the pairs of every 8th code, the scale against which the \
+            threshold reads (a code of one group among many moves the image less).
             """)
 
     /// Contexts a near-duplicate pair must pass: the other groups at their central, most used and 2nd most used code.
@@ -107,7 +110,7 @@ struct CodebookCommand: ParsableCommand {
         print("near-duplicates: pairs of codes whose tiles are within \(format(threshold, 1)) dB PSNR with the other groups "
               + "at their central, most used and 2nd most used codes alike (the lowest of the \(contexts.count) PSNRs is shown)")
         print("")
-        print("  group  codes used  perplexity  never used  near-duplicate pairs  codes in them  codes to spare")
+        print("  group  codes used  perplexity  never used  typical PSNR  near-duplicate pairs  codes in them  codes to spare")
         var sections: [[Image]] = []
         var groupReports: [CodebookJSON.Group] = []
         var details: [String] = []
@@ -130,10 +133,13 @@ struct CodebookCommand: ParsableCommand {
             pairs.sort { $0.psnr != $1.psnr ? $0.psnr > $1.psnr : ($0.first, $0.second) < ($1.first, $1.second) }
             let unused = (0..<size).filter { counts[g][$0] == 0 }
             let involved = Set(pairs.flatMap { [$0.first, $0.second] })
-            let spare = involved.count - Self.clusterCount(pairs)
+            let order = (0..<size).sorted { counts[g][$0] != counts[g][$1] ? counts[g][$0] > counts[g][$1] : $0 < $1 }
+            let spare = Self.spareCodes(pairs, order: order)
             spareTotal += spare
+            let typical = Self.typicalPSNR(tiles.map(\.samples))
             print("  \(pad(g, 5))  \(pad("\(usage.codesUsed[g])/\(size)", 10))  \(pad(format(usage.perplexity[g], 1), 10))  "
-                  + "\(pad(unused.count, 10))  \(pad(pairs.count, 20))  \(pad(involved.count, 13))  \(pad(spare, 14))")
+                  + "\(pad(unused.count, 10))  \(pad(format(typical, 1) + " dB", 12))  \(pad(pairs.count, 20))  "
+                  + "\(pad(involved.count, 13))  \(pad(spare, 14))")
             if !unused.isEmpty { details.append("  group \(g): never used: \(ranges(unused))") }
             if !pairs.isEmpty {
                 let shown = pairs.prefix(8).map { pair -> String in
@@ -144,19 +150,18 @@ struct CodebookCommand: ParsableCommand {
                 let withUnused = pairs.filter { counts[g][$0.first] == 0 || counts[g][$0.second] == 0 }.count
                 if withUnused > 0 { details.append("  group \(g): \(withUnused) of the \(pairs.count) pairs include a code never used") }
             }
-            let order = (0..<size).sorted { counts[g][$0] != counts[g][$1] ? counts[g][$0] > counts[g][$1] : $0 < $1 }
             sections.append(order.map { tiles[$0].image })
             groupReports.append(CodebookJSON.Group(
                 group: g, counts: counts[g], codesUsed: usage.codesUsed[g], perplexity: (usage.perplexity[g] * 1000).rounded() / 1000,
                 neverUsed: unused, referenceCode: Int(reference[g]), orderInPicture: order,
                 nearDuplicates: pairs.map { .init(first: $0.first, second: $0.second, psnr: $0.psnr.isInfinite ? nil : ($0.psnr * 100).rounded() / 100) },
-                codesToSpare: spare))
+                codesToSpare: spare, typicalPSNR: (typical * 100).rounded() / 100))
         }
         if !details.isEmpty { print(""); print(details.joined(separator: "\n")) }
         let total = groupReports.reduce(0) { $0 + $1.nearDuplicates.count }
         print("")
-        print("near-duplicate pairs: \(total) in all; codes to spare: \(spareTotal) (in each cluster of codes linked by "
-              + "near-duplicate pairs, all but one)")
+        print("near-duplicate pairs: \(total) in all; codes to spare: \(spareTotal) (from the most used down, codes with a "
+              + "near-duplicate among those kept)")
 
         if let out {
             let picture = InspectionPictures.mosaic(sections: sections, columns: columns)
@@ -176,20 +181,30 @@ struct CodebookCommand: ParsableCommand {
         }
     }
 
-    /// Clusters of codes linked by `pairs` (connected components).
-    static func clusterCount(_ pairs: [NearDuplicates.Pair]) -> Int {
-        var parent: [Int: Int] = [:]
-        func root(_ x: Int) -> Int {
-            var x = x
-            while let p = parent[x], p != x { x = p }
-            return x
-        }
+    /// Codes that could merge into a more used one: walking `order` (most used first), a code
+    /// is kept unless it forms a near-duplicate pair with a code already kept.
+    static func spareCodes(_ pairs: [NearDuplicates.Pair], order: [Int]) -> Int {
+        var neighbours: [Int: [Int]] = [:]
         for pair in pairs {
-            for code in [pair.first, pair.second] where parent[code] == nil { parent[code] = code }
-            let (a, b) = (root(pair.first), root(pair.second))
-            if a != b { parent[max(a, b)] = min(a, b) }
+            neighbours[pair.first, default: []].append(pair.second)
+            neighbours[pair.second, default: []].append(pair.first)
         }
-        return Set(parent.keys.map(root)).count
+        var kept = Set<Int>()
+        var spare = 0
+        for code in order {
+            if (neighbours[code] ?? []).contains(where: kept.contains) { spare += 1 } else { kept.insert(code) }
+        }
+        return spare
+    }
+
+    /// Median PSNR between the tiles of every 8th code (all pairs of them).
+    static func typicalPSNR(_ tiles: [[Float]]) -> Double {
+        let sample = Swift.stride(from: 0, to: tiles.count, by: 8).map { tiles[$0] }
+        var values: [Double] = []
+        for a in sample.indices { for b in sample.indices where b > a { values.append(NearDuplicates.psnr(sample[a], sample[b])) } }
+        guard !values.isEmpty else { return .nan }
+        values.sort()
+        return values[values.count / 2]
     }
 
     /// `0-3, 7, 9-10`: sorted indices as ranges.
@@ -226,8 +241,10 @@ struct CodebookJSON: Encodable {
         /// Codes in the order the picture draws them (most used first).
         var orderInPicture: [Int]
         var nearDuplicates: [Pair]
-        /// Codes in near-duplicate pairs minus the clusters they form: codes a merge could free.
+        /// Codes with a near-duplicate among the more used codes kept before them.
         var codesToSpare: Int
+        /// Median PSNR (dB) between the tiles of every 8th code: the threshold's scale.
+        var typicalPSNR: Double
     }
     var model: String
     var stride: Int

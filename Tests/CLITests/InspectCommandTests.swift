@@ -101,7 +101,7 @@ final class InspectCommandTests: XCTestCase {
         XCTAssertEqual(result.status, 0, result.stderr)
         XCTAssertTrue(result.stdout.hasPrefix("model tiny-test: stride 8, 2 groups × 16 codes; 1 image, 48 positions\n"),
                       result.stdout)
-        XCTAssertTrue(result.stdout.contains("  group  codes used  perplexity  never used  near-duplicate pairs  codes in them  codes to spare\n"))
+        XCTAssertTrue(result.stdout.contains("  group  codes used  perplexity  never used  typical PSNR  near-duplicate pairs  codes in them  codes to spare\n"))
         let document = try json(path("cb.json"))
         XCTAssertEqual(Set(document.keys), ["model", "stride", "codebookSize", "images", "positions", "thresholdDB",
                                             "tilePixels", "groups"])
@@ -109,7 +109,7 @@ final class InspectCommandTests: XCTestCase {
         XCTAssertEqual(groups.count, 2)
         for group in groups {
             XCTAssertEqual(Set(group.keys), ["group", "counts", "codesUsed", "perplexity", "neverUsed", "referenceCode",
-                                             "orderInPicture", "nearDuplicates", "codesToSpare"])
+                                             "orderInPicture", "nearDuplicates", "codesToSpare", "typicalPSNR"])
             let counts = try XCTUnwrap(group["counts"] as? [Int])
             XCTAssertEqual(counts.reduce(0, +), 48)
             XCTAssertEqual((group["neverUsed"] as? [Int])?.count, counts.filter { $0 == 0 }.count)
