@@ -155,7 +155,7 @@ struct CodebookCommand: ParsableCommand {
                 group: g, counts: counts[g], codesUsed: usage.codesUsed[g], perplexity: (usage.perplexity[g] * 1000).rounded() / 1000,
                 neverUsed: unused, referenceCode: Int(reference[g]), orderInPicture: order,
                 nearDuplicates: pairs.map { .init(first: $0.first, second: $0.second, psnr: $0.psnr.isInfinite ? nil : ($0.psnr * 100).rounded() / 100) },
-                codesToSpare: spare, typicalPSNR: (typical * 100).rounded() / 100))
+                codesToSpare: spare, typicalPSNR: typical.isFinite ? (typical * 100).rounded() / 100 : nil))
         }
         if !details.isEmpty { print(""); print(details.joined(separator: "\n")) }
         let total = groupReports.reduce(0) { $0 + $1.nearDuplicates.count }
@@ -197,9 +197,10 @@ struct CodebookCommand: ParsableCommand {
         return spare
     }
 
-    /// Median PSNR between the tiles of every 8th code (all pairs of them).
+    /// Median PSNR between the tiles of every 8th code (all pairs of them; every code in a
+    /// codebook of fewer than 16).
     static func typicalPSNR(_ tiles: [[Float]]) -> Double {
-        let sample = Swift.stride(from: 0, to: tiles.count, by: 8).map { tiles[$0] }
+        let sample = Swift.stride(from: 0, to: tiles.count, by: tiles.count >= 16 ? 8 : 1).map { tiles[$0] }
         var values: [Double] = []
         for a in sample.indices { for b in sample.indices where b > a { values.append(NearDuplicates.psnr(sample[a], sample[b])) } }
         guard !values.isEmpty else { return .nan }
@@ -226,7 +227,7 @@ struct CodebookJSON: Encodable {
     struct Pair: Encodable {
         var first: Int
         var second: Int
-        /// nil when the two tiles are identical.
+        /// Absent when the two tiles are identical.
         var psnr: Double?
     }
     struct Group: Encodable {
@@ -243,8 +244,9 @@ struct CodebookJSON: Encodable {
         var nearDuplicates: [Pair]
         /// Codes with a near-duplicate among the more used codes kept before them.
         var codesToSpare: Int
-        /// Median PSNR (dB) between the tiles of every 8th code: the threshold's scale.
-        var typicalPSNR: Double
+        /// Median PSNR (dB) between the tiles of every 8th code: the threshold's scale (absent when
+        /// not finite: fewer than two codes sampled, or identical tiles).
+        var typicalPSNR: Double?
     }
     var model: String
     var stride: Int
