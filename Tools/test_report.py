@@ -31,6 +31,8 @@ def page(tmp_path_factory):
     binary = report.find_vqcodec(None)
     if binary is None:
         pytest.skip("no vqcodec binary: build it with `swift build -c release` (or set $VQCODEC)")
+    if subprocess.run([str(binary), "inspect", "--help"], capture_output=True).returncode != 0:
+        pytest.skip(f"{binary} has no `inspect` subcommand: rebuild it (swift build -c release)")
     folder = tmp_path_factory.mktemp("report")
     images = folder / "images"
     images.mkdir()
