@@ -5,7 +5,7 @@ import VQCodec
 struct ModelsCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "models",
-        abstract: "List the shipped quality levels and what each reached on Kodak, and the retired models.",
+        abstract: "List the shipped quality levels and what each reached on Kodak (and any retired models kept for decoding).",
         discussion: """
             Kodak figures are means over its 24 images with real file sizes, measured with \
             `vqcodec rd` (Tools/results/kodak/). `vqcodec encode -q N` picks a level; without -q the \
