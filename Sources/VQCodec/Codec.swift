@@ -254,7 +254,8 @@ enum Tiles {
         return tile
     }
 
-    static func insert(_ tile: [Int32], into symbols: inout [Int32], groups: Int, latentWidth w: Int, latentHeight h: Int, rect: LatentRect) {
+    /// Puts a tile's values (symbols, or per-symbol costs) back at their places in the `[G, h, w]` map.
+    static func insert<Value>(_ tile: [Value], into symbols: inout [Value], groups: Int, latentWidth w: Int, latentHeight h: Int, rect: LatentRect) {
         for g in 0..<groups {
             for y in 0..<rect.height {
                 for x in 0..<rect.width {

@@ -95,13 +95,7 @@ extension VQCodec {
         var tiles: [TileCost] = []
         for (index, tileBits) in costs.enumerated() {
             let rect = header.latentRect(ofTile: index)
-            for g in 0..<groups {
-                for y in 0..<rect.height {
-                    for x in 0..<rect.width {
-                        bits[(g * h + rect.top + y) * w + rect.left + x] = tileBits[(g * rect.height + y) * rect.width + x]
-                    }
-                }
-            }
+            Tiles.insert(tileBits, into: &bits, groups: groups, latentWidth: w, latentHeight: h, rect: rect)
             tiles.append(TileCost(index: index, rect: rect, bytes: header.tiles[index].length,
                                   bits: tileBits.reduce(0, +), symbols: tileBits.count))
         }
