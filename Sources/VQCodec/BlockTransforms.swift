@@ -1,3 +1,4 @@
+import Engine
 import Container
 import Images
 import Transforms
@@ -19,27 +20,10 @@ enum BlockTransforms {
     /// The symbols `[G, h, w]` of `image`: analysis and nearest codes, block by block.
     static func symbols(of image: Image, model: CodecModel, block: Int) -> [Int32] {
         let config = model.configuration
-        let stride = config.stride
-        let h = Pixels.roundUp(image.height, to: stride) / stride
-        let w = Pixels.roundUp(image.width, to: stride) / stride
-        var symbols = [Int32](repeating: 0, count: config.groups * h * w)
-        model.withTransforms { vqvae in
-            let halo = vqvae.analysisHalo
-            for core in blocks(height: h, width: w, block: block) {
-                let outer = expand(core, by: halo, height: h, width: w)
-                let input = Pixels.tensor(from: image, top: outer.top * stride, left: outer.left * stride,
-                                          height: outer.height * stride, width: outer.width * stride)
-                let found = vqvae.symbols(images: input)  // [G, outer.height, outer.width]
-                for g in 0..<config.groups {
-                    for y in 0..<core.height {
-                        let source = (g * outer.height + core.top - outer.top + y) * outer.width + core.left - outer.left
-                        let target = (g * h + core.top + y) * w + core.left
-                        for x in 0..<core.width { symbols[target + x] = found[source + x] }
-                    }
-                }
-            }
+        return model.withTransforms { vqvae in
+            stageSymbols(of: image, stride: config.stride, groups: [config.groups], halo: vqvae.analysisHalo,
+                         block: block) { [vqvae.symbols(images: $0)] }[0]
         }
-        return symbols
     }
 
     /// The image `width × height` synthesised from `symbols` `[G, h, w]`, block by block, then
@@ -48,20 +32,63 @@ enum BlockTransforms {
                       colorType: Image.ColorType, model: CodecModel, block: Int,
                       fill: [(x: Int, y: Int, width: Int, height: Int)] = [], halo: Int? = nil) -> Image {
         let config = model.configuration
-        let stride = config.stride
-        precondition(symbols.count == config.groups * h * w)
-        var pixels = [UInt8](repeating: 0, count: width * height * colorType.channels)
-        model.withTransforms { vqvae in
-            let halo = halo ?? vqvae.synthesisHalo
-            for core in blocks(height: h, width: w, block: block) {
-                let outer = expand(core, by: halo, height: h, width: w)
-                let crop = Tiles.extract(symbols, groups: config.groups, latentWidth: w, latentHeight: h, rect: outer)
-                let reconstruction = vqvae.reconstruct(symbols: crop, batch: 1, height: outer.height, width: outer.width)
-                let rows = (core.top * stride)..<min((core.top + core.height) * stride, height)
-                let columns = (core.left * stride)..<min((core.left + core.width) * stride, width)
-                Pixels.write(reconstruction, originTop: outer.top * stride, originLeft: outer.left * stride,
-                             rows: rows, columns: columns, into: &pixels, imageWidth: width, colorType: colorType)
+        return model.withTransforms { vqvae in
+            image(stageSymbols: [symbols], groups: [config.groups], latentHeight: h, latentWidth: w, width: width,
+                  height: height, colorType: colorType, stride: config.stride, halo: halo ?? vqvae.synthesisHalo,
+                  block: block, fill: fill) { crops, outer in
+                vqvae.reconstruct(symbols: crops[0], batch: 1, height: outer.height, width: outer.width)
             }
+        }
+    }
+
+    /// Each stage's symbols `[G_k, h, w]` of `image`, block by block: `analyse` maps a crop
+    /// `[1, 3, H, W]` (sides multiples of `stride`) to the symbols `[G_k, H/stride, W/stride]` of
+    /// each stage, `groups[k]` = G_k; `halo` is the analysis halo in latent positions.
+    static func stageSymbols(of image: Image, stride: Int, groups: [Int], halo: Int, block: Int,
+                             analyse: (Tensor) -> [[Int32]]) -> [[Int32]] {
+        let h = Pixels.roundUp(image.height, to: stride) / stride
+        let w = Pixels.roundUp(image.width, to: stride) / stride
+        var symbols = groups.map { [Int32](repeating: 0, count: $0 * h * w) }
+        for core in blocks(height: h, width: w, block: block) {
+            let outer = expand(core, by: halo, height: h, width: w)
+            let input = Pixels.tensor(from: image, top: outer.top * stride, left: outer.left * stride,
+                                      height: outer.height * stride, width: outer.width * stride)
+            let found = analyse(input)  // [G_k, outer.height, outer.width] per stage
+            precondition(found.count == groups.count)
+            for (k, stageGroups) in groups.enumerated() {
+                for g in 0..<stageGroups {
+                    for y in 0..<core.height {
+                        let source = (g * outer.height + core.top - outer.top + y) * outer.width + core.left - outer.left
+                        let target = (g * h + core.top + y) * w + core.left
+                        for x in 0..<core.width { symbols[k][target + x] = found[k][source + x] }
+                    }
+                }
+            }
+        }
+        return symbols
+    }
+
+    /// The image `width × height` synthesised, block by block, from the stages' symbols
+    /// `[G_k, h, w]` (`groups[k]` = G_k): `synthesise` maps the stages' crops of the latent rect
+    /// `outer` to pixels `[1, C, outer.height·stride, outer.width·stride]`. Then the pixel rectangles
+    /// `fill` are set to mid-grey (128).
+    static func image(stageSymbols: [[Int32]], groups: [Int], latentHeight h: Int, latentWidth w: Int, width: Int,
+                      height: Int, colorType: Image.ColorType, stride: Int, halo: Int, block: Int,
+                      fill: [(x: Int, y: Int, width: Int, height: Int)] = [],
+                      synthesise: (_ crops: [[Int32]], _ outer: LatentRect) -> Tensor) -> Image {
+        precondition(stageSymbols.count == groups.count)
+        for (symbols, g) in zip(stageSymbols, groups) { precondition(symbols.count == g * h * w) }
+        var pixels = [UInt8](repeating: 0, count: width * height * colorType.channels)
+        for core in blocks(height: h, width: w, block: block) {
+            let outer = expand(core, by: halo, height: h, width: w)
+            let crops = zip(stageSymbols, groups).map { symbols, g in
+                Tiles.extract(symbols, groups: g, latentWidth: w, latentHeight: h, rect: outer)
+            }
+            let reconstruction = synthesise(crops, outer)
+            let rows = (core.top * stride)..<min((core.top + core.height) * stride, height)
+            let columns = (core.left * stride)..<min((core.left + core.width) * stride, width)
+            Pixels.write(reconstruction, originTop: outer.top * stride, originLeft: outer.left * stride,
+                         rows: rows, columns: columns, into: &pixels, imageWidth: width, colorType: colorType)
         }
         let channels = colorType.channels
         for rect in fill {
