@@ -296,6 +296,33 @@ final class IntegerStagePriorTests: XCTestCase {
         return changed * 8192 + abs(Int64(bias[row]))
     }
 
+    /// The float loader treats the file as untrusted too: a forged stage configuration is refused
+    /// before the prior is built, and stage shapes must agree with `rvq.config`.
+    func testFloatStagePriorsRefuseForgedOrInconsistentConfigurations() throws {
+        var file = randomProgressiveFile(stages: Self.stages, seed: 12)
+        let list = file.metadata[ProgressivePrior.configurationKey]!
+        let stored = file.tensors.filter { $0.key.hasPrefix("prior.stage2.") }.values.reduce(0) { $0 + $1.elementCount }
+        file.metadata[ProgressivePrior.configurationKey] = list.replacingOccurrences(of: "\"channels\":8,", with: "\"channels\":4096,")
+        let forged = StagePriorConfiguration(prior: PriorConfiguration(groups: 2, codebookSize: 12, embeddingDimension: 3,
+                                                                       channels: 4096, blocks: 2, kernelSize: 3, headChannels: 6),
+                                             conditionChannels: 8)
+        let needed = forged.prior.minimumStoredValues + 2 * 2 * 4096 * 8 * 10
+        XCTAssertThrowsError(try ProgressivePrior(file: file)) { error in
+            XCTAssertEqual(error as? PriorError, .configurationExceedsWeights(key: "rvq.prior.config", needed: needed, found: stored))
+        }
+        file.metadata[ProgressivePrior.configurationKey] = list
+        file.metadata[ProgressivePrior.modelConfigurationKey] = "{\"latentChannels\":8,\"stages\":[[1,16],[2,16],[4,8]]}"
+        XCTAssertThrowsError(try ProgressivePrior(file: file)) { error in
+            XCTAssertEqual(error as? PriorError, .malformedMetadata(
+                key: "rvq.prior.config", reason: "stage 2's prior models 2 groups of 12 symbols, but rvq.config says [2, 16]"))
+        }
+        file.metadata[ProgressivePrior.modelConfigurationKey] = "{\"latentChannels\":8,\"stages\":[[1,16],[2,12],[4,8]]}"
+        file.tensors["quantizer.stage2.codebook"] = nil
+        XCTAssertThrowsError(try ProgressivePrior(file: file)) { error in
+            XCTAssertEqual(error as? PriorError, .tensor(.missingTensors(["quantizer.stage2.codebook"])))
+        }
+    }
+
     func testConfigurationsOutOfRangeAreRefused() throws {
         func header(_ edit: @escaping (inout [[String: Any]]) -> Void) -> (inout [String: StoredTensor], inout [String: String]) -> Void {
             { _, metadata in
