@@ -67,7 +67,6 @@ extension TileScratch {
     /// The decoder's loop (`IntegerPrior.decode`) on this incremental scratch.
     func decode(_ decodeSymbol: (_ table: FrequencyTable) throws -> Int) rethrows -> [Int32] {
         let net = network
-        let scratch = self
         let (g, k, c, reach) = (net.groups, net.symbols, net.channels, net.reach)
         var table = FrequencyTable(uniformOver: k)
         var symbols = [Int32](repeating: 0, count: g * height * width)
@@ -75,19 +74,19 @@ extension TileScratch {
         let ge = g * e
         let lastBlock = net.blocks.count - 1
         for r in 0..<height {
-            scratch.verticalPass(row: r)
-            let embeddedRow = scratch.ringRow(0, r)
+            verticalPass(row: r)
+            let embeddedRow = ringRow(0, r)
             for col in 0..<width {
                 for group in 0..<g {
                     for (b, block) in net.blocks.enumerated() {
                         net.horizontalGroup(block, group: group, column: col,
-                                            input: b == 0 ? UnsafePointer(embeddedRow) : UnsafePointer(scratch.horizontal[b - 1]),
-                                            link: scratch.link[b], output: scratch.horizontal[b], gates: scratch.gates[b])
+                                            input: b == 0 ? UnsafePointer(embeddedRow) : UnsafePointer(horizontal[b - 1]),
+                                            link: link[b], output: horizontal[b], gates: gates[b])
                     }
-                    net.headWeights(group: group, horizontal: scratch.horizontal[lastBlock] + (reach + col) * c,
-                                    rectified: scratch.rectified, hidden: scratch.hidden, logits: scratch.logits,
-                                    weights: scratch.weights)
-                    scratch.assign(&table)
+                    net.headWeights(group: group, horizontal: horizontal[lastBlock] + (reach + col) * c,
+                                    rectified: rectified, hidden: hidden, logits: logits,
+                                    weights: weights)
+                    assign(&table)
                     let symbol = try decodeSymbol(table)
                     precondition(symbol >= 0 && symbol < k, "decoded symbol \(symbol) is outside 0..<\(k)")
                     symbols[(group * height + r) * width + col] = Int32(symbol)

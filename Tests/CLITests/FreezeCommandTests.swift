@@ -75,7 +75,7 @@ final class FreezeCommandTests: XCTestCase {
         XCTAssertTrue(added.allSatisfy { $0.hasPrefix("prior_int.stage") || $0.hasPrefix("prior_int.condition.stage") }, "\(added)")
         XCTAssertTrue(added.contains("prior_int.stage3.block1.condition.vertical.weight"))
         XCTAssertEqual(added.filter { $0.hasPrefix("prior_int.condition.") },
-                       ["prior_int.condition.stage1.codebook", "prior_int.condition.stage2.codebook"])
+                       Set(["prior_int.condition.stage1.codebook", "prior_int.condition.stage2.codebook"]))
         XCTAssertNotNil(result.metadata["rvq.prior_int.config"])
 
         // Deterministic: freezing the result again replaces its integer stage priors with the same bytes.
