@@ -115,6 +115,24 @@ public final class GatedPixelCNNBlock: Layer {
         return Tensor.concatenatingChannels([verticalOut, horizontalOut])
     }
 
+    /// The forward pass of a conditioned block (the stage-conditional prior): `verticalCondition`
+    /// and `horizontalCondition`, `[N, 2C, H, W]`, are added to the vertical pre-activation (before its gate and
+    /// before the link reads it) and to the horizontal pre-activation (after the link is added).
+    /// Evaluation only: the layers cache what `backward` needs, but no gradient reaches the terms.
+    public func forward(_ input: Tensor, verticalCondition: Tensor, horizontalCondition: Tensor) -> Tensor {
+        let verticalIn: Tensor, horizontalIn: Tensor
+        switch mask {
+        case .a: (verticalIn, horizontalIn) = (input, input)
+        case .b: (verticalIn, horizontalIn) = (input.channels(0..<channels), input.channels(channels..<2 * channels))
+        }
+        let pv = vertical.forward(verticalIn) + verticalCondition
+        let verticalOut = verticalGate.forward(pv)
+        let ph = horizontal.forward(horizontalIn) + link.forward(pv) + horizontalCondition
+        var horizontalOut = output.forward(horizontalGate.forward(ph))
+        if mask == .b { horizontalOut = horizontalIn + horizontalOut }
+        return Tensor.concatenatingChannels([verticalOut, horizontalOut])
+    }
+
     public func backward(_ gradOutput: Tensor) -> Tensor {
         let dVerticalOut = gradOutput.channels(0..<channels)
         let dHorizontalOut = gradOutput.channels(channels..<2 * channels)

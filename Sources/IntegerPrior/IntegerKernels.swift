@@ -74,14 +74,21 @@ extension IntegerNetwork {
     /// - link: `[width][2C]` receives `horizontal bias + link · pv` (the horizontal stack's
     ///   pre-activation minus its own convolution).
     /// - scratch: `[width][2C]` Int32 and `[width][2C]` Int16 work space.
+    /// - condition: a stage prior's condition terms for this row (`conditionRow`), `[width][2C]`
+    ///   each, added to the vertical and the horizontal accumulators; nil without a condition.
     func verticalRow(_ block: Block, rows: [UnsafePointer<Int16>?], width: Int,
                      gates: UnsafeMutablePointer<Int16>?, link: UnsafeMutablePointer<Int32>,
-                     accumulators: UnsafeMutablePointer<Int32>, values: UnsafeMutablePointer<Int16>) {
+                     accumulators: UnsafeMutablePointer<Int32>, values: UnsafeMutablePointer<Int16>,
+                     condition: (vertical: UnsafePointer<Int32>, horizontal: UnsafePointer<Int32>)? = nil) {
         let (c, c2, cin) = (channels, 2 * channels, block.inputChannels)
         let span = kernelSize * cin
         for o in 0..<c2 {
             let bias = block.verticalBias[o]
-            for col in 0..<width { accumulators[col * c2 + o] = bias }
+            if let condition {
+                for col in 0..<width { accumulators[col * c2 + o] = bias &+ condition.vertical[col * c2 + o] }
+            } else {
+                for col in 0..<width { accumulators[col * c2 + o] = bias }
+            }
             for (ky, row) in rows.enumerated() {
                 guard let row else { continue }
                 let w = block.vertical + (o * block.verticalRows + ky) * span
@@ -130,6 +137,47 @@ extension IntegerNetwork {
                 link[col * c2 + o] = bias &+ dot(w, values + col * c2, c2)
                 col += 1
             }
+        }
+        if let condition {
+            for i in 0..<width * c2 { link[i] &+= condition.horizontal[i] }
+        }
+    }
+
+    /// A stage prior's condition terms of `block` for one row: `vertical[col][o]` =
+    /// Σ CV[o, ky, kx, d] · cond[r − 1 + ky, col − 1 + kx, d] (3 × 3, zeros outside the tile) and
+    /// `horizontal[col][o]` = Σ CH[o, d] · cond[r, col, d], both `[width][2C]`.
+    /// - rows: the condition's padded rows r − 1, r, r + 1 (`[width + 2][D]`, one zero column on
+    ///   each side), nil for rows outside the tile.
+    func conditionRow(_ block: Block, rows: [UnsafePointer<Int16>?], width: Int,
+                      vertical: UnsafeMutablePointer<Int32>, horizontal: UnsafeMutablePointer<Int32>) {
+        guard let cv = block.conditionVertical, let ch = block.conditionHorizontal else {
+            preconditionFailure("block has no condition weights")
+        }
+        let (c2, d) = (2 * channels, conditionChannels)
+        let span = 3 * d
+        for o in 0..<c2 {
+            for col in 0..<width { vertical[col * c2 + o] = 0 }
+            for (ky, row) in rows.enumerated() {
+                guard let row else { continue }
+                let w = cv + (o * 3 + ky) * span
+                var col = 0
+                while col + 4 <= width {
+                    let x = row + col * d
+                    let (s0, s1, s2, s3) = dot4(w, x, x + d, x + 2 * d, x + 3 * d, span)
+                    vertical[col * c2 + o] &+= s0
+                    vertical[(col + 1) * c2 + o] &+= s1
+                    vertical[(col + 2) * c2 + o] &+= s2
+                    vertical[(col + 3) * c2 + o] &+= s3
+                    col += 4
+                }
+                while col < width {
+                    vertical[col * c2 + o] &+= dot(w, row + col * d, span)
+                    col += 1
+                }
+            }
+            let centre = rows[1]!
+            let w = ch + o * d
+            for col in 0..<width { horizontal[col * c2 + o] = dot(w, centre + (col + 1) * d, d) }
         }
     }
 

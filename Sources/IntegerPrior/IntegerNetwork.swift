@@ -13,6 +13,8 @@ final class IntegerNetwork: @unchecked Sendable {
     let reach: Int
     let kernelSize: Int
     let headChannels: Int
+    /// D of a stage prior's condition (the earlier stages' decoded latent); 0 for none.
+    let conditionChannels: Int
 
     let embedding: UnsafePointer<Int16>    // [G, K, E]
     let blocks: [Block]
@@ -56,6 +58,10 @@ final class IntegerNetwork: @unchecked Sendable {
         let horizontalBias: UnsafePointer<Int32>
         let horizontalIndex: Rescale
         let output: Linear                      // [C, C]
+        /// A stage prior's condition convolutions (nil without a condition): 3 × 3 into the
+        /// vertical accumulators, 1 × 1 into the horizontal ones.
+        let conditionVertical: UnsafePointer<Int16>?    // [2C, 3, 3, D]
+        let conditionHorizontal: UnsafePointer<Int16>?  // [2C, D]
     }
 
     /// The decoded integer tensors of one block, in file layout (which is the kernel layout).
@@ -63,14 +69,17 @@ final class IntegerNetwork: @unchecked Sendable {
         var vertical: [Int16], verticalBias: [Int32], verticalIndex: [Int64], verticalValue: [Int64]
         var horizontal: [Int16], link: [Int16], horizontalBias: [Int32], horizontalIndex: [Int64]
         var output: [Int16], outputBias: [Int32], outputRescale: [Int64]
+        /// Empty without a condition.
+        var conditionVertical: [Int16] = [], conditionHorizontal: [Int16] = []
     }
 
     private let int16Arena: UnsafeMutablePointer<Int16>
     private let int32Arena: UnsafeMutablePointer<Int32>
     private let int64Arena: UnsafeMutablePointer<Int64>
 
-    /// Rescale arrays hold `[channel][multiplier, shift]` pairs, as stored.
-    init(configuration: PriorConfiguration, embedding: [Int16], blocks: [BlockTensors],
+    /// Rescale arrays hold `[channel][multiplier, shift]` pairs, as stored. With
+    /// `conditionChannels` > 0 every block carries its condition weights.
+    init(configuration: PriorConfiguration, conditionChannels: Int = 0, embedding: [Int16], blocks: [BlockTensors],
          hidden: (weight: [Int16], bias: [Int32], rescale: [Int64]),
          logits: (weight: [Int16], bias: [Int32], rescale: [Int64]),
          tanhTable: [Int16], sigmoidTable: [Int16], expTable: [Int32]) {
@@ -81,6 +90,7 @@ final class IntegerNetwork: @unchecked Sendable {
         reach = configuration.reach
         kernelSize = configuration.kernelSize
         headChannels = configuration.headChannels
+        self.conditionChannels = conditionChannels
         lookupRadius = Int32(tanhTable.count / 2)
         expLast = Int32(expTable.count - 1)
 
@@ -95,13 +105,14 @@ final class IntegerNetwork: @unchecked Sendable {
             return (m, s)
         }
         typealias BlockOffsets = (v: Int, vb: Int, vi: (Int, Int), vv: (Int, Int), h: Int, l: Int, hb: Int,
-                                  hi: (Int, Int), o: Int, ob: Int, or: (Int, Int))
+                                  hi: (Int, Int), o: Int, ob: Int, or: (Int, Int), cv: Int, ch: Int)
         var offsets: [BlockOffsets] = []
         for t in blocks {
             offsets.append((int16s.append(t.vertical), int32s.append(t.verticalBias), rescale(t.verticalIndex),
                             rescale(t.verticalValue), int16s.append(t.horizontal), int16s.append(t.link),
                             int32s.append(t.horizontalBias), rescale(t.horizontalIndex), int16s.append(t.output),
-                            int32s.append(t.outputBias), rescale(t.outputRescale)))
+                            int32s.append(t.outputBias), rescale(t.outputRescale),
+                            int16s.append(t.conditionVertical), int16s.append(t.conditionHorizontal)))
         }
         let hiddenOffsets = (int16s.append(hidden.weight), int32s.append(hidden.bias), rescale(hidden.rescale))
         let logitOffsets = (int16s.append(logits.weight), int32s.append(logits.bias), rescale(logits.rescale))
@@ -124,7 +135,9 @@ final class IntegerNetwork: @unchecked Sendable {
                          vertical: p16 + o.v, verticalBias: p32 + o.vb, verticalIndex: r(o.vi),
                          verticalValue: r(o.vv), horizontal: p16 + o.h, link: p16 + o.l,
                          horizontalBias: p32 + o.hb, horizontalIndex: r(o.hi),
-                         output: Linear(inputs: c, weight: p16 + o.o, bias: p32 + o.ob, rescale: r(o.or)))
+                         output: Linear(inputs: c, weight: p16 + o.o, bias: p32 + o.ob, rescale: r(o.or)),
+                         conditionVertical: conditionChannels > 0 ? p16 + o.cv : nil,
+                         conditionHorizontal: conditionChannels > 0 ? p16 + o.ch : nil)
         }
         self.hidden = Linear(inputs: c, weight: p16 + hiddenOffsets.0, bias: p32 + hiddenOffsets.1,
                              rescale: r(hiddenOffsets.2))

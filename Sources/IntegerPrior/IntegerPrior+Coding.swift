@@ -17,20 +17,7 @@ extension IntegerPrior {
             preconditionFailure("symbol \(s) at index \(index) is outside 0..<\(k)")
         }
         let scratch = TileScratch(network: net, height: height, width: width, batch: true)
-        let last = scratch.evaluateBatch(symbols: symbols)
-        var table = FrequencyTable(uniformOver: k)
-        let (c, reach) = (net.channels, net.reach)
-        for r in 0..<height {
-            let row = last + r * scratch.paddedWidth * c
-            for col in 0..<width {
-                for group in 0..<g {
-                    net.headWeights(group: group, horizontal: row + (reach + col) * c, rectified: scratch.rectified,
-                                    hidden: scratch.hidden, logits: scratch.logits, weights: scratch.weights)
-                    scratch.assign(&table)
-                    try body(Int(symbols[(group * height + r) * width + col]), table)
-                }
-            }
-        }
+        try scratch.forEachTable(symbols: symbols, body)
     }
 
     /// Decoder: evaluates the network one position and one group at a time, in coding order,
@@ -39,38 +26,9 @@ extension IntegerPrior {
     /// `[G, height, width]`. The tables are bit-identical to `forEachTable`'s for the same symbols.
     /// - decodeSymbol: returns a symbol in `0 ..< table.symbolCount` (a range decoder's answer).
     public func decode(height: Int, width: Int, _ decodeSymbol: (_ table: FrequencyTable) throws -> Int) rethrows -> [Int32] {
-        let net = network
-        let (g, k, c, reach) = (net.groups, net.symbols, net.channels, net.reach)
         precondition(height > 0 && width > 0, "a tile has at least one position, found \(height)×\(width)")
-        let scratch = TileScratch(network: net, height: height, width: width, batch: false)
-        var table = FrequencyTable(uniformOver: k)
-        var symbols = [Int32](repeating: 0, count: g * height * width)
-        let e = net.embeddingDimension
-        let ge = g * e
-        let lastBlock = net.blocks.count - 1
-        for r in 0..<height {
-            scratch.verticalPass(row: r)
-            let embeddedRow = scratch.ringRow(0, r)
-            for col in 0..<width {
-                for group in 0..<g {
-                    for (b, block) in net.blocks.enumerated() {
-                        net.horizontalGroup(block, group: group, column: col,
-                                            input: b == 0 ? UnsafePointer(embeddedRow) : UnsafePointer(scratch.horizontal[b - 1]),
-                                            link: scratch.link[b], output: scratch.horizontal[b], gates: scratch.gates[b])
-                    }
-                    net.headWeights(group: group, horizontal: scratch.horizontal[lastBlock] + (reach + col) * c,
-                                    rectified: scratch.rectified, hidden: scratch.hidden, logits: scratch.logits,
-                                    weights: scratch.weights)
-                    scratch.assign(&table)
-                    let symbol = try decodeSymbol(table)
-                    precondition(symbol >= 0 && symbol < k, "decoded symbol \(symbol) is outside 0..<\(k)")
-                    symbols[(group * height + r) * width + col] = Int32(symbol)
-                    (embeddedRow + (reach + col) * ge + group * e)
-                        .update(from: net.embedding + (group * k + symbol) * e, count: e)
-                }
-            }
-        }
-        return symbols
+        let scratch = TileScratch(network: network, height: height, width: width, batch: false)
+        return try scratch.decode(decodeSymbol)
     }
 
     /// Total −log2 p of a tile's symbols `[G, height, width]` under the integer tables, in bits:
@@ -82,6 +40,62 @@ extension IntegerPrior {
             total -= log2(Double(table.frequency(of: symbol)) / scale)
         }
         return total
+    }
+}
+
+extension TileScratch {
+    /// The encoder's loop (`IntegerPrior.forEachTable`) on this batch scratch; symbols already checked.
+    func forEachTable(symbols: [Int32], _ body: (_ symbol: Int, _ table: FrequencyTable) throws -> Void) rethrows {
+        let net = network
+        let (g, k) = (net.groups, net.symbols)
+        let last = evaluateBatch(symbols: symbols)
+        var table = FrequencyTable(uniformOver: k)
+        let (c, reach) = (net.channels, net.reach)
+        for r in 0..<height {
+            let row = last + r * paddedWidth * c
+            for col in 0..<width {
+                for group in 0..<g {
+                    net.headWeights(group: group, horizontal: row + (reach + col) * c, rectified: rectified,
+                                    hidden: hidden, logits: logits, weights: weights)
+                    assign(&table)
+                    try body(Int(symbols[(group * height + r) * width + col]), table)
+                }
+            }
+        }
+    }
+
+    /// The decoder's loop (`IntegerPrior.decode`) on this incremental scratch.
+    func decode(_ decodeSymbol: (_ table: FrequencyTable) throws -> Int) rethrows -> [Int32] {
+        let net = network
+        let (g, k, c, reach) = (net.groups, net.symbols, net.channels, net.reach)
+        var table = FrequencyTable(uniformOver: k)
+        var symbols = [Int32](repeating: 0, count: g * height * width)
+        let e = net.embeddingDimension
+        let ge = g * e
+        let lastBlock = net.blocks.count - 1
+        for r in 0..<height {
+            verticalPass(row: r)
+            let embeddedRow = ringRow(0, r)
+            for col in 0..<width {
+                for group in 0..<g {
+                    for (b, block) in net.blocks.enumerated() {
+                        net.horizontalGroup(block, group: group, column: col,
+                                            input: b == 0 ? UnsafePointer(embeddedRow) : UnsafePointer(horizontal[b - 1]),
+                                            link: link[b], output: horizontal[b], gates: gates[b])
+                    }
+                    net.headWeights(group: group, horizontal: horizontal[lastBlock] + (reach + col) * c,
+                                    rectified: rectified, hidden: hidden, logits: logits,
+                                    weights: weights)
+                    assign(&table)
+                    let symbol = try decodeSymbol(table)
+                    precondition(symbol >= 0 && symbol < k, "decoded symbol \(symbol) is outside 0..<\(k)")
+                    symbols[(group * height + r) * width + col] = Int32(symbol)
+                    (embeddedRow + (reach + col) * ge + group * e)
+                        .update(from: net.embedding + (group * k + symbol) * e, count: e)
+                }
+            }
+        }
+        return symbols
     }
 }
 
@@ -103,6 +117,12 @@ final class TileScratch {
     // Encoder: whole-tile tensors.
     private var embedded: UnsafeMutablePointer<Int16>?
     private var planes: [UnsafeMutablePointer<Int16>] = []  // vertical gates ×2, horizontal ×2
+
+    // A stage prior's condition (nil without one): the earlier stages' decoded latent over the
+    // tile, `[height + 2][width + 2][D]` with a border of zeros, and one row of condition terms.
+    let condition: UnsafeMutablePointer<Int16>?
+    private let conditionVertical: UnsafeMutablePointer<Int32>?
+    private let conditionHorizontal: UnsafeMutablePointer<Int32>?
 
     // Both.
     let accumulators: UnsafeMutablePointer<Int32>
@@ -134,6 +154,10 @@ final class TileScratch {
         hidden = zeros(network.headChannels, Int16.self)
         logits = zeros(network.symbols, Int32.self)
         weights = zeros(network.symbols, UInt32.self)
+        let d = network.conditionChannels
+        condition = d > 0 ? zeros((height + 2) * (width + 2) * d, Int16.self) : nil
+        conditionVertical = d > 0 ? zeros(width * 2 * c, Int32.self) : nil
+        conditionHorizontal = d > 0 ? zeros(width * 2 * c, Int32.self) : nil
         let slots = network.reach + 1
         if batch {
             embedded = zeros(height * paddedWidth * ge, Int16.self)
@@ -153,6 +177,19 @@ final class TileScratch {
         for p in allocations { p.deallocate() }
     }
 
+    /// The condition terms of `block` for row `r` (`IntegerNetwork.conditionRow`), or nil for a
+    /// network without a condition. Valid until the next call.
+    func conditionTerms(_ block: IntegerNetwork.Block, row r: Int) -> (vertical: UnsafePointer<Int32>, horizontal: UnsafePointer<Int32>)? {
+        guard let condition, let conditionVertical, let conditionHorizontal else { return nil }
+        let rowSize = (width + 2) * network.conditionChannels
+        // Padded row r + ky holds tile row r − 1 + ky; rows outside the tile are skipped (zeros).
+        let rows: [UnsafePointer<Int16>?] = (0..<3).map { ky in
+            (0..<height).contains(r - 1 + ky) ? UnsafePointer(condition + (r + ky) * rowSize) : nil
+        }
+        network.conditionRow(block, rows: rows, width: width, vertical: conditionVertical, horizontal: conditionHorizontal)
+        return (UnsafePointer(conditionVertical), UnsafePointer(conditionHorizontal))
+    }
+
     /// Decoder: padded row `row` (≥ 0) of ring `ring` (0: embedding, b + 1: block b's vertical gates).
     func ringRow(_ ring: Int, _ row: Int) -> UnsafeMutablePointer<Int16> {
         rings[ring] + (row % (network.reach + 1)) * paddedWidth * ringChannels[ring]
@@ -169,7 +206,7 @@ final class TileScratch {
             }
             net.verticalRow(block, rows: rows, width: width,
                             gates: b + 1 < net.blocks.count ? ringRow(b + 1, r) : nil, link: link[b],
-                            accumulators: accumulators, values: values)
+                            accumulators: accumulators, values: values, condition: conditionTerms(block, row: r))
         }
     }
 
@@ -202,7 +239,8 @@ final class TileScratch {
                 }
                 net.verticalRow(block, rows: rows, width: width,
                                 gates: b + 1 < net.blocks.count ? gatesOut + r * paddedWidth * c : nil,
-                                link: link[0], accumulators: accumulators, values: values)
+                                link: link[0], accumulators: accumulators, values: values,
+                                condition: conditionTerms(block, row: r))
                 net.horizontalRow(block, input: horizontalSource + r * inputRowSize, link: link[0], width: width,
                                   output: horizontalOut + r * paddedWidth * c, accumulators: accumulators,
                                   gates: rowGates)

@@ -95,7 +95,7 @@ public struct IntegerPrior: Sendable {
         let configuration = header.configuration
         try configuration.validate()
         let tensors = allTensors.filter { $0.key.hasPrefix(Self.tensorPrefix) }
-        var reader = TensorReader(tensors: tensors, configuration: configuration)
+        var reader = TensorReader(tensors: tensors, configuration: configuration, prefix: Self.tensorPrefix)
         let network = try reader.read()
         let unused = Set(tensors.keys).subtracting(reader.used)
         if !unused.isEmpty {
@@ -107,15 +107,22 @@ public struct IntegerPrior: Sendable {
     }
 }
 
-/// Reads and validates every `prior_int.*` tensor, remembering which keys it used.
-private struct TensorReader {
+/// Reads and validates the tensors of one integer network (`prefix` + the names of
+/// `Formats/prior.md` §2: `prior_int.` for the one-stage prior, `prior_int.stage<k>.` for a stage
+/// prior, which adds its condition weights when `conditionChannels` > 0), remembering which keys
+/// it used.
+struct TensorReader {
     let tensors: [String: StoredTensor]
     let configuration: PriorConfiguration
+    let prefix: String
+    let conditionChannels: Int
     private(set) var used: Set<String> = []
 
-    init(tensors: [String: StoredTensor], configuration: PriorConfiguration) {
+    init(tensors: [String: StoredTensor], configuration: PriorConfiguration, prefix: String, conditionChannels: Int = 0) {
         self.tensors = tensors
         self.configuration = configuration
+        self.prefix = prefix
+        self.conditionChannels = conditionChannels
     }
 
     private static let limit = Int64(IntegerFormat.activationLimit)
@@ -124,8 +131,9 @@ private struct TensorReader {
         let c = configuration
         let (g, k, e, ch, hk, kernel, head) = (c.groups, c.codebookSize, c.embeddingDimension, c.channels, c.reach,
                                               c.kernelSize, c.headChannels)
-        let p = IntegerPrior.tensorPrefix
+        let p = prefix
         let limit = Self.limit
+        let d = conditionChannels
         let one = Int64(IntegerFormat.tableOne)
 
         let embedding = try int16s(p + "embedding", shape: [g, k, e], weight: false)
@@ -152,7 +160,11 @@ private struct TensorReader {
             let rows = b == 0 ? hk : hk + 1
             let vertical = try int16s(q + "vertical.weight", shape: [2 * ch, rows, kernel, input], weight: true)
             let verticalBias = try int32s(q + "vertical.bias", shape: [2 * ch])
-            try checkBudget(q + "vertical.weight", rows: 2 * ch, weights: [vertical], bias: verticalBias)
+            // A stage prior's condition convolutions share the stacks' accumulators (and budgets).
+            let conditionVertical = try d > 0 ? int16s(q + "condition.vertical.weight", shape: [2 * ch, 3, 3, d], weight: true) : []
+            let conditionHorizontal = try d > 0 ? int16s(q + "condition.horizontal.weight", shape: [2 * ch, d], weight: true) : []
+            try checkBudget(q + "vertical.weight", rows: 2 * ch, weights: [vertical] + (d > 0 ? [conditionVertical] : []),
+                            bias: verticalBias)
             let verticalIndex = try rescale(q + "vertical.index_rescale", channels: 2 * ch)
             let verticalValue = try rescale(q + "vertical.value_rescale", channels: 2 * ch)
             let horizontal = try int16s(q + "horizontal.weight", shape: [2 * ch, hk + 1, input], weight: true)
@@ -163,7 +175,8 @@ private struct TensorReader {
             }
             let link = try int16s(q + "link.weight", shape: [2 * ch, 2 * ch], weight: true)
             let horizontalBias = try int32s(q + "horizontal.bias", shape: [2 * ch])
-            try checkBudget(q + "horizontal.weight", rows: 2 * ch, weights: [horizontal, link], bias: horizontalBias)
+            try checkBudget(q + "horizontal.weight", rows: 2 * ch,
+                            weights: [horizontal, link] + (d > 0 ? [conditionHorizontal] : []), bias: horizontalBias)
             let horizontalIndex = try rescale(q + "horizontal.index_rescale", channels: 2 * ch)
             let output = try int16s(q + "output.weight", shape: [ch, ch], weight: true)
             try checkMask(q + "output.weight", output, rows: ch, columns: ch) { o, i in groupOf(i, ch, g) <= groupOf(o, ch, g) }
@@ -173,7 +186,8 @@ private struct TensorReader {
             blocks.append(.init(vertical: vertical, verticalBias: verticalBias, verticalIndex: verticalIndex,
                                 verticalValue: verticalValue, horizontal: horizontal, link: link,
                                 horizontalBias: horizontalBias, horizontalIndex: horizontalIndex, output: output,
-                                outputBias: outputBias, outputRescale: outputRescale))
+                                outputBias: outputBias, outputRescale: outputRescale,
+                                conditionVertical: conditionVertical, conditionHorizontal: conditionHorizontal))
         }
 
         let hiddenWeight = try int16s(p + "head.hidden.weight", shape: [head, ch], weight: true)
@@ -192,7 +206,7 @@ private struct TensorReader {
         try checkBudget(p + "head.logits.weight", rows: g * k, weights: [logitWeight], bias: logitBias)
         let logitRescale = try rescale(p + "head.logits.rescale", channels: g * k)
 
-        return IntegerNetwork(configuration: c, embedding: embedding, blocks: blocks,
+        return IntegerNetwork(configuration: c, conditionChannels: d, embedding: embedding, blocks: blocks,
                               hidden: (hiddenWeight, hiddenBias, hiddenRescale),
                               logits: (logitWeight, logitBias, logitRescale),
                               tanhTable: tanhTable, sigmoidTable: sigmoidTable, expTable: expTable)

@@ -22,6 +22,8 @@ import SeededRandom
 /// Not thread-safe: its layers cache activations between forward and backward passes.
 public final class PixelCNNPrior {
     public let configuration: PriorConfiguration
+    /// The prefix of every parameter name: `prior.`, or `prior.stage<k>.` inside a stage prior.
+    let namePrefix: String
     let embedding: Embedding
     let blocks: [GatedPixelCNNBlock]
     let hidden: MaskedConv2d
@@ -36,24 +38,30 @@ public final class PixelCNNPrior {
 
     /// A randomly initialised prior (PyTorch's default initialisation), reproducible from `seed`.
     /// The configuration must be valid (`validate()`).
-    public init(configuration: PriorConfiguration, seed: UInt64) {
+    public convenience init(configuration: PriorConfiguration, seed: UInt64) {
+        self.init(configuration: configuration, seed: seed, namePrefix: Self.tensorPrefix)
+    }
+
+    /// A randomly initialised prior whose parameter names start with `namePrefix` instead of `prior.`.
+    init(configuration: PriorConfiguration, seed: UInt64, namePrefix: String) {
         do { try configuration.validate() } catch { preconditionFailure(error.description) }
         self.configuration = configuration
+        self.namePrefix = namePrefix
         var random = SplitMix64(seed: seed)
         let (g, c) = (configuration.groups, configuration.channels)
-        embedding = Embedding(name: "prior.embedding", groups: g, symbolCount: configuration.codebookSize,
+        embedding = Embedding(name: namePrefix + "embedding", groups: g, symbolCount: configuration.codebookSize,
                               dimension: configuration.embeddingDimension, using: &random)
         var blocks: [GatedPixelCNNBlock] = []
         for b in 0..<configuration.blocks {
             blocks.append(GatedPixelCNNBlock(
-                name: "prior.block\(b)", inputChannels: b == 0 ? g * configuration.embeddingDimension : 2 * c,
+                name: namePrefix + "block\(b)", inputChannels: b == 0 ? g * configuration.embeddingDimension : 2 * c,
                 channels: c, kernelSize: configuration.kernelSize, mask: b == 0 ? .a : .b, groups: g,
                 using: &random))
         }
         self.blocks = blocks
-        hidden = MaskedConv2d(name: "prior.head.hidden", inputChannels: c, outputChannels: configuration.headChannels,
+        hidden = MaskedConv2d(name: namePrefix + "head.hidden", inputChannels: c, outputChannels: configuration.headChannels,
                               kernelSize: 1, mask: .b, groups: g, using: &random)
-        output = MaskedConv2d(name: "prior.head.logits", inputChannels: configuration.headChannels,
+        output = MaskedConv2d(name: namePrefix + "head.logits", inputChannels: configuration.headChannels,
                               outputChannels: g * configuration.codebookSize, kernelSize: 1, mask: .b, groups: g,
                               using: &random)
         network = Sequential(blocks + [ChannelSlice(channels: c..<2 * c), ReLU(), hidden, ReLU(), output])

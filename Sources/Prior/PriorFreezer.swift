@@ -30,7 +30,31 @@ struct PriorFreezer {
     private static let logitScale = 1 / Double(1 << IntegerFormat.logitFractionBits)
 
     func freeze() -> IntegerPrior {
+        let tensors = integerTensors(prefix: IntegerPrior.tensorPrefix, condition: nil)
+        let metadata = [IntegerPrior.configurationKey: IntegerPrior.Header(configuration: prior.configuration).json()]
+        do {
+            return try IntegerPrior(metadata: metadata, tensors: tensors)
+        } catch {
+            preconditionFailure("freeze produced an invalid integer prior: \(error)")
+        }
+    }
+
+    /// A stage prior's condition (the earlier stages' decoded latent c `[D, h, w]`) as the freezer
+    /// sees it: the integer condition is c / `scale` per channel, |c[d]| ≤ `bound[d]`.
+    struct Condition {
+        let scale: [Double]
+        let bound: [Double]
+        /// Per block, `condition<b>.vertical` `[2C, D, 3, 3]` and `condition<b>.horizontal` `[2C, D]`.
+        let vertical: [(weight: [Double], bias: [Double])]
+        let horizontal: [(weight: [Double], bias: [Double])]
+        var channels: Int { scale.count }
+    }
+
+    /// The integer network's tensors under `prefix` (`Formats/prior.md` §2), with a stage prior's
+    /// condition weights (§6) folded into the stacks' accumulators when `condition` is given.
+    func integerTensors(prefix: String, condition: Condition?) -> [String: StoredTensor] {
         let c = prior.configuration
+        let f = prior.namePrefix
         let (g, k, e, ch, hk, kernel, head) = (c.groups, c.codebookSize, c.embeddingDimension, c.channels, c.reach,
                                               c.kernelSize, c.headChannels)
         let a = Self.limit
@@ -38,10 +62,10 @@ struct PriorFreezer {
         for parameter in prior.parameters { values[parameter.name] = parameter.value.data.map(Double.init) }
         func value(_ name: String) -> [Double] { values[name]! }
         var tensors: [String: StoredTensor] = [:]
-        let p = IntegerPrior.tensorPrefix
+        let p = prefix
 
         // Embedding: per-channel scale from the largest entry of each dimension.
-        let table = value("prior.embedding.weight")
+        let table = value(f + "embedding.weight")
         var embeddingBound = [Double](repeating: 0, count: g * e)
         for group in 0..<g {
             for s in 0..<k {
@@ -66,11 +90,11 @@ struct PriorFreezer {
         let gateBound = [Double](repeating: 1, count: ch)
         var streamBound = [Double](repeating: 0, count: ch)
         let outputMasked: [[Double]] = (0..<c.blocks).map { b in
-            let w = value("prior.block\(b).output.weight")
+            let w = value(f + "block\(b).output.weight")
             return (0..<ch * ch).map { j in groupOf(j % ch, ch, g) <= groupOf(j / ch, ch, g) ? w[j] : 0 }
         }
         for b in 0..<c.blocks {
-            let bias = value("prior.block\(b).output.bias")
+            let bias = value(f + "block\(b).output.bias")
             for o in 0..<ch {
                 streamBound[o] += (0..<ch).reduce(0) { $0 + abs(outputMasked[b][o * ch + $1]) } + abs(bias[o])
             }
@@ -79,21 +103,33 @@ struct PriorFreezer {
 
         for b in 0..<c.blocks {
             let q = p + "block\(b)."
-            let name = "prior.block\(b)."
+            let name = f + "block\(b)."
             let input = b == 0 ? g * e : ch
             let rows = b == 0 ? hk : hk + 1
             let (verticalInScale, verticalInBound) = b == 0 ? (embeddingScale, embeddingBound) : (gateScale, gateBound)
             let horizontalInScale = b == 0 ? embeddingScale : streamScale
 
             // Vertical: [2C, Cin, rows, k] → [2C, rows, k, Cin].
-            let vw = value(name + "vertical.weight"), vb = value(name + "vertical.bias")
+            let vw = value(name + "vertical.weight")
+            var vb = value(name + "vertical.bias")
             let verticalWeights = transposed(vw, outputs: 2 * ch, inputs: input, taps: rows * kernel)
             let verticalInputScale = (0..<rows * kernel * input).map { verticalInScale[$0 % input] }
-            let vertical = quantize(rows: 2 * ch, parts: [(verticalWeights, verticalInputScale)], bias: vb)
+            var verticalParts = [(weights: verticalWeights, scales: verticalInputScale)]
+            // A condition's 3 × 3 convolution: [2C, D, 3, 3] → [2C, 3, 3, D], its bias folded in.
+            let conditionVertical = condition.map { transposed($0.vertical[b].weight, outputs: 2 * ch, inputs: $0.channels, taps: 9) }
+            if let condition, let conditionVertical {
+                verticalParts.append((conditionVertical, (0..<9 * condition.channels).map { condition.scale[$0 % condition.channels] }))
+                vb = zip(vb, condition.vertical[b].bias).map { $0 + $1 }
+            }
+            let vertical = quantize(rows: 2 * ch, parts: verticalParts, bias: vb)
             var valueBound = [Double](repeating: 0, count: 2 * ch)
             for o in 0..<2 * ch {
                 var sum = abs(vb[o])
                 for j in 0..<rows * kernel * input { sum += abs(verticalWeights[o * rows * kernel * input + j]) * verticalInBound[j % input] }
+                if let condition, let conditionVertical {
+                    let n = 9 * condition.channels
+                    for j in 0..<n { sum += abs(conditionVertical[o * n + j]) * condition.bound[j % condition.channels] }
+                }
                 valueBound[o] = sum
             }
             let valueScale = valueBound.map { $0 > 0 ? $0 / a : 1 / a }
@@ -101,6 +137,9 @@ struct PriorFreezer {
             tensors[q + "vertical.bias"] = StoredTensor(int32s: vertical.bias, shape: [2 * ch])
             tensors[q + "vertical.index_rescale"] = rescaleTensor((0..<2 * ch).map { vertical.unit[$0] / Self.indexScale })
             tensors[q + "vertical.value_rescale"] = rescaleTensor((0..<2 * ch).map { vertical.unit[$0] / valueScale[$0] })
+            if let condition {
+                tensors[q + "condition.vertical.weight"] = weightTensor(vertical.weights[1], shape: [2 * ch, 3, 3, condition.channels])
+            }
 
             // Horizontal: [2C, Cin, 1, reach + 1] → [2C, reach + 1, Cin], masked at the centre tap;
             // shares its accumulator with the link [2C, 2C].
@@ -113,13 +152,21 @@ struct PriorFreezer {
                 return (b == 0 ? ig < og : ig <= og) ? hw[j] : 0
             }
             let horizontalInputScale = (0..<taps).map { horizontalInScale[$0 % input] }
-            let horizontal = quantize(rows: 2 * ch,
-                                      parts: [(horizontalWeights, horizontalInputScale), (value(name + "link.weight"), valueScale)],
-                                      bias: value(name + "horizontal.bias"))
+            var horizontalParts = [(weights: horizontalWeights, scales: horizontalInputScale),
+                                   (weights: value(name + "link.weight"), scales: valueScale)]
+            var horizontalBias = value(name + "horizontal.bias")
+            if let condition {  // the condition's 1 × 1 convolution, [2C, D], its bias folded in
+                horizontalParts.append((condition.horizontal[b].weight, condition.scale))
+                horizontalBias = zip(horizontalBias, condition.horizontal[b].bias).map { $0 + $1 }
+            }
+            let horizontal = quantize(rows: 2 * ch, parts: horizontalParts, bias: horizontalBias)
             tensors[q + "horizontal.weight"] = weightTensor(horizontal.weights[0], shape: [2 * ch, hk + 1, input])
             tensors[q + "link.weight"] = weightTensor(horizontal.weights[1], shape: [2 * ch, 2 * ch])
             tensors[q + "horizontal.bias"] = StoredTensor(int32s: horizontal.bias, shape: [2 * ch])
             tensors[q + "horizontal.index_rescale"] = rescaleTensor((0..<2 * ch).map { horizontal.unit[$0] / Self.indexScale })
+            if let condition {
+                tensors[q + "condition.horizontal.weight"] = weightTensor(horizontal.weights[2], shape: [2 * ch, condition.channels])
+            }
 
             // Output: gates → residual stream.
             let output = quantize(rows: ch, parts: [(outputMasked[b], gateScale)], bias: value(name + "output.bias"))
@@ -129,7 +176,7 @@ struct PriorFreezer {
         }
 
         // Head: ReLU(stream) → hidden (ReLU) → logits in units of 1/32 nat.
-        let hiddenW = value("prior.head.hidden.weight"), hiddenB = value("prior.head.hidden.bias")
+        let hiddenW = value(f + "head.hidden.weight"), hiddenB = value(f + "head.hidden.bias")
         let hiddenMasked = (0..<head * ch).map { j in groupOf(j % ch, ch, g) <= groupOf(j / ch, head, g) ? hiddenW[j] : 0 }
         let hidden = quantize(rows: head, parts: [(hiddenMasked, streamScale)], bias: hiddenB)
         let hiddenBound = (0..<head).map { o in
@@ -140,9 +187,9 @@ struct PriorFreezer {
         tensors[p + "head.hidden.bias"] = StoredTensor(int32s: hidden.bias, shape: [head])
         tensors[p + "head.hidden.rescale"] = rescaleTensor((0..<head).map { hidden.unit[$0] / hiddenScale[$0] })
 
-        let logitW = value("prior.head.logits.weight")
+        let logitW = value(f + "head.logits.weight")
         let logitMasked = (0..<g * k * head).map { j in groupOf(j % head, head, g) <= groupOf(j / head, g * k, g) ? logitW[j] : 0 }
-        let logits = quantize(rows: g * k, parts: [(logitMasked, hiddenScale)], bias: value("prior.head.logits.bias"))
+        let logits = quantize(rows: g * k, parts: [(logitMasked, hiddenScale)], bias: value(f + "head.logits.bias"))
         tensors[p + "head.logits.weight"] = weightTensor(logits.weights[0], shape: [g * k, head])
         tensors[p + "head.logits.bias"] = StoredTensor(int32s: logits.bias, shape: [g * k])
         tensors[p + "head.logits.rescale"] = rescaleTensor((0..<g * k).map { logits.unit[$0] / Self.logitScale })
@@ -160,13 +207,7 @@ struct PriorFreezer {
             expTable.append(Int32((expOne * exp(-Double(expTable.count) * Self.logitScale)).rounded()))
         } while expTable.last! > 0
         tensors[p + "exp"] = StoredTensor(int32s: expTable, shape: [expTable.count])
-
-        let metadata = [IntegerPrior.configurationKey: IntegerPrior.Header(configuration: c).json()]
-        do {
-            return try IntegerPrior(metadata: metadata, tensors: tensors)
-        } catch {
-            preconditionFailure("freeze produced an invalid integer prior: \(error)")
-        }
+        return tensors
     }
 
     // MARK: Helpers

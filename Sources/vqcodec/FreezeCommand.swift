@@ -10,7 +10,9 @@ import VQCodec
 
 /// `vqcodec freeze IN OUT`: turns a model file that holds a VQ-VAE and a float prior (trained with
 /// `Tools/train_torch`, or any file `train prior` wrote) into a codec model, by deriving the integer
-/// prior exactly as `train prior` does at the end of its run (`PixelCNNPrior.freeze()`).
+/// prior exactly as `train prior` does at the end of its run (`PixelCNNPrior.freeze()`). A
+/// progressive model file (`rvq.config`, stage priors `rvq.prior.config`) gets its integer stage
+/// priors instead (`ProgressivePrior.freeze()`, `Formats/prior.md` §6).
 struct FreezeCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "freeze",
@@ -20,7 +22,9 @@ struct FreezeCommand: ParsableCommand {
             derives the integer prior the range coder uses from the float prior's weights (the same \
             deterministic procedure `vqcodec train prior` runs, Formats/prior.md), and writes OUT: every \
             tensor and metadata entry of IN, with any earlier integer prior replaced. OUT is checked to \
-            load as a codec model before it is written, atomically; IN is never overwritten.
+            load as a codec model before it is written, atomically; IN is never overwritten. A progressive \
+            model (Tools/train_torch/train.py rvq, then rvq-prior) gets one integer prior per stage \
+            (prior_int.stage<k>.*, rvq.prior_int.config), checked to load before it is written.
             """)
 
     @Argument(help: "Model file with a VQ-VAE and a float prior (safetensors).")
@@ -33,6 +37,7 @@ struct FreezeCommand: ParsableCommand {
         if AtomicFile.sameFile(input, output) { throw fail(FileIOError.outputIsInput(path: output)) }
         let file: SafeTensorsFile
         do { file = try SafeTensorsFile(contentsOf: input) } catch { throw fail(error) }  // names the file
+        if file.metadata[ProgressivePrior.modelConfigurationKey] != nil { return try freezeProgressive(file) }
 
         guard file.metadata[VQVAE.configurationKey] != nil else {
             throw invalid("the model file has no VQ-VAE (metadata \"\(VQVAE.configurationKey)\"); train one with "
@@ -70,6 +75,33 @@ struct FreezeCommand: ParsableCommand {
         print("\(output): \(bytes.count) bytes, model \"\(model.name)\", identity \(String(format: "%016llx", model.checksum)); "
               + "integer prior frozen from the float prior (\(p.groups) × \(p.codebookSize) symbols, \(p.blocks) blocks of "
               + "\(p.channels) channels)" + (replaced ? ", replacing the file's earlier integer prior" : ""))
+    }
+
+    /// A progressive model: its float stage priors become integer stage priors in OUT.
+    private func freezeProgressive(_ file: SafeTensorsFile) throws {
+        guard file.metadata[ProgressivePrior.configurationKey] != nil else {
+            throw invalid("the progressive model file has no stage priors (metadata \"\(ProgressivePrior.configurationKey)\") to "
+                          + "freeze; train them with Tools/train_torch/train.py rvq-prior --model \(input)")
+        }
+        let prior: ProgressivePrior
+        do { prior = try ProgressivePrior(file: file) } catch { throw invalid(error.description) }
+        let frozen = prior.freeze()
+        var result = file
+        let replaced = file.metadata[IntegerStagePriors.configurationKey] != nil
+        result.tensors = file.tensors.filter { !$0.key.hasPrefix(IntegerStagePriors.tensorPrefix) }
+        result.metadata = file.metadata.filter { $0.key != IntegerStagePriors.configurationKey }
+        for (key, tensor) in frozen.storedTensors() { result.tensors[key] = tensor }
+        for (key, value) in frozen.metadata { result.metadata[key] = value }
+
+        // What we write must read back; check before writing.
+        let bytes = result.serialized()
+        do { _ = try IntegerStagePriors(file: try SafeTensorsFile(bytes: bytes)) } catch { throw fail(error, subject: output) }
+        do { try AtomicFile.write(bytes, to: output, refusingToOverwrite: [input]) } catch { throw fail(error) }
+        let stages = frozen.configurations.map { "\($0.groups) × \($0.codebookSize)" }.joined(separator: ", ")
+        let conditioned = frozen.configurations.filter { $0.conditionChannels > 0 }.count
+        print("\(output): \(bytes.count) bytes, progressive model \"\(file.metadata["name"] ?? "")\"; integer stage priors frozen "
+              + "from the float stage priors (\(frozen.count) stages of \(stages) symbols, \(conditioned) conditioned on the "
+              + "earlier stages)" + (replaced ? ", replacing the file's earlier integer stage priors" : ""))
     }
 
     /// The input is not a model this command can freeze: exit status 65 with the file named.

@@ -1,3 +1,4 @@
+import SafeTensors
 import XCTest
 import Foundation
 
@@ -54,6 +55,46 @@ final class FreezeCommandTests: XCTestCase {
         let original = try XCTUnwrap(FileManager.default.contents(atPath: path("m.safetensors")))
         XCTAssertGreaterThan(original.count, 1000)
         XCTAssertEqual(FileManager.default.contents(atPath: path("refrozen.safetensors")), original)
+    }
+
+    /// A progressive model written by the PyTorch trainer (`Fixtures/parity/progressive.safetensors`)
+    /// gets one integer prior per stage; everything else in the file is kept as it was.
+    func testFreezingAProgressiveModelAddsIntegerStagePriors() throws {
+        let input = CLI.fixtures.appendingPathComponent("parity/progressive.safetensors").path
+        let frozen = try CLI.run(["freeze", input, path("p.safetensors")])
+        XCTAssertEqual(frozen.status, 0, frozen.stderr)
+        XCTAssertTrue(frozen.stdout.hasPrefix("\(path("p.safetensors")): "), frozen.stdout)
+        XCTAssertTrue(frozen.stdout.hasSuffix("progressive model \"stage-parity-fixture\"; integer stage priors frozen from "
+                                              + "the float stage priors (3 stages of 1 × 16, 2 × 16, 4 × 8 symbols, 2 conditioned "
+                                              + "on the earlier stages)\n"), frozen.stdout)
+        let original = try SafeTensorsFile(contentsOf: input)
+        let result = try SafeTensorsFile(contentsOf: path("p.safetensors"))
+        for (key, tensor) in original.tensors { XCTAssertEqual(result.tensors[key], tensor, key) }
+        for (key, value) in original.metadata { XCTAssertEqual(result.metadata[key], value, key) }
+        let added = Set(result.tensors.keys).subtracting(original.tensors.keys)
+        XCTAssertTrue(added.allSatisfy { $0.hasPrefix("prior_int.stage") || $0.hasPrefix("prior_int.condition.stage") }, "\(added)")
+        XCTAssertTrue(added.contains("prior_int.stage3.block1.condition.vertical.weight"))
+        XCTAssertEqual(added.filter { $0.hasPrefix("prior_int.condition.") },
+                       Set(["prior_int.condition.stage1.codebook", "prior_int.condition.stage2.codebook"]))
+        XCTAssertNotNil(result.metadata["rvq.prior_int.config"])
+
+        // Deterministic: freezing the result again replaces its integer stage priors with the same bytes.
+        let again = try CLI.run(["freeze", path("p.safetensors"), path("again.safetensors")])
+        XCTAssertEqual(again.status, 0, again.stderr)
+        XCTAssertTrue(again.stdout.contains("replacing the file's earlier integer stage priors"), again.stdout)
+        XCTAssertEqual(FileManager.default.contents(atPath: path("p.safetensors")),
+                       FileManager.default.contents(atPath: path("again.safetensors")))
+
+        // A phase-I progressive file has nothing to freeze.
+        var phase1 = original
+        phase1.tensors = original.tensors.filter { !$0.key.hasPrefix("prior.") }
+        phase1.metadata["rvq.prior.config"] = nil
+        try Data(phase1.serialized()).write(to: folder.appendingPathComponent("phase1.safetensors"))
+        let nothing = try CLI.run(["freeze", path("phase1.safetensors"), path("out.safetensors")])
+        XCTAssertEqual(nothing.status, 65)
+        XCTAssertEqual(nothing.stderr, "vqcodec: \(path("phase1.safetensors")): the progressive model file has no stage priors "
+                       + "(metadata \"rvq.prior.config\") to freeze; train them with Tools/train_torch/train.py rvq-prior "
+                       + "--model \(path("phase1.safetensors"))\n")
     }
 
     func testFilesThatCannotBeFrozenAreRefusedWithTheReason() throws {
