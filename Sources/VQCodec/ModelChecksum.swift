@@ -8,10 +8,12 @@ import SafeTensors
 /// byte, the dtype name, the shape as little-endian UInt64s, and the raw little-endian data; then
 /// the relevant metadata entries (key, 0, value, 0) in sorted key order. Relevant: everything the
 /// decoder reads (the integer prior, the codebook, the synthesis transform) and their
-/// configurations. Not a cryptographic hash: it detects mistakes, not forgeries.
+/// configurations; for a progressive model, every stage's codebook and integer prior and the
+/// `rvq.` configurations. (One-stage models have none of the progressive keys, so their checksums
+/// are what they were.) Not a cryptographic hash: it detects mistakes, not forgeries.
 enum ModelChecksum {
-    static let tensorPrefixes = ["prior_int.", "quantizer.codebook", "synthesis."]
-    static let metadataKeys = ["prior_int.config", "vqvae.config"]
+    static let tensorPrefixes = ["prior_int.", "quantizer.codebook", "quantizer.stage", "synthesis."]
+    static let metadataKeys = ["prior_int.config", "rvq.config", "rvq.prior_int.config", "vqvae.config"]
 
     static func compute(_ file: SafeTensorsFile) -> UInt64 {
         var hash = FNV1a()

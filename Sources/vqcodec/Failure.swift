@@ -42,8 +42,11 @@ enum ExitStatus {
             if case .weights(let inner) = error { return code(for: inner) }
             return invalidInput
         case let error as CodecError:
-            if case .tileUndecodable = error { return checksumMismatch }
-            if case .noSuchQuality = error { return usage }
+            switch error {
+            case .tileUndecodable, .streamUndecodable: return checksumMismatch
+            case .noSuchQuality, .stagesOutOfRange, .notProgressive: return usage
+            default: break
+            }
             return invalidInput
         case let error as PriorError:
             if case .tensor(let inner) = error { return code(for: inner) }
@@ -96,7 +99,7 @@ func printError(_ text: String) {
 func isModelFileError(_ error: any Error) -> Bool {
     if let error = error as? CodecError {
         switch error {
-        case .tileUndecodable, .noSuchQuality: return false
+        case .tileUndecodable, .noSuchQuality, .stagesOutOfRange, .streamUndecodable, .notProgressive: return false
         default: return true
         }
     }
