@@ -96,7 +96,7 @@ public enum ContainerError: Error, Equatable, Sendable, CustomStringConvertible 
         case .unsupportedVersion(let found, let supported):
             if supported > 1 {
                 // A version-2 reader: `supported` is the newest version it knows.
-                let known = "versions 1 to \(supported)"
+                let known = supported == 2 ? "versions 1 and 2" : "versions 1 to \(supported)"
                 if found > supported {
                     return "this .vqc file uses format version \(found), but this program reads only \(known); "
                         + "decode it with a newer vqcodec"
