@@ -14,14 +14,9 @@ extension VQCWriter {
     ///   streams, once the fields are valid.
     public static func encode(_ fields: ProgressiveVQCHeaderFields, stageStreams: [[[UInt8]]],
                               limits: ContainerLimits = ContainerLimits()) throws(ContainerError) -> [UInt8] {
+        try fields.validate(limits: limits)
         let raw = fields.raw
-        let tileCount = try raw.validate(limits)
-        var totalGroups: UInt64 = 0
-        for (index, stage) in fields.stages.enumerated() {
-            precondition(stage.groups >= 0 && stage.codebookSize >= 0, "stage fields must not be negative: \(stage)")
-            try ProgressiveRules.checkStage(index + 1, groups: UInt64(stage.groups), codebookSize: UInt64(stage.codebookSize),
-                                            totalGroups: &totalGroups, limits: limits)
-        }
+        let tileCount = fields.tileCount
         precondition(stageStreams.count == fields.stageCount,
                      "\(stageStreams.count) stages of streams given for a header with \(fields.stageCount) stages")
         for (stage, streams) in stageStreams.enumerated() {
