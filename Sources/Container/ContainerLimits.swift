@@ -6,9 +6,9 @@ public struct ContainerLimits: Equatable, Sendable {
     public var maxDimension: Int
     /// Largest width × height, in pixels. Default 2^28 (268 MP).
     public var maxPixels: Int
-    /// Largest number of groups G. Default 16 (format ceiling 255).
+    /// Largest number of groups G (of each stage, in version 2). Default 16 (format ceiling 255).
     public var maxGroups: Int
-    /// Largest codebook size K. Default 4096 (format ceiling 65535).
+    /// Largest codebook size K (of each stage, in version 2). Default 4096 (format ceiling 65535).
     public var maxCodebookSize: Int
     /// Largest number of tiles. Default 2^20, which bounds the header at about 16 MiB
     /// (format ceiling 2^32 − 1).
