@@ -18,6 +18,12 @@ public enum VQCField: String, Sendable, CaseIterable {
     case modelName = "model name"
     case tileLength = "tile length"
     case fileSize = "file size"
+    /// Version 2: the number of stages the file holds.
+    case stageCount = "stage count"
+    /// Version 2: the groups of all stages together, Σ G_k.
+    case totalGroups = "total number of groups"
+    /// Version 2: stages × tiles.
+    case streamCount = "stream count"
 }
 
 /// Everything that can be wrong with a `.vqc` file, one case per kind of damage
@@ -49,6 +55,26 @@ public enum ContainerError: Error, Equatable, Sendable, CustomStringConvertible 
     case trailingBytes(expectedSize: Int, fileSize: Int)
     /// A tile's bytes do not match its CRC-32.
     case tileCRCMismatch(tile: Int, stored: UInt32, computed: UInt32)
+    /// Version 2: a field of one stage's description (its groups or codebook size) holds a value the
+    /// format forbids. Stages are numbered from 1.
+    case invalidStageField(stage: Int, VQCField, found: UInt64, allowed: String)
+    /// Version 2: a field of one stage's description is larger than the reader's (or the format's) limit.
+    case stageLimitExceeded(stage: Int, VQCField, value: UInt64, limit: UInt64)
+    /// Version 2: a stage's section of the header (its groups, codebook size and stream table) does not
+    /// match its CRC. The stages before it are not affected.
+    case stageTableCRCMismatch(stage: Int, stored: UInt32, computed: UInt32)
+    /// Version 2: a stream does not start where the previous one ends. Offsets are counted from the
+    /// start of the payload, as the file stores them.
+    case inconsistentStreamTable(stage: Int, tile: Int, expectedOffset: UInt64, foundOffset: UInt64)
+    /// Version 2: a stream has length 0.
+    case emptyStream(stage: Int, tile: Int)
+    /// Version 2: the file ends before the end of this stream (the first such stream, in file order);
+    /// every stream before it, so every stage before `stage`, is complete.
+    case truncatedStream(stage: Int, tile: Int, expectedEnd: Int, fileSize: Int)
+    /// Version 2: a stream's bytes do not match its CRC-32.
+    case streamCRCMismatch(stage: Int, tile: Int, stored: UInt32, computed: UInt32)
+    /// Version 2: a number of stages was asked for that the file does not hold (`requested` outside 1 … `present`).
+    case stageNotPresent(requested: Int, present: Int)
     /// No available model matches the file's model (raised by the codec).
     case unknownModel(name: String, checksum: UInt64)
     /// The model supplied is not the one that encoded the file (raised by the codec).
@@ -68,6 +94,20 @@ public enum ContainerError: Error, Equatable, Sendable, CustomStringConvertible 
         case .pngGiven:
             return "this is a PNG image, not a .vqc file; did you mean to encode it (vqcodec encode)?"
         case .unsupportedVersion(let found, let supported):
+            if supported > 1 {
+                // A version-2 reader: `supported` is the newest version it knows.
+                let known = supported == 2 ? "versions 1 and 2" : "versions 1 to \(supported)"
+                if found > supported {
+                    return "this .vqc file uses format version \(found), but this program reads only \(known); "
+                        + "decode it with a newer vqcodec"
+                }
+                if found >= 1 {
+                    return "this .vqc file uses format version \(found), but it was given to the reader of version "
+                        + "\(supported) files; read it with the version-\(found) reader (VQCFormat.version(of:) tells which)"
+                }
+                return "this .vqc file claims format version \(found), which does not exist (this program reads "
+                    + "\(known)); the file is damaged"
+            }
             if found > supported {
                 return "this .vqc file uses format version \(found), but this program reads only version "
                     + "\(supported); decode it with a newer vqcodec"
@@ -103,6 +143,29 @@ public enum ContainerError: Error, Equatable, Sendable, CustomStringConvertible 
         case .tileCRCMismatch(let tile, let stored, let computed):
             return "tile \(tile) is damaged: its stored CRC-32 is \(hex32(stored)) but its bytes give "
                 + "\(hex32(computed)); the other tiles are not affected"
+        case .invalidStageField(let stage, let field, let found, let allowed):
+            return "the \(field.rawValue) of stage \(stage) is \(found), but it must be \(allowed); \(damaged)"
+        case .stageLimitExceeded(let stage, let field, let value, let limit):
+            return "the \(field.rawValue) of stage \(stage) is \(value), more than the limit of \(limit) this program accepts"
+        case .stageTableCRCMismatch(let stage, let stored, let computed):
+            return "the stream table of stage \(stage) is damaged: its stored CRC-32 is \(hex32(stored)) but its bytes give "
+                + "\(hex32(computed)); " + (stage > 1 ? "\(stagesBefore(stage)) can still be decoded" : "the image cannot be decoded")
+        case .inconsistentStreamTable(let stage, let tile, let expectedOffset, let foundOffset):
+            return "the stream table is inconsistent: stage \(stage), tile \(tile) starts at byte \(foundOffset) of the "
+                + "payload, but the streams before it end at byte \(expectedOffset); \(damaged)"
+        case .emptyStream(let stage, let tile):
+            return "stage \(stage), tile \(tile) has length 0, but every stream holds at least one byte; \(damaged)"
+        case .truncatedStream(let stage, let tile, let expectedEnd, let fileSize):
+            return "the file is truncated: stage \(stage), tile \(tile) ends at byte \(expectedEnd) but the file has only "
+                + "\(fileSize) bytes; it was cut short (an interrupted copy or download?)"
+                + (stage > 1 ? "; \(stagesBefore(stage)) \(stage == 2 ? "is" : "are") complete and can be decoded" : "")
+        case .streamCRCMismatch(let stage, let tile, let stored, let computed):
+            return "stage \(stage), tile \(tile) is damaged: its stored CRC-32 is \(hex32(stored)) but its bytes give "
+                + "\(hex32(computed)); the other tiles and the earlier stages are not affected"
+        case .stageNotPresent(let requested, let present):
+            let range = present == 1 ? "1" : "1 to \(present)"
+            if requested < 1 { return "\(requested) stages were asked for, but at least 1 is needed; ask for \(range)" }
+            return "\(requested) stages were asked for, but the file holds only \(present); ask for \(range)"
         case .unknownModel(let name, let checksum):
             return "the file was encoded with model \"\(name)\" (checksum \(hex64(checksum))), which is not "
                 + "among the models this program has; decode it with the vqcodec or model file that encoded it"
@@ -117,6 +180,9 @@ public enum ContainerError: Error, Equatable, Sendable, CustomStringConvertible 
         }
     }
 }
+
+/// "stage 1" or "stages 1 to k−1": the stages before `stage`.
+private func stagesBefore(_ stage: Int) -> String { stage == 2 ? "stage 1" : "stages 1 to \(stage - 1)" }
 
 private func hexBytes(_ bytes: [UInt8]) -> String {
     bytes.map { hexDigits(UInt64($0), count: 2) }.joined(separator: " ")

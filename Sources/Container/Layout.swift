@@ -37,6 +37,36 @@ enum Layout {
     }
 }
 
+/// Byte positions of the version-2 (progressive) header (Formats/vqc.md §8). Bytes 0–22 are
+/// version 1's; the groups and codebook size move into the stage sections.
+enum ProgressiveLayout {
+    static let stageCount = 23
+    static let latentHeight = 24
+    static let latentWidth = 28
+    static let tileHeight = 32
+    static let tileWidth = 36
+    static let modelChecksum = 40
+    static let modelNameLength = 48
+    static let modelName = 49
+    /// Bytes of the preamble besides the name: fixed fields (49) and the preamble CRC (4).
+    static let preambleFixedBytes = 53
+    /// Bytes of a stage section besides its stream table: groups (1), codebook size (2), stage CRC (4).
+    static let stageFixedBytes = 7
+    /// Within a stage section: where the groups, the codebook size and the stream table are.
+    static let stageGroups = 0
+    static let stageCodebookSize = 1
+    static let stageTable = 3
+
+    /// Size of one stage section for `tileCount` tiles: 7 + 16 T.
+    static func stageSectionByteCount(tileCount: Int) -> Int { stageFixedBytes + Layout.tileEntryBytes * tileCount }
+
+    /// Header size for a model name of `nameLength` bytes, `stageCount` stages and `tileCount` tiles:
+    /// 53 + m + n (7 + 16 T). Where the payload, and stage 1 tile 0's stream, starts.
+    static func headerByteCount(nameLength: Int, stageCount: Int, tileCount: Int) -> Int {
+        preambleFixedBytes + nameLength + stageCount * stageSectionByteCount(tileCount: tileCount)
+    }
+}
+
 extension Array where Element == UInt8 {
     /// The little-endian unsigned integer of `count` bytes at `offset` (the caller checked the bounds).
     func littleEndian(at offset: Int, count: Int) -> UInt64 {

@@ -10,17 +10,8 @@ extension VQCHeader {
     public static func read(from bytes: [UInt8], limits: ContainerLimits = ContainerLimits()) throws(ContainerError) -> VQCHeader {
         let present = bytes.count
 
-        // 1. Signature: compare what is there, so a short non-.vqc file is "not a .vqc", not "truncated".
-        let signatureBytes = min(vqcSignature.count, present)
-        guard bytes[0..<signatureBytes].elementsEqual(vqcSignature[0..<signatureBytes]) else {
-            if bytes.starts(with: pngSignaturePrefix) { throw .pngGiven }
-            throw .badSignature(found: Array(bytes.prefix(vqcSignature.count)))
-        }
-        guard present >= vqcSignature.count else { throw .truncatedHeader(needed: vqcSignature.count, present: present) }
-
-        // 2. Version.
-        guard present >= Layout.flags else { throw .truncatedHeader(needed: Layout.flags, present: present) }
-        let version = UInt16(bytes.littleEndian(at: Layout.version, count: 2))
+        // 1. Signature, 2. version (shared with version 2).
+        let version = try VQCFormat.readSignatureAndVersion(bytes)
         guard version == currentVersion else { throw .unsupportedVersion(found: version, supported: currentVersion) }
 
         // 3. Name length, which places the preamble CRC.
@@ -86,7 +77,7 @@ extension VQCHeader {
         return VQCHeader(fields: fields, tiles: tiles)
     }
 
-    private static func checkCRC(of covered: ArraySlice<UInt8>, storedAt offset: Int, in bytes: [UInt8]) throws(ContainerError) {
+    static func checkCRC(of covered: ArraySlice<UInt8>, storedAt offset: Int, in bytes: [UInt8]) throws(ContainerError) {
         let stored = UInt32(bytes.littleEndian(at: offset, count: 4))
         let computed = crc32(covered)
         guard stored == computed else { throw .headerCRCMismatch(stored: stored, computed: computed) }

@@ -20,9 +20,26 @@ struct RawFields {
 
     /// Checks every field in the order of `Formats/vqc.md` §4 step 5 and returns the tile count.
     func validate(_ limits: ContainerLimits) throws(ContainerError) -> Int {
-        func limit(_ configured: Int, ceiling: UInt64) -> UInt64 { min(UInt64(max(configured, 0)), ceiling) }
-        let u32 = UInt64(UInt32.max)
+        try FieldRules.checkImage(flags: flags, colorType: colorType, bitDepth: bitDepth, modelName: modelName,
+                                  width: width, height: height, stride: stride, limits: limits)
+        try FieldRules.checkCodebook(groups: groups, codebookSize: codebookSize, limits: limits)
+        return try FieldRules.checkTiling(width: width, height: height, stride: stride,
+                                          latentHeight: latentHeight, latentWidth: latentWidth,
+                                          tileHeight: tileHeight, tileWidth: tileWidth, limits: limits)
+    }
+}
 
+/// The rules of §4 step 5 in the pieces that version 1 and version 2 share; each throws the first problem.
+enum FieldRules {
+    static let u32 = UInt64(UInt32.max)
+
+    /// A configured limit, capped by the format's ceiling (a negative limit admits nothing).
+    static func limit(_ configured: Int, ceiling: UInt64) -> UInt64 { min(UInt64(max(configured, 0)), ceiling) }
+
+    /// flags, colour type, bit depth, model name, width, height, pixel count, stride, in this order.
+    static func checkImage(flags: UInt64, colorType: UInt64, bitDepth: UInt64, modelName: [UInt8],
+                           width: UInt64, height: UInt64, stride: UInt64,
+                           limits: ContainerLimits) throws(ContainerError) {
         guard flags == 0 else { throw .invalidField(.flags, found: flags, allowed: "0") }
         guard colorType == 1 || colorType == 3 else {
             throw .invalidField(.colorType, found: colorType, allowed: "1 (gray) or 3 (RGB)")
@@ -47,6 +64,10 @@ struct RawFields {
         guard Layout.allowedStrides.contains(stride) else {
             throw .invalidField(.stride, found: stride, allowed: "1, 2, 4, 8, 16 or 32")
         }
+    }
+
+    /// G ≥ 1, G ≤ limit, K ≥ 2, K ≤ limit, in this order (version 1's fields).
+    static func checkCodebook(groups: UInt64, codebookSize: UInt64, limits: ContainerLimits) throws(ContainerError) {
         guard groups >= 1 else { throw .invalidField(.groups, found: groups, allowed: "at least 1") }
         let maxGroups = limit(limits.maxGroups, ceiling: UInt64(UInt8.max))
         guard groups <= maxGroups else { throw .limitExceeded(.groups, value: groups, limit: maxGroups) }
@@ -55,6 +76,12 @@ struct RawFields {
         guard codebookSize <= maxCodebookSize else {
             throw .limitExceeded(.codebookSize, value: codebookSize, limit: maxCodebookSize)
         }
+    }
+
+    /// h = ceil(H/S), w = ceil(W/S), 1 ≤ th ≤ h, 1 ≤ tw ≤ w, T ≤ limit, in this order; returns T.
+    /// Requires `checkImage` to have passed (width, height ≥ 1 and < 2^32, a valid stride).
+    static func checkTiling(width: UInt64, height: UInt64, stride: UInt64, latentHeight: UInt64, latentWidth: UInt64,
+                            tileHeight: UInt64, tileWidth: UInt64, limits: ContainerLimits) throws(ContainerError) -> Int {
         let h = (height + stride - 1) / stride
         let w = (width + stride - 1) / stride
         guard latentHeight == h else { throw .inconsistentGeometry(.latentHeight, expected: h, found: latentHeight) }

@@ -42,9 +42,11 @@ public enum FuzzHarness {
                                                         maxCodebookSize: 4096, maxTiles: 4096)
 
     /// Reads the header, the file and its tiles, then decodes it with the tiny fixture model,
-    /// strictly and salvaging. The same steps run a second time on a copy whose CRCs are made to
-    /// match (``repairingChecksums(_:)``), so that mutations reach the fields and streams behind
-    /// the CRCs. Returns true when the input, or its repaired copy, decodes strictly.
+    /// strictly and salvaging; a version-2 (progressive) file also goes through every container
+    /// reader of version 2 (``progressive(_:)``). The same steps run a second time on a copy whose
+    /// CRCs are made to match (``repairingChecksums(_:)``), so that mutations reach the fields and
+    /// streams behind the CRCs. Returns true when the input, or its repaired copy, decodes strictly
+    /// or, for version 2, reads whole with every stream intact.
     @discardableResult
     public static func vqc(_ data: UnsafeRawBufferPointer) -> Bool {
         let bytes = [UInt8](data)
@@ -56,9 +58,11 @@ public enum FuzzHarness {
     /// The format's own ceilings (every limit above them acts as them): for reading headers only,
     /// which allocates at most a tile table the bytes hold.
     static let formatCeilings = ContainerLimits(maxDimension: .max, maxPixels: .max, maxGroups: .max,
-                                                maxCodebookSize: .max, maxTiles: .max)
+                                                maxCodebookSize: .max, maxTiles: .max, maxStages: .max,
+                                                maxTotalGroups: .max, maxStreams: .max)
 
     private static func decodeVQC(_ bytes: [UInt8]) -> Bool {
+        let progressiveRead = progressive(bytes)
         for limits in [ContainerLimits(), formatCeilings] {
             guard let header = try? VQCHeader.read(from: bytes, limits: limits) else { continue }
             // What `vqcodec info` shows about a header, for every tile.
@@ -74,13 +78,51 @@ public enum FuzzHarness {
         let decoded = (try? VQCodec.decode(bytes, model: tinyModel, options: options)) != nil
         options.salvage = true
         _ = try? VQCodec.decode(bytes, model: tinyModel, options: options)
-        return decoded
+        return decoded || progressiveRead
+    }
+
+    /// Every reader of version-2 files on `bytes`: the header at the default limits and at the
+    /// format's ceilings, the strict file, each truncation, the first k stages for every k, the
+    /// intact stages. What they return is checked against the writer, so a reader that accepts
+    /// what it should not, or a cut that is not the directly written file, traps (a finding).
+    /// Returns true when the file reads whole with every stream intact.
+    static func progressive(_ bytes: [UInt8]) -> Bool {
+        for limits in [ContainerLimits(), formatCeilings] {
+            guard let header = try? ProgressiveVQCHeader.read(from: bytes, limits: limits) else { continue }
+            _ = (header.bitsPerPixel, header.payloadByteCount, header.tileRows, header.tileColumns)
+            for stage in 1...header.stageCount { _ = (header.fileByteCount(stages: stage), header.latent(ofStage: stage)) }
+            for tile in 0..<header.tileCount { _ = header.latentRect(ofTile: tile) }
+            _ = header.verifyStreams(in: bytes)
+        }
+        var accepted = false
+        if let file = try? ProgressiveVQCFile(bytes: bytes, limits: containerLimits), file.verifyAllStreams().isEmpty {
+            accepted = true
+            let streams = file.header.streams.map { $0.map { Array(bytes[$0.offset..<$0.end]) } }
+            for k in 1...file.header.stageCount {
+                let cut = try? file.truncated(toStages: k)
+                let direct = try? VQCWriter.encode(file.header.fields.keepingStages(k), stageStreams: Array(streams.prefix(k)),
+                                                   limits: containerLimits)
+                precondition(cut != nil && cut?.bytes == direct, "cutting to \(k) stages is not the file written with \(k) stages")
+            }
+        }
+        if let (intact, _) = try? ProgressiveVQCFile.readIntactStages(from: bytes, limits: containerLimits) {
+            precondition(intact.verifyAllStreams().isEmpty, "readIntactStages returned a damaged stream")
+            for k in 1...intact.header.stageCount {
+                let first = try? ProgressiveVQCFile(bytes: bytes, stages: k, limits: containerLimits)
+                precondition(first?.bytes == (try? intact.truncated(toStages: k))?.bytes,
+                             "the first \(k) stages read differently from the intact stages cut to \(k)")
+            }
+        }
+        return accepted
     }
 
     /// `bytes` with the preamble CRC, the tile table's offsets and CRCs and the header CRC
     /// recomputed from the fields (`Formats/vqc.md` §2), as far as the bytes present allow; nil
     /// when the bytes end before the preamble CRC. Tile lengths are kept as they are.
+    /// For a version-2 file (`Formats/vqc.md` §8.2): the preamble CRC, each stage section's offsets
+    /// and stream CRCs and the section's CRC.
     public static func repairingChecksums(_ original: [UInt8]) -> [UInt8]? {
+        if original.count >= 10 && load(8, 2, original) == 2 { return repairingProgressiveChecksums(original) }
         var bytes = original
         guard bytes.count >= 51 else { return nil }
         let nameLength = Int(bytes[50])
@@ -107,6 +149,39 @@ public enum FuzzHarness {
             offset += length
         }
         store(crc32(bytes[0..<(headerEnd - 4)]), at: headerEnd - 4, in: &bytes)
+        return bytes
+    }
+
+    private static func repairingProgressiveChecksums(_ original: [UInt8]) -> [UInt8]? {
+        var bytes = original
+        guard bytes.count >= 49 else { return nil }
+        let preambleEnd = 49 + Int(bytes[48])
+        guard bytes.count >= preambleEnd + 4 else { return nil }
+        store(crc32(bytes[0..<preambleEnd]), at: preambleEnd, in: &bytes)
+
+        let stageCount = Int(bytes[23])
+        let (h, w) = (Int(load(24, 4, bytes)), Int(load(28, 4, bytes)))
+        let (th, tw) = (Int(load(32, 4, bytes)), Int(load(36, 4, bytes)))
+        guard stageCount >= 1, th >= 1, tw >= 1, h >= th, w >= tw else { return bytes }
+        let tileCount = ((h + th - 1) / th) * ((w + tw - 1) / tw)
+        guard tileCount <= containerLimits.maxTiles else { return bytes }
+        let sectionSize = 7 + 16 * tileCount
+        let headerEnd = preambleEnd + 4 + stageCount * sectionSize
+        var offset = 0  // from the start of the payload
+        for stage in 0..<stageCount {
+            let section = preambleEnd + 4 + stage * sectionSize
+            guard bytes.count >= section + sectionSize else { break }
+            for tile in 0..<tileCount {
+                let entry = section + 3 + 16 * tile
+                let length = Int(load(entry + 8, 4, bytes))
+                store(UInt64(offset), at: entry, in: &bytes)
+                if headerEnd + offset <= bytes.count && length <= bytes.count - headerEnd - offset {
+                    store(crc32(bytes[(headerEnd + offset)..<(headerEnd + offset + length)]), at: entry + 12, in: &bytes)
+                }
+                offset += length
+            }
+            store(crc32(bytes[section..<(section + sectionSize - 4)]), at: section + sectionSize - 4, in: &bytes)
+        }
         return bytes
     }
 

@@ -137,4 +137,61 @@ final class GoldenTests: XCTestCase {
             }
         }
     }
+
+    // MARK: Version 2
+
+    func testProgressiveGoldenFileIsWhatTheWriterProduces() throws {
+        try Fixtures.assertMatches(try ProgressiveSample.fourStages.encoded(), "golden/progressive.vqc")
+    }
+
+    /// The start of progressive.vqc as written out by hand in `Formats/vqc.md` §8.7.
+    func testProgressiveGoldenFileStartsAsTheSpecSays() throws {
+        let expected: [UInt8] = [
+            0x89, 0x56, 0x51, 0x43, 0x0d, 0x0a, 0x1a, 0x0a, 0x02, 0x00, 0x00, 0x00, 0x46, 0x00, 0x00, 0x00,
+            0x2d, 0x00, 0x00, 0x00, 0x03, 0x08, 0x08, 0x04, 0x06, 0x00, 0x00, 0x00, 0x09, 0x00, 0x00, 0x00,
+            0x04, 0x00, 0x00, 0x00, 0x04, 0x00, 0x00, 0x00, 0xef, 0xcd, 0xab, 0x89, 0x67, 0x45, 0x23, 0x01,
+            0x0c, 0x76, 0x71, 0x63, 0x2d, 0x74, 0x65, 0x73, 0x74, 0x2d, 0x72, 0x76, 0x71,
+        ]
+        let file = try Fixtures.read("golden/progressive.vqc")
+        XCTAssertEqual(Array(file.prefix(expected.count)), expected)
+        // Stage 1's section at 65: 1 group of 512 codes, then tile 0 at payload offset 0, 5 bytes.
+        XCTAssertEqual(file[65..<80], [0x01, 0x00, 0x02, 0, 0, 0, 0, 0, 0, 0, 0, 0x05, 0x00, 0x00, 0x00])
+        // Stage 2's section at 65 + 103 = 168: 2 groups of 512, tile 0 at payload offset 16.
+        XCTAssertEqual(file[168..<179], [0x02, 0x00, 0x02, 16, 0, 0, 0, 0, 0, 0, 0])
+        let header = try ProgressiveVQCHeader.read(from: file)
+        XCTAssertEqual(header.headerByteCount, 477)
+        XCTAssertEqual(file.count, 795)
+        XCTAssertEqual((1...4).map(header.fileByteCount(stages:)), [184, 327, 515, 795])
+    }
+
+    /// Damaged copies of progressive.vqc, for the tests of programs that read version-2 files.
+    func testProgressiveMalformedFixturesAreCommittedAndFailAsDocumented() throws {
+        let sample = ProgressiveSample.fourStages
+        let good = try sample.encoded()
+        let header = try ProgressiveVQCHeader.read(from: good)
+
+        // Cut in the middle of stage 3, tile 3 (bytes 572 ..< 589): stages 1 and 2 survive.
+        let cut = Array(good.prefix(580))
+        try Fixtures.assertMatches(cut, "malformed/progressive-truncated.vqc")
+        XCTAssertEqual(header.stream(stage: 3, tile: 3).offset, 572)
+        XCTAssertEqual(containerError { _ = try ProgressiveVQCFile(bytes: cut) },
+                       .truncatedStream(stage: 3, tile: 3, expectedEnd: 589, fileSize: 580))
+        XCTAssertEqual(try ProgressiveVQCFile.readIntactStages(from: cut).file.bytes, try sample.keepingStages(2).encoded())
+
+        // One flipped bit in stage 3, tile 2's stream (bytes 566 ..< 572).
+        var badStream = good
+        badStream[568] ^= 0x10
+        try Fixtures.assertMatches(badStream, "malformed/progressive-bad-crc.vqc")
+        let file = try ProgressiveVQCFile(bytes: badStream)
+        XCTAssertEqual(file.verifyAllStreams(), [VQCStreamIndex(stage: 3, tile: 2): .streamCRCMismatch(
+            stage: 3, tile: 2, stored: crc32(good[566..<572]), computed: crc32(badStream[566..<572]))])
+
+        // One flipped bit in stage 3's section (bytes 271 ..< 374): its CRC fails, stages 1 and 2 read.
+        var badTable = good
+        badTable[300] ^= 0x01
+        try Fixtures.assertMatches(badTable, "malformed/progressive-bad-stage-table.vqc")
+        XCTAssertEqual(containerError { _ = try ProgressiveVQCFile(bytes: badTable) }, .stageTableCRCMismatch(
+            stage: 3, stored: UInt32(good.littleEndian(at: 370, count: 4)), computed: crc32(badTable[271..<370])))
+        XCTAssertEqual(try ProgressiveVQCFile(bytes: badTable, stages: 2).bytes, try sample.keepingStages(2).encoded())
+    }
 }

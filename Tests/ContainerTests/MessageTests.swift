@@ -54,4 +54,57 @@ final class MessageTests: XCTestCase {
         ]
         for (error, message) in cases { XCTAssertEqual(error.description, message) }
     }
+
+    /// Version 2's errors, and the version messages of the reader of version-2 files.
+    func testProgressiveMessages() {
+        let damaged = "the file is damaged or was written by an incompatible encoder"
+        let cases: [(ContainerError, String)] = [
+            (.unsupportedVersion(found: 3, supported: 2),
+             "this .vqc file uses format version 3, but this program reads only versions 1 and 2; decode it with a newer vqcodec"),
+            (.unsupportedVersion(found: 0, supported: 2),
+             "this .vqc file claims format version 0, which does not exist (this program reads versions 1 and 2); the file is damaged"),
+            (.unsupportedVersion(found: 1, supported: 2),
+             "this .vqc file uses format version 1, but it was given to the reader of version 2 files; read it with the "
+             + "version-1 reader (VQCFormat.version(of:) tells which)"),
+            (.invalidField(.stageCount, found: 0, allowed: "at least 1"), "the stage count is 0, but it must be at least 1; \(damaged)"),
+            (.limitExceeded(.stageCount, value: 17, limit: 16), "the stage count is 17, more than the limit of 16 this program accepts"),
+            (.limitExceeded(.totalGroups, value: 65, limit: 64),
+             "the total number of groups is 65, more than the limit of 64 this program accepts"),
+            (.limitExceeded(.streamCount, value: 24, limit: 23), "the stream count is 24, more than the limit of 23 this program accepts"),
+            (.invalidStageField(stage: 3, .codebookSize, found: 1, allowed: "at least 2"),
+             "the codebook size of stage 3 is 1, but it must be at least 2; \(damaged)"),
+            (.stageLimitExceeded(stage: 2, .groups, value: 17, limit: 16),
+             "the groups of stage 2 is 17, more than the limit of 16 this program accepts"),
+            (.stageTableCRCMismatch(stage: 1, stored: 0xDEADBEEF, computed: 0x1234),
+             "the stream table of stage 1 is damaged: its stored CRC-32 is 0xDEADBEEF but its bytes give 0x00001234; "
+             + "the image cannot be decoded"),
+            (.stageTableCRCMismatch(stage: 2, stored: 1, computed: 2),
+             "the stream table of stage 2 is damaged: its stored CRC-32 is 0x00000001 but its bytes give 0x00000002; "
+             + "stage 1 can still be decoded"),
+            (.stageTableCRCMismatch(stage: 4, stored: 1, computed: 2),
+             "the stream table of stage 4 is damaged: its stored CRC-32 is 0x00000001 but its bytes give 0x00000002; "
+             + "stages 1 to 3 can still be decoded"),
+            (.inconsistentStreamTable(stage: 2, tile: 1, expectedOffset: 25, foundOffset: 24),
+             "the stream table is inconsistent: stage 2, tile 1 starts at byte 24 of the payload, but the streams before it "
+             + "end at byte 25; \(damaged)"),
+            (.emptyStream(stage: 3, tile: 2),
+             "stage 3, tile 2 has length 0, but every stream holds at least one byte; \(damaged)"),
+            (.truncatedStream(stage: 1, tile: 4, expectedEnd: 490, fileSize: 480),
+             "the file is truncated: stage 1, tile 4 ends at byte 490 but the file has only 480 bytes; it was cut short "
+             + "(an interrupted copy or download?)"),
+            (.truncatedStream(stage: 2, tile: 0, expectedEnd: 502, fileSize: 500),
+             "the file is truncated: stage 2, tile 0 ends at byte 502 but the file has only 500 bytes; it was cut short "
+             + "(an interrupted copy or download?); stage 1 is complete and can be decoded"),
+            (.truncatedStream(stage: 3, tile: 5, expectedEnd: 618, fileSize: 600),
+             "the file is truncated: stage 3, tile 5 ends at byte 618 but the file has only 600 bytes; it was cut short "
+             + "(an interrupted copy or download?); stages 1 to 2 are complete and can be decoded"),
+            (.streamCRCMismatch(stage: 3, tile: 2, stored: 1, computed: 2),
+             "stage 3, tile 2 is damaged: its stored CRC-32 is 0x00000001 but its bytes give 0x00000002; "
+             + "the other tiles and the earlier stages are not affected"),
+            (.stageNotPresent(requested: 5, present: 4), "5 stages were asked for, but the file holds only 4; ask for 1 to 4"),
+            (.stageNotPresent(requested: 2, present: 1), "2 stages were asked for, but the file holds only 1; ask for 1"),
+            (.stageNotPresent(requested: 0, present: 4), "0 stages were asked for, but at least 1 is needed; ask for 1 to 4"),
+        ]
+        for (error, message) in cases { XCTAssertEqual(error.description, message) }
+    }
 }

@@ -32,6 +32,13 @@ final class FuzzCorpusTests: XCTestCase {
         XCTAssertTrue(try run(.vqc, Self.fixtures + "/golden/tiny-photo.vqc"), "the tiny model's golden file decodes")
         XCTAssertFalse(try run(.vqc, Self.fixtures + "/golden/small.vqc"), "small.vqc names another model")
         XCTAssertFalse(try run(.vqc, Self.fixtures + "/malformed/bad-crc.vqc"))
+        // Version 2 is read by the container only (the codec does not decode it yet): whole and intact.
+        XCTAssertTrue(try run(.vqc, Self.fixtures + "/golden/progressive.vqc"), "the version-2 golden file reads whole")
+        for name in ["progressive-truncated.vqc", "progressive-bad-stage-table.vqc"] {
+            XCTAssertFalse(try run(.vqc, Self.fixtures + "/malformed/" + name), name)
+        }
+        XCTAssertTrue(try run(.vqc, Self.fixtures + "/malformed/progressive-bad-crc.vqc"),
+                      "a damaged stream reads once its CRC is repaired: the repair reaches past the version-2 CRCs")
     }
 
     func testPNGCorpus() throws {
@@ -60,5 +67,18 @@ final class FuzzCorpusTests: XCTestCase {
         for offset in [51 + nameLength, tableStart + 12, tableStart + 16 + 12, tableStart] { damaged[offset] ^= 0x5A }
         XCTAssertEqual(FuzzHarness.repairingChecksums(damaged), golden)
         XCTAssertNil(FuzzHarness.repairingChecksums(Array(golden.prefix(50))))
+    }
+
+    /// The same for version 2: the preamble CRC, the offsets and stream CRCs of every stage section, the section CRCs.
+    func testRepairingChecksumsRestoresTheWrittenCRCsOfAVersion2File() throws {
+        let golden = try [UInt8](Data(contentsOf: URL(fileURLWithPath: Self.fixtures + "/golden/progressive.vqc")))
+        XCTAssertEqual(FuzzHarness.repairingChecksums(golden), golden)
+        var damaged = golden
+        // Preamble CRC (61), stage 1 tile 0's CRC (65 + 3 + 12), stage 3 tile 1's offset (271 + 3 + 16), stage 4's CRC (374 + 99).
+        for offset in [61, 80, 290, 473] { damaged[offset] ^= 0x5A }
+        XCTAssertEqual(FuzzHarness.repairingChecksums(damaged), golden)
+        XCTAssertNil(FuzzHarness.repairingChecksums(Array(golden.prefix(48))))
+        // Cut inside stage 3: what is there is repaired, the rest left as it is.
+        XCTAssertEqual(FuzzHarness.repairingChecksums(Array(golden.prefix(580))), Array(golden.prefix(580)))
     }
 }
