@@ -1,5 +1,6 @@
 import Foundation
 import IntegerPrior
+import Prior
 import SafeTensors
 import Transforms
 
@@ -25,6 +26,9 @@ public final class ProgressiveCodecModel: @unchecked Sendable {
 
     let transforms: ProgressiveVQVAE
     let priors: IntegerStagePriors
+    /// The float stage priors the integer ones were frozen from, when the file keeps them
+    /// (for `rd` and `eval`, which compare the two rates).
+    let floatPriors: ProgressivePrior?
     private let transformLock = NSLock()
 
     /// The number of stages, S: quality levels 1…S.
@@ -53,6 +57,7 @@ public final class ProgressiveCodecModel: @unchecked Sendable {
         }
         transforms = try ProgressiveVQVAE(file: file)
         priors = try IntegerStagePriors(file: file)
+        floatPriors = file.metadata[ProgressivePrior.configurationKey] != nil ? try ProgressivePrior(file: file) : nil
         configuration = transforms.configuration
         let stages = configuration.stages
         guard priors.count == stages.count else {
