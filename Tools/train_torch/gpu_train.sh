@@ -13,7 +13,8 @@
 #
 # Environment: PHASE1_SECONDS (default 420) and PHASE2_SECONDS (default 150) bound each phase's
 # training wall time (a phase that reaches its bound saves its model and stops early); NAME
-# (default rvq-s8-w128); WORK (checkpoints, default runs/gpu-train-work); THREADS for the CPU.
+# (default rvq-s8-w128); WORK (checkpoints, default runs/gpu-train-work); THREADS for the CPU;
+# VQCODEC, a vqcodec binary that freezes the result (default: vqcodec on PATH).
 # Resume after an interruption by running the same command again: each phase continues from its
 # checkpoint in WORK.
 set -euo pipefail
@@ -27,7 +28,7 @@ while [ $# -gt 0 ]; do
     case "$1" in
         --tiny) tiny=1; shift ;;
         --out) out="$2"; shift 2 ;;
-        -h|--help) sed -n '2,22p' "$0"; exit 0 ;;
+        -h|--help) sed -n '2,23p' "$0"; exit 0 ;;
         *) data+=("$1"); shift ;;
     esac
 done
@@ -97,4 +98,14 @@ set -e
 cp "$model_file" "$out/$name.safetensors"
 cp "$phase1_file.log.csv" "$out/$name.log.csv"
 cp "$model_file.prior.log.csv" "$out/$name.prior.log.csv"
-echo "== done in $(( $(date +%s) - started )) s: $out/$name.safetensors (logs $out/$name.*) =="
+# Freeze: the integer stage priors the codec codes with. Needs a vqcodec binary (VQCODEC, else
+# vqcodec on PATH; a `swift build -c release --static-swift-stdlib` binary carried to a GPU machine
+# works); without one, the command to run later is printed.
+vqcodec_bin="${VQCODEC:-vqcodec}"
+if command -v "$vqcodec_bin" > /dev/null 2>&1; then
+    "$vqcodec_bin" freeze "$out/$name.safetensors" "$out/$name-codec.safetensors"
+    echo "== done in $(( $(date +%s) - started )) s: $out/$name-codec.safetensors (float: $out/$name.safetensors; logs $out/$name.*) =="
+else
+    echo "== done in $(( $(date +%s) - started )) s: $out/$name.safetensors (logs $out/$name.*) =="
+    echo "no vqcodec binary here (set VQCODEC); freeze later with: vqcodec freeze $out/$name.safetensors $out/$name-codec.safetensors"
+fi
