@@ -3,8 +3,14 @@
 
 Times whole commands as a user runs them (model load, PNG I/O and coding), the median of
 --repetitions runs per case, for every shipped quality level (or the -q levels given), and in the
-same run the time Pillow takes to encode and decode a JPEG (quality 75) of the same image, as a
-reference that puts the machine's speed at the moment into the figures (ratio column).
+same run, on the same image and threads, the references that put the machine's speed at the moment
+into the figures (ratio columns):
+- Pillow's JPEG (quality 75) and WebP (quality 75) encode and decode, in-process;
+- CompressAI's `bmshj2018_factorized` (quality 3), a learned codec of similar size: compress and
+  decompress in-process with the model built once, torch limited to --threads. Pretrained weights
+  cannot be downloaded here, so the architecture runs with its random initialisation (after
+  `update(force=True)` builds its CDF tables): its compute, which is what is timed, is the same.
+  Skipped, saying so, when compressai is not installed (`pip install compressai`).
 
     swift build -c release
     python3 Tools/bench_speed.py                      # all levels, 5 repetitions
@@ -44,6 +50,36 @@ def run(arguments):
     return completed.stdout
 
 
+def compressai_model(threads):
+    """CompressAI's bmshj2018_factorized at quality 3 (N=128, M=192), random weights, CDFs built;
+    None (said on stdout) when compressai is absent."""
+    try:
+        import torch
+        from compressai.zoo import bmshj2018_factorized
+    except ImportError:
+        print("CompressAI reference skipped: compressai is not installed (pip install compressai)")
+        return None
+    torch.set_num_threads(threads)
+    torch.manual_seed(0)
+    network = bmshj2018_factorized(quality=3, pretrained=False).eval()
+    network.update(force=True)
+    return network
+
+
+def time_compressai(network, image, repetitions):
+    """(bpp, compress s, decompress s) of one image, in-process, the model already built."""
+    import numpy
+    import torch
+    array = numpy.asarray(image, dtype=numpy.float32) / 255
+    x = torch.from_numpy(array.transpose(2, 0, 1).copy()).unsqueeze(0)
+    with torch.no_grad():
+        packed = network.compress(x)
+        compress_s = median_seconds(lambda: network.compress(x), repetitions)
+        decompress_s = median_seconds(lambda: network.decompress(packed["strings"], packed["shape"]), repetitions)
+    bits = sum(len(s[0]) for s in packed["strings"]) * 8
+    return bits / (image.size[0] * image.size[1]), compress_s, decompress_s
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--binary", default=os.path.join(ROOT, ".build", "release", "vqcodec"))
@@ -51,6 +87,7 @@ def main():
     parser.add_argument("-q", "--quality", type=int, action="append", help="quality level (repeat; default: all)")
     parser.add_argument("--repetitions", type=int, default=5)
     parser.add_argument("--threads", type=int, default=os.cpu_count())
+    parser.add_argument("--no-compressai", action="store_true", help="skip the CompressAI reference")
     args = parser.parse_args()
     if not os.path.exists(args.binary):
         sys.exit(f"{args.binary} not found: build it with swift build -c release")
@@ -73,21 +110,24 @@ def main():
 
         print(f"vqcodec {args.binary}, threads {args.threads}, median of {args.repetitions}; "
               f"cpu count {os.cpu_count()}, load average {os.getloadavg()[0]:.2f}")
-        print(f"{'image':18} {'level':>5} {'bpp':>7} {'encode s':>9} {'decode s':>9} "
-              f"{'JPEG enc s':>10} {'JPEG dec s':>10} {'enc/JPEG':>9} {'dec/JPEG':>9}")
+        network = None if args.no_compressai else compressai_model(args.threads)
         for label, image, path in cases:
-            jpeg = io.BytesIO()
-            image.save(jpeg, format="JPEG", quality=75)
-            data = jpeg.getvalue()
-
-            def jpeg_encode():
-                image.save(io.BytesIO(), format="JPEG", quality=75)
-
-            def jpeg_decode():
-                Image.open(io.BytesIO(data)).load()
-
-            jpeg_encode_s = median_seconds(jpeg_encode, args.repetitions)
-            jpeg_decode_s = median_seconds(jpeg_decode, args.repetitions)
+            references = {}
+            for name in ("JPEG", "WebP"):
+                buffer = io.BytesIO()
+                image.save(buffer, format=name, quality=75)
+                data = buffer.getvalue()
+                encode_s = median_seconds(lambda: image.save(io.BytesIO(), format=name, quality=75), args.repetitions)
+                decode_s = median_seconds(lambda: Image.open(io.BytesIO(data)).load(), args.repetitions)
+                references[name] = (len(data) * 8 / (image.size[0] * image.size[1]), encode_s, decode_s)
+            if network is not None:
+                references["CompressAI"] = time_compressai(network, image, args.repetitions)
+            print(f"{label}: references (bpp, encode s, decode s): " + "; ".join(
+                f"{name} {bpp:.3f} bpp {e:.4f} s / {d:.4f} s" for name, (bpp, e, d) in references.items()))
+            jpeg_encode_s, jpeg_decode_s = references["JPEG"][1:]
+            ai = references.get("CompressAI")
+            print(f"{'image':18} {'level':>5} {'bpp':>7} {'encode s':>9} {'decode s':>9} {'enc/JPEG':>9} {'dec/JPEG':>9}"
+                  + (f" {'enc/CAI':>8} {'dec/CAI':>8}" if ai else ""))
             for level in levels:
                 coded = os.path.join(folder, f"q{level}.vqc")
                 back = os.path.join(folder, f"q{level}.png")
@@ -96,8 +136,9 @@ def main():
                                           args.repetitions)
                 decode_s = median_seconds(lambda: run([args.binary, "decode", coded, back] + threads), args.repetitions)
                 bpp = os.path.getsize(coded) * 8 / (image.size[0] * image.size[1])
-                print(f"{label:18} {level:>5} {bpp:7.4f} {encode_s:9.3f} {decode_s:9.3f} {jpeg_encode_s:10.4f} "
-                      f"{jpeg_decode_s:10.4f} {encode_s / jpeg_encode_s:9.1f} {decode_s / jpeg_decode_s:9.1f}")
+                print(f"{label:18} {level:>5} {bpp:7.4f} {encode_s:9.3f} {decode_s:9.3f} "
+                      f"{encode_s / jpeg_encode_s:9.1f} {decode_s / jpeg_decode_s:9.1f}"
+                      + (f" {encode_s / ai[1]:8.2f} {decode_s / ai[2]:8.2f}" if ai else ""))
                 sys.stdout.flush()
 
 
