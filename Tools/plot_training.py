@@ -6,7 +6,9 @@ for phase I, OUT.prior.log.csv for phase II).
 
 Phase-I logs give PSNR on the training crops (a running mean over --log-every steps) against
 steps; phase-II logs give the prior's bits per symbol on training crops and, where evaluated, on
-the held-out images. Prints the last values of each curve.
+the held-out images. Logs of the progressive model (`Tools/train_torch/train.py rvq` and
+`rvq-prior`) add the held-out PSNR at every stage count and the bits per symbol of every stage.
+Prints the last values of each curve.
 
 A run that continued another (`train vqvae --init-from` with the same codebooks) can be drawn where
 its source stopped, so that one curve shows the whole training of a model: `--after r2=r1` shifts
@@ -33,8 +35,9 @@ def label(path):
     name = os.path.basename(path)
     for suffix in (".prior.log.csv", ".log.csv", ".csv"):
         if name.endswith(suffix):
-            return name[: -len(suffix)]
-    return name
+            name = name[: -len(suffix)]
+            break
+    return name[: -len(".safetensors")] if name.endswith(".safetensors") else name
 
 
 def running_mean(values, n):
@@ -72,11 +75,22 @@ def main(argv=None):
             continue
         shift = offsets.get(label(path), 0) if "psnr_db" in rows[0] else 0  # --after moves phase-I logs only
         steps = [int(r["step"]) + shift for r in rows]
+        seconds = float(rows[-1].get("elapsed_s") or rows[-1].get("seconds") or 0)
         if "psnr_db" in rows[0]:
             psnr = [float(r["psnr_db"]) for r in rows]
-            vq.plot(steps, running_mean(psnr, args.smooth), label=label(path), linewidth=1)
-            print(f"{label(path)}: phase I, {steps[-1]} steps, {float(rows[-1]['elapsed_s']):.0f} s, "
-                  f"last PSNR {psnr[-1]:.2f} dB (training crops)")
+            progressive = "held_out_psnr_1" in rows[0]
+            line, = vq.plot(steps, running_mean(psnr, args.smooth),
+                            label=label(path) + (" (training, mixed stage counts)" if progressive else ""), linewidth=1)
+            text = (f"{label(path)}: phase I, {steps[-1]} steps, {seconds:.0f} s, "
+                    f"last PSNR {psnr[-1]:.2f} dB (training crops)")
+            stages = sorted(int(k.rsplit("_", 1)[1]) for k in rows[0] if k.startswith("held_out_psnr_"))
+            for n in stages:
+                held = [(int(r["step"]) + shift, float(r[f"held_out_psnr_{n}"])) for r in rows if r.get(f"held_out_psnr_{n}")]
+                if held:
+                    vq.plot(*zip(*held), "o--", markersize=3, linewidth=0.8, color=line.get_color(), alpha=0.4 + 0.6 * n / len(stages),
+                            label=f"{label(path)} (held out, {n} stage{'s' if n > 1 else ''})")
+                    text += f"; held out, {n} stage{'s' if n > 1 else ''}: {held[-1][1]:.2f} dB"
+            print(text)
         elif "bits_per_symbol" in rows[0]:
             bits = [float(r["bits_per_symbol"]) for r in rows]
             line, = prior.plot(steps, running_mean(bits, args.smooth), label=label(path) + " (training)", linewidth=1)
@@ -84,8 +98,20 @@ def main(argv=None):
             if held:
                 prior.plot(*zip(*held), "o--", color=line.get_color(), label=label(path) + " (held out)")
             last_held = f", held out {held[-1][1]:.3f}" if held else ""
-            print(f"{label(path)}: phase II, {steps[-1]} steps, {float(rows[-1]['elapsed_s']):.0f} s, "
+            print(f"{label(path)}: phase II, {steps[-1]} steps, {seconds:.0f} s, "
                   f"last {bits[-1]:.3f} bits/symbol{last_held}")
+        elif "bits_per_symbol_1" in rows[0]:
+            stages = sorted(int(k.rsplit("_", 1)[1]) for k in rows[0] if k.startswith("bits_per_symbol_"))
+            text = f"{label(path)}: phase II (stage priors), {steps[-1]} steps, {seconds:.0f} s, last bits/symbol"
+            for n in stages:
+                bits = [float(r[f"bits_per_symbol_{n}"]) for r in rows]
+                line, = prior.plot(steps, running_mean(bits, args.smooth), label=f"{label(path)} stage {n} (training)", linewidth=1)
+                held = [(int(r["step"]), float(r[f"held_out_bits_per_symbol_{n}"])) for r in rows
+                        if r.get(f"held_out_bits_per_symbol_{n}")]
+                if held:
+                    prior.plot(*zip(*held), "o--", color=line.get_color(), label=f"{label(path)} stage {n} (held out)")
+                text += f" stage {n} {bits[-1]:.3f}" + (f" (held out {held[-1][1]:.3f})" if held else "")
+            print(text)
     vq.set_xlabel("step" + (" (continued runs drawn after their source)" if offsets else ""))
     vq.set_ylabel("PSNR on training crops (dB)")
     vq.set_title("phase I: VQ-VAE")

@@ -218,6 +218,23 @@ def test_plot_training_draws_a_continued_run_after_its_source(tmp_path, capsys):
         plot_training.main([str(first), "--out", str(out), "--after", "m-r2=m"])
 
 
+def test_plot_training_reads_the_progressive_models_logs(tmp_path, capsys):
+    rvq = tmp_path / "rvq-a.safetensors.log.csv"
+    rvq.write_text("step,seconds,loss,mse,psnr_db,held_out_psnr_1,held_out_psnr_2\n"
+                   "100,10,0.1,0.1,20.0,,\n200,20,0.1,0.1,21.0,22.5,24.25\n")
+    prior = tmp_path / "rvq-a.safetensors.prior.log.csv"
+    prior.write_text("step,seconds,bits_per_symbol_1,bits_per_symbol_2,held_out_bits_per_symbol_1,"
+                     "held_out_bits_per_symbol_2\n20,4,8.5,8.9,,\n40,8,7.25,8.5,7.0,8.125\n")
+    out = tmp_path / "curves.png"
+    assert plot_training.main([str(rvq), str(prior), "--out", str(out)]) == 0
+    text = capsys.readouterr().out
+    assert ("rvq-a: phase I, 200 steps, 20 s, last PSNR 21.00 dB (training crops); held out, 1 stage: 22.50 dB; "
+            "held out, 2 stages: 24.25 dB") in text
+    assert ("rvq-a: phase II (stage priors), 40 steps, 8 s, last bits/symbol stage 1 7.250 (held out 7.000) "
+            "stage 2 8.500 (held out 8.125)") in text
+    assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
 def test_codebook_match_counts_codes_that_keep_their_index():
     import codebook_match
     rng = np.random.default_rng(1)
