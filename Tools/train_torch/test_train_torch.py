@@ -709,3 +709,29 @@ def test_stage_prior_run_writes_conditioned_priors_beside_the_progressive_model(
                        "--unconditioned"]) == 0
     names, metadata = shapes(baseline)
     assert not any("condition" in k for k in names) and '"conditionChannels":8' not in metadata["rvq.prior.config"]
+
+
+def test_init_from_starts_the_transforms_from_another_models(tmp_path):
+    folder = make_data(tmp_path)
+    second = tmp_path / "second"
+    second.mkdir()
+    for i in range(3):
+        Image.open(PHOTO).save(second / f"{i}.png")
+    source = tmp_path / "source.safetensors"
+    assert train.main(rvq_command(folder, source, 2, "--seed", "9")) == 0
+    warm = tmp_path / "warm.safetensors"
+    # A learning rate of 1e-12: one Adam step moves each weight by about 1e-12, so the file holds the source's transforms.
+    assert train.main(rvq_command(folder, warm, 1, "--init-from", str(source), "--lr", "1e-12")) == 0
+    cold = tmp_path / "cold.safetensors"
+    assert train.main(rvq_command(folder, cold, 1, "--lr", "1e-12")) == 0
+    a, b, c = (modelfile.read(str(p))[0] for p in (source, warm, cold))
+    transforms = [k for k in a if k.startswith(("analysis.", "synthesis."))]
+    assert transforms
+    assert all(torch.allclose(a[k], b[k], atol=1e-6) for k in transforms)
+    assert not all(torch.allclose(a[k], c[k], atol=1e-6) for k in transforms)
+    assert "initFrom" in modelfile.read(str(warm))[1]["rvq.recipe"]
+    wrong = tmp_path / "wrong.safetensors"
+    command = rvq_command(folder, wrong, 1, "--init-from", str(source))
+    command[command.index("--width") + 1] = "16"
+    assert train.main(command) == 64                                        # transforms of another shape
+    assert train.main(rvq_command(folder, tmp_path / "x.safetensors", 1, "--init-from", str(tmp_path / "none"))) == 64

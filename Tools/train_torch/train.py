@@ -20,6 +20,7 @@ import csv
 import hashlib
 import inspect
 import math
+import json
 import os
 import signal
 import sys
@@ -426,7 +427,23 @@ def train_vqvae(args, dist_: Distributed) -> int:
 
 
 RVQ_KEYS = ["stride", "width", "latent_channels", "stages", "steps", "batch", "crop", "lr", "warmup", "seed", "name",
-            "amp", "hold_out_every", "full_probability", "eval_crop", "commitment"]
+            "amp", "hold_out_every", "full_probability", "eval_crop", "commitment", "init_from"]
+
+
+def transforms_of(path: str) -> tuple[dict, dict[str, torch.Tensor]]:
+    """The transforms of any vqcodec model file (one-stage `vqvae.config` or progressive
+    `rvq.config`): ({stride, width, latentChannels}, {key: float32 tensor} of `analysis.*` and
+    `synthesis.*`)."""
+    if not os.path.exists(path):
+        raise Usage(f"--init-from {path}: no such file")
+    tensors, metadata = modelfile.read(path)
+    text = metadata.get(modelfile.VQVAE_CONFIG) or metadata.get(modelfile.RVQ_CONFIG)
+    if text is None:
+        raise Usage(f"--init-from {path}: not a vqcodec model file (no metadata vqvae.config or rvq.config)")
+    value = json.loads(text)
+    shape = {k: value[k] for k in ("stride", "width", "latentChannels")}
+    weights = {k: v.float() for k, v in tensors.items() if k.startswith(("analysis.", "synthesis."))}
+    return shape, weights
 
 
 def parse_stages(text: str) -> list[list[int]]:
@@ -511,9 +528,11 @@ def train_rvq(args, dist_: Distributed) -> int:
             "full_probability": args.full_probability if args.full_probability is not None else 0.5,
             "eval_crop": args.eval_crop if args.eval_crop is not None else 256,
             "commitment": args.commitment or "stages",
+            "init_from": os.path.realpath(args.init_from) if args.init_from else None,
             "command_line": " ".join(sys.argv),
         }
     run.setdefault("commitment", "stages")
+    run.setdefault("init_from", None)
     config = RVQConfig(run["stride"], run["width"], run["latent_channels"], tuple(map(tuple, run["stages"])))
     problem = config.problem()
     if problem:
@@ -535,6 +554,15 @@ def train_rvq(args, dist_: Distributed) -> int:
     paths, held_paths = datasets.split_held_out(groups, run["hold_out_every"])
     torch.manual_seed(run["seed"])
     model = ProgressiveVQVAE(config, run["commitment"]).to(dist_.device)
+    if run["init_from"] and not checkpoint:
+        # A warm start: the transforms of a trained model of the same shape; the stage codebooks
+        # still start from the first batch's residuals.
+        shape, weights = transforms_of(run["init_from"])
+        wanted = {"stride": config.stride, "width": config.width, "latentChannels": config.latentChannels}
+        if shape != wanted:
+            raise Usage(f"--init-from {run['init_from']}: its transforms are {shape}, this run's are {wanted}")
+        for prefix, module in (("analysis.", model.analysis), ("synthesis.", model.synthesis)):
+            module.load_state_dict({k[len(prefix):]: v for k, v in weights.items() if k.startswith(prefix)}, strict=True)
     parameters = list(model.analysis.parameters()) + list(model.synthesis.parameters())
     optimizer = make_optimizer(parameters, run["lr"])
     step, elapsed_before = 0, 0.0
@@ -562,6 +590,7 @@ def train_rvq(args, dist_: Distributed) -> int:
               f"{'each used stage' if run['commitment'] == 'stages' else 'the decoded sum'}; batch "
               f"{run['batch']} × {run['crop']}², lr {run['lr']} (warm-up {run['warmup']}), seed {run['seed']}, "
               f"{dist_.description()}" + (f"; {amp_note}" if amp_note else "")
+              + (f"; transforms initialised from {run['init_from']}" if run["init_from"] else "")
               + (f"; resuming at step {step}" if step else ""), flush=True)
 
     loader = torch.utils.data.DataLoader(
@@ -588,6 +617,8 @@ def train_rvq(args, dist_: Distributed) -> int:
             recipe.update(amp="bf16" if amp else "none", holdOutEvery=run["hold_out_every"],
                           fullStagesProbability=run["full_probability"], commitment=run["commitment"],
                           heldOutImages=len(held_paths))
+            if run["init_from"]:
+                recipe.update(initFrom=os.path.basename(run["init_from"]))
             metadata = {modelfile.RVQ_CONFIG: config.json(), modelfile.NAME: run["name"],
                         "rvq.recipe": modelfile.compact_json(recipe)}
             metrics = dict(last_metrics or {})
@@ -1233,6 +1264,8 @@ def parser() -> argparse.ArgumentParser:
     q.add_argument("--full-stages-probability", dest="full_probability", type=float,
                    help="quantiser dropout: probability that an example keeps all stages, else a count uniform "
                         "in 1…S (default 0.5)")
+    q.add_argument("--init-from", help="start the transforms from this model file's (one-stage or progressive, "
+                   "same stride, width and latent channels); the stage codebooks start from the first batch")
     q.add_argument("--commitment", choices=["stages", "total"],
                    help="commitment loss: each used stage's residual to its code (stages, default) or the latent "
                         "to the decoded sum only (total)")
