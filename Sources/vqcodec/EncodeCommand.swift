@@ -198,3 +198,9 @@ func shippedLevels() throws -> ShippedModels.Catalogue {
 func loadModel(_ path: String) throws -> CodecModel {
     do { return try CodecModel(path: path) } catch { throw fail(error, subject: path) }
 }
+
+/// Loads a model file of either kind (one-stage or progressive), turning any failure into the
+/// CLI's message and exit code.
+func loadAnyModel(_ path: String) throws -> AnyCodecModel {
+    do { return try AnyCodecModel.load(path: path) } catch { throw fail(error, subject: path) }
+}
