@@ -1,4 +1,5 @@
 import Foundation
+import Images
 import XCTest
 
 /// The commands with a progressive model (quality level k = its first k stages) and the
@@ -34,5 +35,205 @@ final class ProgressiveRDTests: XCTestCase {
         let object = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: json))) as! [String: Any]
         XCTAssertEqual((object["models"] as? [String])?.count, 4)
         XCTAssertEqual(((object["results"] as? [String: Any])?["bpp"] as? [Double])?.count, 4)
+    }
+}
+
+/// encode, decode and truncate with the frozen tiny progressive model (3 stages).
+final class ProgressiveCodingTests: XCTestCase {
+    var folder: URL!
+    var model: String { CLI.fixtures.appendingPathComponent("models/progressive-tiny.safetensors").path }
+    var oneStageModel: String { CLI.fixtures.appendingPathComponent("models/tiny.safetensors").path }
+    var photo: String { CLI.fixtures.appendingPathComponent("images/photo-192x128.png").path }
+    let pixelCount = 192.0 * 128.0
+
+    override func setUpWithError() throws { folder = try CLI.temporaryFolder() }
+    override func tearDownWithError() throws { try? FileManager.default.removeItem(at: folder) }
+
+    func path(_ name: String) -> String { folder.appendingPathComponent(name).path }
+    func bytes(_ file: String) throws -> Data { try Data(contentsOf: URL(fileURLWithPath: file)) }
+    func bpp(_ file: String) throws -> String { String(format: "%.4f", 8 * Double(try bytes(file).count) / pixelCount) }
+
+    /// Encodes the photo at `stages` stages (all when nil) into `name`.
+    @discardableResult
+    func encode(_ name: String, stages: Int?, extra: [String] = []) throws -> CLIResult {
+        let result = try CLI.run(["encode", photo, path(name), "--model", model] + (stages.map { ["-q", "\($0)"] } ?? []) + extra)
+        XCTAssertEqual(result.status, 0, result.stderr)
+        return result
+    }
+
+    func testEachQualityLevelEncodesAndDecodesWithThePSNRItReports() throws {
+        var sizes: [Int] = []
+        for stages in 1...3 {
+            let encoded = try encode("q\(stages).vqc", stages: stages, extra: ["--psnr"])
+            let line = #"^\#(path("q\(stages).vqc")): [0-9]+ bytes, [0-9.]+ bpp \(prior ideal [0-9.]+ bpp\), \#(stages) of 3 stages, 1 tiles, [0-9.]+ s, PSNR [0-9.]+ dB \(MSE [0-9.]+\)\n$"#
+            XCTAssertNotNil(encoded.stdout.range(of: line, options: .regularExpression), encoded.stdout)
+            sizes.append(try bytes(path("q\(stages).vqc")).count)
+
+            let decoded = try CLI.run(["decode", path("q\(stages).vqc"), path("q\(stages).png"), "--model", model])
+            XCTAssertEqual(decoded.status, 0, decoded.stderr)
+            XCTAssertTrue(decoded.stdout.hasPrefix("\(path("q\(stages).png")): 192 × 128 RGB, \(stages) of \(stages) stages, "
+                                                   + "\(try bpp(path("q\(stages).vqc"))) bpp, "), decoded.stdout)
+            let reported = try XCTUnwrap(encoded.stdout.range(of: #"PSNR ([0-9.]+) dB"#, options: .regularExpression))
+            let original = try PNG.read(path: photo).pixels, back = try PNG.read(path: path("q\(stages).png")).pixels
+            var sum = 0.0
+            for i in original.indices { let d = Double(original[i]) - Double(back[i]); sum += d * d }
+            let psnr = 10 * log10(255 * 255 / (sum / Double(original.count)))
+            XCTAssertEqual(psnr, Double(encoded.stdout[reported].dropFirst(5).dropLast(3))!, accuracy: 0.005)
+        }
+        XCTAssertTrue(sizes[0] < sizes[1] && sizes[1] < sizes[2], "\(sizes)")
+        // Without -q: every stage.
+        try encode("all.vqc", stages: nil)
+        XCTAssertEqual(try bytes(path("all.vqc")), try bytes(path("q3.vqc")))
+    }
+
+    func testTruncateGivesTheDirectFileOfEachLevel() throws {
+        try encode("all.vqc", stages: nil)
+        let full = try bytes(path("all.vqc")).count
+        for stages in 1...3 {
+            try encode("q\(stages).vqc", stages: stages)
+            let cut = try CLI.run(["truncate", path("all.vqc"), path("cut\(stages).vqc"), "-q", "\(stages)"])
+            XCTAssertEqual(cut.status, 0, cut.stderr)
+            XCTAssertEqual(cut.stderr, "")
+            let size = try bytes(path("cut\(stages).vqc")).count
+            XCTAssertEqual(cut.stdout, "\(path("cut\(stages).vqc")): \(stages) of 3 stages, \(size) bytes, \(try bpp(path("cut\(stages).vqc"))) bpp "
+                           + "(from \(full) bytes, \(try bpp(path("all.vqc"))) bpp)\n")
+            XCTAssertEqual(try bytes(path("cut\(stages).vqc")), try bytes(path("q\(stages).vqc")), "cut \(stages) = encode -q \(stages)")
+            for name in ["cut\(stages)", "q\(stages)"] {
+                let decoded = try CLI.run(["decode", path("\(name).vqc"), path("\(name).png"), "--model", model])
+                XCTAssertEqual(decoded.status, 0, decoded.stderr)
+            }
+            XCTAssertEqual(try bytes(path("cut\(stages).png")), try bytes(path("q\(stages).png")))
+            // decode -q of the full file gives the same image.
+            let partial = try CLI.run(["decode", path("all.vqc"), path("partial\(stages).png"), "--model", model, "-q", "\(stages)"])
+            XCTAssertEqual(partial.status, 0, partial.stderr)
+            XCTAssertTrue(partial.stdout.hasPrefix("\(path("partial\(stages).png")): 192 × 128 RGB, \(stages) of 3 stages, "
+                                                   + "\(try bpp(path("q\(stages).vqc"))) bpp, "), partial.stdout)
+            XCTAssertEqual(try bytes(path("partial\(stages).png")), try bytes(path("q\(stages).png")))
+        }
+    }
+
+    func testTargetBppKeepsTheMostStagesThatFit() throws {
+        for stages in 1...3 { try encode("q\(stages).vqc", stages: stages) }
+        let rates = try (1...3).map { 8 * Double(try bytes(path("q\($0).vqc")).count) / pixelCount }
+        let listed = rates.enumerated().map { "q\($0.offset + 1) \(String(format: "%.3f", $0.element))" }.joined(separator: ", ")
+        let target = (rates[1] + rates[2]) / 2
+        let targetText = String(format: "%.3f", target)
+
+        let fits = try encode("t.vqc", stages: nil, extra: ["--target-bpp", "\(target)"])
+        XCTAssertTrue(fits.stdout.hasPrefix("quality 2 of 3 fits \(targetText) bpp (\(listed) bpp)\n\(path("t.vqc")): "), fits.stdout)
+        XCTAssertEqual(try bytes(path("t.vqc")), try bytes(path("q2.vqc")))
+
+        let none = try encode("n.vqc", stages: nil, extra: ["--target-bpp", "0.01"])
+        XCTAssertEqual(none.stderr, "vqcodec: \(photo): no quality level fits 0.010 bpp (\(listed) bpp); using the lowest, quality 1\n")
+        XCTAssertEqual(try bytes(path("n.vqc")), try bytes(path("q1.vqc")))
+
+        let cut = try CLI.run(["truncate", path("q3.vqc"), path("c.vqc"), "--target-bpp", "\(target)"])
+        XCTAssertEqual(cut.status, 0, cut.stderr)
+        XCTAssertEqual(try bytes(path("c.vqc")), try bytes(path("q2.vqc")))
+        let tooSmall = try CLI.run(["truncate", path("q3.vqc"), path("c2.vqc"), "--target-bpp", "0.01"])
+        XCTAssertEqual(tooSmall.status, 64)
+        XCTAssertEqual(tooSmall.stderr, "vqcodec: \(path("q3.vqc")): no quality level fits 0.010 bpp: quality 1 alone is "
+                       + "\(String(format: "%.3f", rates[0])) bpp\n")
+        XCTAssertFalse(FileManager.default.fileExists(atPath: path("c2.vqc")))
+    }
+
+    func testSalvageDecodesTheIntactLeadingStagesOfACutFile() throws {
+        try encode("q2.vqc", stages: 2)
+        try encode("all.vqc", stages: nil)
+        let full = try bytes(path("all.vqc"))
+        try full.prefix(full.count - 5).write(to: folder.appendingPathComponent("cut.vqc"))
+        let truncatedMessage = "the file is truncated: stage 3, tile 0 ends at byte \(full.count) but the file has only "
+            + "\(full.count - 5) bytes; it was cut short (an interrupted copy or download?); stages 1 to 2 are complete and can be decoded"
+
+        let strict = try CLI.run(["decode", path("cut.vqc"), path("strict.png"), "--model", model])
+        XCTAssertEqual(strict.status, 70)
+        XCTAssertEqual(strict.stderr, "vqcodec: \(path("cut.vqc")): \(truncatedMessage)\n")
+        XCTAssertFalse(FileManager.default.fileExists(atPath: path("strict.png")))
+
+        let salvaged = try CLI.run(["decode", path("cut.vqc"), path("salvaged.png"), "--model", model, "--salvage"])
+        XCTAssertEqual(salvaged.status, 74)
+        XCTAssertTrue(salvaged.stdout.hasPrefix("\(path("salvaged.png")): 192 × 128 RGB, 2 of 3 stages, \(try bpp(path("q2.vqc"))) bpp, "),
+                      salvaged.stdout)
+        XCTAssertTrue(salvaged.stdout.hasSuffix(" s, salvaged\n"), salvaged.stdout)
+        XCTAssertEqual(salvaged.stderr, "vqcodec: \(path("cut.vqc")): stage 3 not decoded: \(truncatedMessage)\n"
+                       + "vqcodec: \(path("cut.vqc")): salvaged: decoded 2 of 3 stages; \(path("salvaged.png")) written\n")
+        let direct = try CLI.run(["decode", path("q2.vqc"), path("q2.png"), "--model", model])
+        XCTAssertEqual(direct.status, 0, direct.stderr)
+        XCTAssertEqual(try bytes(path("salvaged.png")), try bytes(path("q2.png")))
+
+        // Damage past the stages asked for does not matter; truncate keeps intact leading stages too.
+        let two = try CLI.run(["decode", path("cut.vqc"), path("two.png"), "--model", model, "--salvage", "-q", "2"])
+        XCTAssertEqual(two.status, 0, two.stderr)
+        let cut = try CLI.run(["truncate", path("cut.vqc"), path("cut2.vqc"), "-q", "2"])
+        XCTAssertEqual(cut.status, 0, cut.stderr)
+        XCTAssertEqual(try bytes(path("cut2.vqc")), try bytes(path("q2.vqc")))
+    }
+
+    func testDecodeFindsTheProgressiveModelBesideTheFileOrOnTheSearchPath() throws {
+        try encode("q2.vqc", stages: 2)
+        let besideFolder = folder.appendingPathComponent("beside")
+        try FileManager.default.createDirectory(at: besideFolder, withIntermediateDirectories: true)
+        try FileManager.default.copyItem(atPath: path("q2.vqc"), toPath: besideFolder.appendingPathComponent("q2.vqc").path)
+        try FileManager.default.copyItem(atPath: model, toPath: besideFolder.appendingPathComponent("m.safetensors").path)
+        let beside = try CLI.run(["decode", besideFolder.appendingPathComponent("q2.vqc").path, path("beside.png")])
+        XCTAssertEqual(beside.status, 0, beside.stderr)
+        let searched = try CLI.run(["decode", path("q2.vqc"), path("searched.png")],
+                                   environment: ["VQCODEC_MODEL_PATH": CLI.fixtures.appendingPathComponent("models").path])
+        XCTAssertEqual(searched.status, 0, searched.stderr)
+        XCTAssertEqual(try bytes(path("beside.png")), try bytes(path("searched.png")))
+        let missing = try CLI.run(["decode", path("q2.vqc"), path("missing.png")], environment: ["VQCODEC_MODEL_PATH": ""])
+        XCTAssertEqual(missing.status, 67, missing.stderr)
+    }
+
+    func testManyFilesAtOneQualityLevel() throws {
+        let small = CLI.fixtures.appendingPathComponent("images/photo-64x48.png").path
+        let encoded = try CLI.run(["encode", photo, small, "--out-dir", path("vqc"), "--model", model, "-q", "2", "--jobs", "2"])
+        XCTAssertEqual(encoded.status, 0, encoded.stderr)
+        XCTAssertEqual(encoded.stdout.components(separatedBy: "2 of 3 stages").count, 3, encoded.stdout)
+        try encode("q2.vqc", stages: 2)
+        XCTAssertEqual(try bytes(path("vqc/photo-192x128.vqc")), try bytes(path("q2.vqc")))
+        let decoded = try CLI.run(["decode", path("vqc/photo-192x128.vqc"), path("vqc/photo-64x48.vqc"), "--out-dir", path("png"),
+                                   "--model", model, "-q", "1"])
+        XCTAssertEqual(decoded.status, 0, decoded.stderr)
+        XCTAssertEqual(decoded.stdout.components(separatedBy: "1 of 2 stages").count, 3, decoded.stdout)
+    }
+
+    func testRefusalsAreWordForWord() throws {
+        let oneStageQ = try CLI.run(["encode", photo, path("x.vqc"), "--model", oneStageModel, "-q", "1"])
+        XCTAssertEqual(oneStageQ.status, 64)
+        XCTAssertEqual(oneStageQ.stderr, "vqcodec: \(oneStageModel): -q needs a progressive model; tiny-test has one quality level\n")
+        let oneStageTarget = try CLI.run(["encode", photo, path("x.vqc"), "--model", oneStageModel, "--target-bpp", "1"])
+        XCTAssertEqual(oneStageTarget.status, 64)
+        XCTAssertEqual(oneStageTarget.stderr, "vqcodec: \(oneStageModel): --target-bpp needs a progressive model; tiny-test has one quality level\n")
+        let four = try CLI.run(["encode", photo, path("x.vqc"), "--model", model, "-q", "4"])
+        XCTAssertEqual(four.status, 64)
+        XCTAssertEqual(four.stderr, "vqcodec: \(model): stage-parity-fixture has quality levels (stages) 1 to 3, not 4\n")
+        XCTAssertFalse(FileManager.default.fileExists(atPath: path("x.vqc")))
+
+        let v1 = try CLI.run(["encode", photo, path("v1.vqc"), "--model", oneStageModel])
+        XCTAssertEqual(v1.status, 0, v1.stderr)
+        let cutV1 = try CLI.run(["truncate", path("v1.vqc"), path("c.vqc"), "-q", "1"])
+        XCTAssertEqual(cutV1.status, 65)
+        XCTAssertEqual(cutV1.stderr, "vqcodec: \(path("v1.vqc")): truncate needs a .vqc file of format version 2 (written by a "
+                       + "progressive model); this file is format version 1 and has one quality level\n")
+        let decodeV1 = try CLI.run(["decode", path("v1.vqc"), path("v1.png"), "--model", oneStageModel, "-q", "1"])
+        XCTAssertEqual(decodeV1.status, 65)
+        XCTAssertEqual(decodeV1.stderr, "vqcodec: \(path("v1.vqc")): -q needs a .vqc file of format version 2 (written by a "
+                       + "progressive model); this file is format version 1 and has one quality level\n")
+
+        try encode("q2.vqc", stages: 2)
+        let decodeThree = try CLI.run(["decode", path("q2.vqc"), path("x.png"), "--model", model, "-q", "3"])
+        XCTAssertEqual(decodeThree.status, 64)
+        XCTAssertEqual(decodeThree.stderr, "vqcodec: \(path("q2.vqc")): the file holds quality levels (stages) 1 to 2, not 3\n")
+        let cutThree = try CLI.run(["truncate", path("q2.vqc"), path("c.vqc"), "-q", "3"])
+        XCTAssertEqual(cutThree.status, 64)
+        XCTAssertEqual(cutThree.stderr, "vqcodec: \(path("q2.vqc")): the file holds quality levels (stages) 1 to 2, not 3\n")
+        let overInput = try CLI.run(["truncate", path("q2.vqc"), path("q2.vqc"), "-q", "1"])
+        XCTAssertEqual(overInput.status, 73)
+        XCTAssertEqual(overInput.stderr, "vqcodec: \(path("q2.vqc")): refusing to write the output over the input; choose another output path\n")
+        let wrongKind = try CLI.run(["decode", path("q2.vqc"), path("x.png"), "--model", oneStageModel])
+        XCTAssertEqual(wrongKind.status, 67, wrongKind.stderr)
+        XCTAssertFalse(FileManager.default.fileExists(atPath: path("c.vqc")))
+        XCTAssertFalse(FileManager.default.fileExists(atPath: path("x.png")))
     }
 }
