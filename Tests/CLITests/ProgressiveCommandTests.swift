@@ -237,3 +237,75 @@ final class ProgressiveCodingTests: XCTestCase {
         XCTAssertFalse(FileManager.default.fileExists(atPath: path("x.png")))
     }
 }
+
+/// `vqcodec info` of version-2 files: exact output, the CRC of every stream, exit codes as for version 1.
+final class ProgressiveInfoTests: XCTestCase {
+    func fixture(_ path: String) -> String { CLI.fixtures.appendingPathComponent(path).path }
+
+    let description = """
+          image:   70 × 45 RGB (source: 8 bits per sample)
+          model:   vqc-test-rvq (checksum 0123456789abcdef)
+          latent:  6 × 9 positions at stride 8
+          tiles:   2 × 3 = 6 of 4 × 4 positions
+          size:    795 bytes (header 477, payload 318), 2.0190 bits per pixel
+          stages:  quality level K is the file cut after stage K (vqcodec truncate -q K)
+          stage  groups×codes  stream bytes  file bytes  file bpp
+              1       1 × 512            16          184     0.4673
+              2       2 × 512            40          327     0.8305
+              3       4 × 512            85          515     1.3079
+              4       8 × 512           177          795     2.0190
+
+        """
+
+    func testGoldenFileIsDescribedAndEveryStreamVerified() throws {
+        let path = fixture("golden/progressive.vqc")
+        let result = try CLI.run(["info", path])
+        XCTAssertEqual(result.status, 0, result.stderr)
+        XCTAssertEqual(result.stderr, "")
+        XCTAssertEqual(result.stdout, "\(path): vqcodec image, format version 2 (progressive: 4 quality levels)\n" + description
+                       + "  all 24 stream checksums verified (4 stages × 6 tiles)\n")
+
+        let tiles = try CLI.run(["info", path, "--tiles"])
+        XCTAssertEqual(tiles.status, 0, tiles.stderr)
+        let lines = tiles.stdout.split(separator: "\n").map(String.init)
+        XCTAssertTrue(lines.contains("  stage  tile  rows×cols at  offset  length  crc32       status"), tiles.stdout)
+        XCTAssertEqual(lines.filter { $0.hasSuffix("  ok") }.count, 24, tiles.stdout)
+        XCTAssertTrue(lines.contains("      1     0      4×4 @0,0     477       5  4b4b6828  ok"), tiles.stdout)
+        XCTAssertTrue(lines.contains("      4     5      2×1 @4,8     786       9  713d7cd0  ok"), tiles.stdout)
+    }
+
+    func testDamagedStreamIsNamedWithChecksumCode() throws {
+        let path = fixture("malformed/progressive-bad-crc.vqc")
+        let result = try CLI.run(["info", path])
+        XCTAssertEqual(result.status, 72)
+        XCTAssertEqual(result.stderr, "vqcodec: \(path): stage 3, tile 2 is damaged: its stored CRC-32 is 0x1E8F2B54 but its "
+                       + "bytes give 0x4E967CCB; the other tiles and the earlier stages are not affected\n")
+        XCTAssertTrue(result.stdout.hasPrefix("\(path): vqcodec image, format version 2 (progressive: 4 quality levels)\n" + description),
+                      result.stdout)
+        XCTAssertTrue(result.stdout.contains("      3     2      4×1 @0,8     566       6  1e8f2b54  DAMAGED: CRC 4e967ccb ≠ stored 1e8f2b54\n"),
+                      result.stdout)
+    }
+
+    func testTruncatedFileShowsWhatSurvivedAndFailsWithTruncationCode() throws {
+        let path = fixture("malformed/progressive-truncated.vqc")
+        let result = try CLI.run(["info", path])
+        XCTAssertEqual(result.status, 70)
+        XCTAssertEqual(result.stderr, "vqcodec: \(path): the file is truncated: stage 3, tile 3 ends at byte 589 but the file has "
+                       + "only 580 bytes; it was cut short (an interrupted copy or download?); stages 1 to 2 are complete and can be decoded\n")
+        XCTAssertTrue(result.stdout.contains("      3     2      4×1 @0,8     566       6  1e8f2b54  ok\n"), result.stdout)
+        XCTAssertTrue(result.stdout.contains("      3     3      2×4 @4,0     572      17  ca5da01f  MISSING: file cut short\n"), result.stdout)
+    }
+
+    func testNewerVersionIsRefusedWithItsOwnCode() throws {
+        let folder = try CLI.temporaryFolder()
+        defer { try? FileManager.default.removeItem(at: folder) }
+        var bytes = try Data(contentsOf: URL(fileURLWithPath: fixture("golden/progressive.vqc")))
+        bytes[8] = 3  // the version field, little-endian u16 after the 8-byte signature
+        let path = folder.appendingPathComponent("v3.vqc").path
+        try bytes.write(to: URL(fileURLWithPath: path))
+        let result = try CLI.run(["info", path])
+        XCTAssertEqual(result.status, 71)
+        XCTAssertEqual(result.stderr, "vqcodec: \(path): this .vqc file uses format version 3, but this program reads only "
+                       + "versions 1 and 2; decode it with a newer vqcodec\n")
+    }
+}
