@@ -3,6 +3,7 @@ import Container
 import FileIO
 import Foundation
 import Images
+import SafeTensors
 import VQCodec
 
 struct EncodeCommand: ParsableCommand {
@@ -241,6 +242,19 @@ func shippedLevels() throws -> ShippedModels.Catalogue {
 /// Loads a model file, turning any failure into the CLI's message and exit code.
 func loadModel(_ path: String) throws -> CodecModel {
     do { return try CodecModel(path: path) } catch { throw fail(error, subject: path) }
+}
+
+/// Loads a one-stage model file for `command`, which reads no progressive models: those are
+/// refused with a sentence that says so (`hint`: what to use instead), not a missing-key error.
+func loadOneStageModel(_ path: String, for command: String, hint: String? = nil) throws -> CodecModel {
+    do {
+        let file = try SafeTensorsFile(contentsOf: path)
+        guard !ProgressiveCodecModel.isProgressive(file) else {
+            throw CommandError.oneStageOnly(command: command, reads: "one-stage models",
+                                            found: "this is a progressive model" + (hint.map { "; \($0)" } ?? ""))
+        }
+        return try CodecModel(file: file, source: path)
+    } catch { throw fail(error, subject: path) }
 }
 
 /// Loads a model file of either kind (one-stage or progressive), turning any failure into the

@@ -89,8 +89,8 @@ enum CommandError: Error, CustomStringConvertible {
     case fileStagesOutOfRange(requested: Int, available: Int)
     /// `truncate --target-bpp`: even the file's first stage is larger than the budget.
     case noStageFits(bitsPerPixel: Double, firstStage: Double)
-    /// `command` reads one-stage models and version-1 files only; `given` says what it got.
-    case oneStageOnly(command: String, given: String)
+    /// `command` reads only `reads` (one-stage models, version-1 files); `found` says what it got.
+    case oneStageOnly(command: String, reads: String, found: String)
 
     var description: String {
         switch self {
@@ -101,8 +101,8 @@ enum CommandError: Error, CustomStringConvertible {
             return "the file holds quality levels (stages) 1 to \(available), not \(requested)"
         case .noStageFits(let target, let firstStage):
             return "no quality level fits \(format(target, 3)) bpp: quality 1 alone is \(format(firstStage, 3)) bpp"
-        case .oneStageOnly(let command, let given):
-            return "\(command) reads one-stage models and .vqc files of format version 1; \(given)"
+        case .oneStageOnly(let command, let reads, let found):
+            return "\(command) reads \(reads) only; \(found)"
         }
     }
 }

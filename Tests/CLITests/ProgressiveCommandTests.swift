@@ -309,3 +309,34 @@ final class ProgressiveInfoTests: XCTestCase {
                        + "versions 1 and 2; decode it with a newer vqcodec\n")
     }
 }
+
+/// Commands that read one-stage models and version-1 files only refuse the others in a sentence.
+final class OneStageOnlyCommandTests: XCTestCase {
+    func testInspectCodebookAndEvalRefuseProgressiveInputs() throws {
+        let folder = try CLI.temporaryFolder()
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let model = CLI.fixtures.appendingPathComponent("models/progressive-tiny.safetensors").path
+        let images = CLI.fixtures.appendingPathComponent("images").path
+        let photo = CLI.fixtures.appendingPathComponent("images/photo-64x48.png").path
+        let v2 = folder.appendingPathComponent("p.vqc").path, v1 = folder.appendingPathComponent("o.vqc").path
+        XCTAssertEqual(try CLI.run(["encode", photo, v2, "--model", model]).status, 0)
+        XCTAssertEqual(try CLI.run(["encode", photo, v1, "--model",
+                                    CLI.fixtures.appendingPathComponent("models/tiny.safetensors").path]).status, 0)
+        let cases: [([String], String)] = [
+            (["inspect", v2], "vqcodec: \(v2): inspect reads .vqc files of format version 1 only; this file is format version 2 "
+                + "(progressive); vqcodec info lists its stages\n"),
+            (["inspect", v1, "--model", model], "vqcodec: \(model): inspect reads one-stage models only; this is a progressive "
+                + "model; it did not encode a version-1 file\n"),
+            (["codebook", "--model", model, "--data", images], "vqcodec: \(model): codebook reads one-stage models only; "
+                + "this is a progressive model\n"),
+            (["eval", "--model", model, images], "vqcodec: \(model): eval reads one-stage models only; this is a progressive "
+                + "model; vqcodec rd DIR --model M evaluates each of its quality levels\n"),
+        ]
+        for (arguments, message) in cases {
+            let result = try CLI.run(arguments)
+            XCTAssertEqual(result.status, 65, "\(arguments): \(result.stderr)")
+            XCTAssertEqual(result.stderr, message)
+            XCTAssertEqual(result.stdout, "")
+        }
+    }
+}
