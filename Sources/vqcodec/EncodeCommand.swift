@@ -130,7 +130,7 @@ struct EncodeCommand: ParsableCommand {
         options.threads = threads
         options.reconstruct = psnr
         options.limits = limits.containerLimits
-        if case .progressive(let progressive) = try models.file() {
+        if case .progressive(let progressive) = models.single {
             return try encodeProgressive(image, input: input, to: output, with: progressive, choice: models.choice,
                                          inputs: inputs + models.paths, options: options)
         }
@@ -139,7 +139,8 @@ struct EncodeCommand: ParsableCommand {
         var note = ""
         switch models.choice {
         case .file, .stages, .stagesFitting:
-            guard case .oneStage(let model) = try models.file() else { preconditionFailure("progressive models return above") }
+            // init refused -q and --target-bpp with a one-stage model; progressive models returned above.
+            guard case .oneStage(let model) = models.single else { preconditionFailure("a single one-stage model") }
             do { result = try VQCodec.encode(image, model: model, options: options) } catch { throw fail(error, subject: input) }
         case .fitting(let target, let levels):
             let fit: VQCodec.RateFit
@@ -185,7 +186,8 @@ final class EncodeModels {
 
     let choice: Choice
     private var loaded: [Int: CodecModel] = [:]
-    private var single: AnyCodecModel?
+    /// The single model file's model (either kind), or nil for the shipped levels of --target-bpp.
+    private(set) var single: AnyCodecModel?
 
     /// Loads the single model now (so a bad model file, or one that cannot give the stages asked
     /// for, fails before any image is read).
@@ -213,9 +215,6 @@ final class EncodeModels {
             single = model
         }
     }
-
-    /// The single model file's model, or nil for the shipped levels of --target-bpp.
-    func file() throws -> AnyCodecModel? { single }
 
     /// Every model path involved, which outputs must never overwrite.
     var paths: [String] {
