@@ -70,7 +70,7 @@ struct CodebookCommand: ParsableCommand {
     func run() throws {
         let codecModel: CodecModel
         if let model {
-            codecModel = try loadModel(model)
+            codecModel = try loadOneStageModel(model, for: "codebook")
         } else {
             let catalogue = try shippedLevels()
             let chosen = quality ?? catalogue.defaultQuality

@@ -25,6 +25,12 @@ struct DecodeCommand: ParsableCommand {
             then that of the first failed file. Memory: about 130 MB, plus 3 bytes per pixel for \
             the image, plus the .vqc and PNG files; the synthesis runs on 512-pixel blocks, so \
             its working set does not grow with the image.
+
+            Progressive files (format version 2, written by a progressive model) hold quality \
+            levels 1 to S as leading stages: -q K decodes only the first K stages. With --salvage, \
+            a version-2 file cut short or damaged in a later stage decodes at its intact leading \
+            stages; what was dropped is named on standard error and the exit status is 74. The \
+            report line gives the stages decoded and their bits per pixel.
             """)
 
     @Argument(help: "The .vqc file to decode.")
@@ -38,6 +44,9 @@ struct DecodeCommand: ParsableCommand {
 
     @Option(name: .long, help: "The model file (.safetensors) the image was encoded with.")
     var model: String?
+
+    @Option(name: [.customShort("q"), .long], help: "Progressive (version-2) files: decode only the first K stages (quality level K).")
+    var quality: Int?
 
     @Option(name: .long, help: "Threads for the tiles (the result does not depend on it).")
     var threads = ProcessInfo.processInfo.activeProcessorCount
@@ -56,6 +65,7 @@ struct DecodeCommand: ParsableCommand {
     func validate() throws {
         guard (1...256).contains(threads) else { throw ValidationError("--threads must be between 1 and 256") }
         guard (1...64).contains(jobs) else { throw ValidationError("--jobs must be between 1 and 64") }
+        if let quality, quality < 1 { throw ValidationError("-q must be at least 1") }
         if outDir == nil {
             guard output != nil else { throw ValidationError("Missing expected argument '<output>' (or give --out-dir)") }
             guard moreInputs.isEmpty else { throw ValidationError("several inputs need --out-dir DIR") }
@@ -70,13 +80,13 @@ struct DecodeCommand: ParsableCommand {
                 throw fail(FileIOError.cannotCreate(path: outDir, reason: "cannot create the folder"))
             }
             // Each worker keeps the models it has loaded, by path or by the files' model identity.
-            try Batch.run(jobList, workers: jobs, makeContext: { ModelCache(explicit: try model.map(loadModel)) }) { job, cache in
+            try Batch.run(jobList, workers: jobs, makeContext: { ModelCache(explicit: try model.map(loadAnyModel)) }) { job, cache in
                 try decode(job.input, to: job.output, models: cache, inputs: inputs,
                            threads: max(1, threads / min(jobs, jobList.count)))
             }
             return
         }
-        print(try decode(input, to: output!, models: ModelCache(explicit: try model.map(loadModel)), inputs: [input],
+        print(try decode(input, to: output!, models: ModelCache(explicit: try model.map(loadAnyModel)), inputs: [input],
                          threads: threads))
     }
 
@@ -85,10 +95,23 @@ struct DecodeCommand: ParsableCommand {
         if AtomicFile.sameFile(input, output) { throw fail(FileIOError.outputIsInput(path: output)) }
         let bytes: [UInt8]
         do { bytes = try AtomicFile.read(input, maxBytes: Int(UInt32.max)) } catch { throw fail(error) }
+        let version: UInt16
+        do { version = try VQCFormat.version(of: bytes) } catch { throw fail(error, subject: input) }
+        if version == ProgressiveVQCHeader.currentVersion {
+            return try decodeProgressive(bytes, input: input, to: output, models: models, inputs: inputs, threads: threads)
+        }
+        if quality != nil { throw fail(CommandError.oneQualityLevel(needs: "-q"), subject: input) }
         let header: VQCHeader
         do { header = try VQCHeader.read(from: bytes, limits: limits.containerLimits) } catch { throw fail(error, subject: input) }
         let codecModel: CodecModel
-        do { codecModel = try models.model(for: header, file: input) } catch { throw fail(error, subject: input) }
+        do {
+            switch try models.model(name: header.modelName, checksum: header.modelChecksum, file: input) {
+            case .oneStage(let model): codecModel = model
+            case .progressive(let model):
+                throw ContainerError.wrongModel(fileModel: header.modelName, fileChecksum: header.modelChecksum,
+                                                givenModel: model.name, givenChecksum: model.checksum)
+            }
+        } catch { throw fail(error, subject: input) }
         var options = VQCodec.DecodeOptions()
         options.threads = threads
         options.limits = limits.containerLimits
@@ -116,19 +139,63 @@ struct DecodeCommand: ParsableCommand {
     }
 }
 
+extension DecodeCommand {
+    /// Decodes a version-2 file at `-q` stages (all it holds by default); with --salvage, at its
+    /// intact leading stages.
+    func decodeProgressive(_ bytes: [UInt8], input: String, to output: String, models: ModelCache, inputs: [String],
+                           threads: Int) throws -> String {
+        let header: ProgressiveVQCHeader
+        do { header = try ProgressiveVQCHeader.read(from: bytes, limits: limits.containerLimits) } catch { throw fail(error, subject: input) }
+        if let quality, quality > header.stageCount {
+            throw fail(CommandError.fileStagesOutOfRange(requested: quality, available: header.stageCount), subject: input)
+        }
+        let codecModel: ProgressiveCodecModel
+        do {
+            switch try models.model(name: header.modelName, checksum: header.modelChecksum, file: input) {
+            case .progressive(let model): codecModel = model
+            case .oneStage(let model):
+                throw ContainerError.wrongModel(fileModel: header.modelName, fileChecksum: header.modelChecksum,
+                                                givenModel: model.name, givenChecksum: model.checksum)
+            }
+        } catch { throw fail(error, subject: input) }
+        var options = VQCodec.DecodeOptions()
+        options.threads = threads
+        options.limits = limits.containerLimits
+        options.salvage = salvage
+        let wanted = quality ?? header.stageCount
+        let start = Date()
+        let result: VQCodec.ProgressiveDecodeResult
+        do { result = try VQCodec.decode(bytes, model: codecModel, stages: wanted, options: options) } catch { throw fail(error, subject: input) }
+        let seconds = Date().timeIntervalSince(start)
+        do { try PNG.write(result.image, to: output, refusingToOverwrite: inputs) } catch { throw fail(error) }
+        let decoded = result.stagesDecoded
+        let bitsPerPixel = 8 * Double(header.fileByteCount(stages: decoded)) / (Double(header.width) * Double(header.height))
+        let line = "\(output): \(header.width) × \(header.height) \(header.fields.colorType == .gray ? "gray" : "RGB"), "
+            + "\(decoded) of \(header.stageCount) stages, \(format(bitsPerPixel, 4)) bpp, \(format(seconds, 2)) s"
+        // Damage after the stages asked for does not matter to this image.
+        guard decoded < wanted, let damage = result.damage else { return line }
+        print(line + ", salvaged")
+        let dropped = decoded + 1 == wanted ? "stage \(wanted)" : "stages \(decoded + 1) to \(wanted)"
+        printError("vqcodec: \(input): \(dropped) not decoded: \(damage)\n"
+                   + "vqcodec: \(input): salvaged: decoded \(decoded) of \(wanted) stages; \(output) written\n")
+        throw ExitCode(ExitStatus.salvaged)
+    }
+}
+
 /// The models a decode has loaded: the one given with --model, or those found by a file's
 /// model identity (see ``ModelLookup``), loaded once each. Used by one thread at a time.
 final class ModelCache {
-    private let explicit: CodecModel?
-    private var found: [String: CodecModel] = [:]
+    private let explicit: AnyCodecModel?
+    private var found: [String: AnyCodecModel] = [:]
 
-    init(explicit: CodecModel?) { self.explicit = explicit }
+    init(explicit: AnyCodecModel?) { self.explicit = explicit }
 
-    func model(for header: VQCHeader, file: String) throws -> CodecModel {
+    /// The model of a file whose header names `name` and `checksum`.
+    func model(name: String, checksum: UInt64, file: String) throws -> AnyCodecModel {
         if let explicit { return explicit }
-        let key = "\(header.modelName)\u{0}\(header.modelChecksum)"
+        let key = "\(name)\u{0}\(checksum)"
         if let model = found[key] { return model }
-        let model = try ModelLookup.model(for: header, given: nil, file: file)
+        let model = try ModelLookup.model(name: name, checksum: checksum, given: nil, file: file)
         found[key] = model
         return model
     }

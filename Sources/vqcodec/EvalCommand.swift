@@ -25,7 +25,8 @@ struct EvalCommand: ParsableCommand {
     var tileSize = VQCodec.defaultTileSize
 
     func run() throws {
-        let codecModel = try loadModel(model)
+        let codecModel = try loadOneStageModel(model, for: "eval",
+                                                hint: "vqcodec rd DIR --model M evaluates each of its quality levels")
         let files = try pngFiles(in: folder)
         var options = VQCodec.EncodeOptions()
         options.tileSize = tileSize

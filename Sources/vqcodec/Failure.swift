@@ -31,13 +31,18 @@ enum ExitStatus {
         switch error {
         case let error as ContainerError:
             switch error {
-            case .truncatedHeader, .truncatedTile: return truncated
+            case .truncatedHeader, .truncatedTile, .truncatedStream: return truncated
             case .unsupportedVersion: return unsupportedVersion
-            case .headerCRCMismatch, .tileCRCMismatch: return checksumMismatch
+            case .headerCRCMismatch, .tileCRCMismatch, .stageTableCRCMismatch, .streamCRCMismatch: return checksumMismatch
             case .unknownModel, .wrongModel: return wrongModel
             default: return invalidInput
             }
         case let error as FileIOError: return code(for: error)
+        case let error as CommandError:
+            switch error {
+            case .fileStagesOutOfRange, .noStageFits: return usage
+            case .oneQualityLevel, .oneStageOnly: return invalidInput
+            }
         case let error as TransformsError:
             if case .weights(let inner) = error { return code(for: inner) }
             return invalidInput
@@ -72,6 +77,32 @@ enum ExitStatus {
         case .notFound, .readFailed: return inputMissing
         case .tooLarge: return invalidInput
         case .cannotCreate, .writeFailed, .outputIsInput, .notRegularFile: return cannotWrite
+        }
+    }
+}
+
+/// What the commands themselves refuse, beyond the modules' errors.
+enum CommandError: Error, CustomStringConvertible {
+    /// `what` (an option or a command) needs a progressive (version-2) file; the file is version 1.
+    case oneQualityLevel(needs: String)
+    /// `-q` asked for more stages than the version-2 file holds.
+    case fileStagesOutOfRange(requested: Int, available: Int)
+    /// `truncate --target-bpp`: even the file's first stage is larger than the budget.
+    case noStageFits(bitsPerPixel: Double, firstStage: Double)
+    /// `command` reads only `reads` (one-stage models, version-1 files); `found` says what it got.
+    case oneStageOnly(command: String, reads: String, found: String)
+
+    var description: String {
+        switch self {
+        case .oneQualityLevel(let what):
+            return "\(what) needs a .vqc file of format version 2 (written by a progressive model); "
+                + "this file is format version 1 and has one quality level"
+        case .fileStagesOutOfRange(let requested, let available):
+            return "the file holds quality levels (stages) 1 to \(available), not \(requested)"
+        case .noStageFits(let target, let firstStage):
+            return "no quality level fits \(format(target, 3)) bpp: quality 1 alone is \(format(firstStage, 3)) bpp"
+        case .oneStageOnly(let command, let reads, let found):
+            return "\(command) reads \(reads) only; \(found)"
         }
     }
 }

@@ -60,10 +60,21 @@ struct InspectCommand: ParsableCommand {
         for output in outputs where AtomicFile.sameFile(input, output) { throw fail(FileIOError.outputIsInput(path: output)) }
         let bytes: [UInt8]
         do { bytes = try AtomicFile.read(input, maxBytes: Int(UInt32.max)) } catch { throw fail(error) }
+        let version: UInt16
+        do { version = try VQCFormat.version(of: bytes) } catch { throw fail(error, subject: input) }
+        guard version != ProgressiveVQCHeader.currentVersion else {
+            throw fail(CommandError.oneStageOnly(command: "inspect", reads: ".vqc files of format version 1",
+                                                 found: "this file is format version 2 (progressive); vqcodec info lists its stages"),
+                       subject: input)
+        }
         let header: VQCHeader
         do { header = try VQCHeader.read(from: bytes, limits: limits.containerLimits) } catch { throw fail(error, subject: input) }
         let codecModel: CodecModel
-        do { codecModel = try ModelLookup.model(for: header, given: model, file: input) } catch { throw fail(error, subject: model ?? input) }
+        if let model {
+            codecModel = try loadOneStageModel(model, for: "inspect", hint: "it did not encode a version-1 file")
+        } else {
+            do { codecModel = try ModelLookup.model(for: header, given: nil, file: input) } catch { throw fail(error, subject: input) }
+        }
         var options = VQCodec.DecodeOptions()
         options.threads = threads
         options.limits = limits.containerLimits

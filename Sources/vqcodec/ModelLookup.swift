@@ -16,22 +16,34 @@ enum ModelLookup {
         return folders
     }
 
-    /// The model that encoded `header`, given explicitly or found by name and checksum: first
-    /// among the shipped models (levels and retired ones), then in the search folders.
-    static func model(for header: VQCHeader, given path: String?, file: String) throws -> CodecModel {
-        if let path { return try CodecModel(path: path) }
-        if let catalogue = try? ShippedModels.levels(), let shipped = catalogue.path(ofModelNamed: header.modelName),
-           let model = try? CodecModel(path: shipped), model.checksum == header.modelChecksum {
+    /// The model that encoded a file whose header names `name` and `checksum`, given explicitly or
+    /// found by name and checksum: first among the shipped models (levels and retired ones), then in
+    /// the search folders. Either kind: a one-stage model (version-1 files) or a progressive one
+    /// (version 2).
+    static func model(name: String, checksum: UInt64, given path: String?, file: String) throws -> AnyCodecModel {
+        if let path { return try AnyCodecModel.load(path: path) }
+        if let catalogue = try? ShippedModels.levels(), let shipped = catalogue.path(ofModelNamed: name),
+           let model = try? AnyCodecModel.load(path: shipped), model.checksum == checksum {
             return model
         }
         for folder in searchFolders(near: file) {
             let entries = (try? FileManager.default.contentsOfDirectory(atPath: folder)) ?? []
             for entry in entries.sorted() where entry.hasSuffix(".safetensors") {
                 let candidate = folder + "/" + entry
-                guard let model = try? CodecModel(path: candidate) else { continue }
-                if model.name == header.modelName && model.checksum == header.modelChecksum { return model }
+                guard let model = try? AnyCodecModel.load(path: candidate) else { continue }
+                if model.name == name && model.checksum == checksum { return model }
             }
         }
-        throw ContainerError.unknownModel(name: header.modelName, checksum: header.modelChecksum)
+        throw ContainerError.unknownModel(name: name, checksum: checksum)
+    }
+
+    /// The one-stage model that encoded `header` (a version-1 file), as ``model(name:checksum:given:file:)``.
+    static func model(for header: VQCHeader, given path: String?, file: String) throws -> CodecModel {
+        if let path { return try CodecModel(path: path) }
+        switch try model(name: header.modelName, checksum: header.modelChecksum, given: nil, file: file) {
+        case .oneStage(let model): return model
+        case .progressive:
+            throw ContainerError.unknownModel(name: header.modelName, checksum: header.modelChecksum)
+        }
     }
 }

@@ -14,7 +14,8 @@ struct RDCommand: ParsableCommand {
             integer prior's ideal bpp, the float prior's cross-entropy in bpp, the uniform bound \
             G·log2 K per position, encode and decode times, and how many codes of each codebook the \
             image used (the MEAN row's codes_used_all: used by at least one image of the folder; \
-            the summary shows the smallest share over groups). The JSON follows CompressAI's results \
+            the summary shows the smallest share over groups). A progressive model gives one row \
+            and curve point per quality level, named "<model> q<k>" (its first k stages). The JSON follows CompressAI's results \
             format (one list entry per model, sorted by rate), so Tools/plot_rd.py draws it beside \
             JPEG, WebP and CompressAI's published curves.
             """)
@@ -25,7 +26,7 @@ struct RDCommand: ParsableCommand {
     @Option(name: [.customShort("q"), .long], help: "Shipped quality levels to run, e.g. -q 1,3 or -q 1 -q 3 (default: all, unless --model is given).")
     var quality: [String] = []
 
-    @Option(name: .long, help: "A model file; repeat for several. Runs after the -q levels.")
+    @Option(name: .long, help: "A model file; repeat for several. Runs after the -q levels; a progressive model runs at each of its quality levels.")
     var model: [String] = []
 
     @Option(name: .long, help: "CSV file to write (per-image rows and per-model means).")
@@ -66,23 +67,42 @@ struct RDCommand: ParsableCommand {
                 paths.append(catalogue.path(of: level))
             }
         }
-        let models = try (paths + model).map(loadModel)
+        let models = try paths.map { AnyCodecModel.oneStage(try loadModel($0)) } + model.map(loadAnyModel)
         var images: [(String, Image)] = []
         for file in files {
             do { images.append(((file as NSString).lastPathComponent, try PNG.read(path: file))) } catch { throw fail(error) }
         }
         var options = VQCodec.EncodeOptions()
         options.tileSize = tileSize
-        let labels = Self.labels(models.map(\.name))
+        let modelLabels = Self.labels(models.map(\.name))
+        // One curve point per one-stage model, one per quality level of a progressive model.
+        var labels: [String] = []
+        for (codecModel, label) in zip(models, modelLabels) {
+            if case .progressive(let progressive) = codecModel {
+                labels += (1...progressive.stageCount).map { "\(label) q\($0)" }
+            } else {
+                labels.append(label)
+            }
+        }
         var rows: [Row] = []
+        var done = 0
         let progress = ProgressBar(total: models.count * images.count)
-        for (codecModel, label) in zip(models, labels) {
+        for (codecModel, label) in zip(models, modelLabels) {
             for (imageName, image) in images {
-                progress.show(done: rows.count, label: "\(label) \(imageName)")
+                progress.show(done: done, label: "\(label) \(imageName)")
                 do {
-                    rows.append(Row(model: label, image: imageName,
-                                    evaluation: try VQCodec.evaluate(image, model: codecModel, options: options)))
+                    switch codecModel {
+                    case .oneStage(let oneStage):
+                        rows.append(Row(model: label, image: imageName,
+                                        evaluation: try VQCodec.evaluate(image, model: oneStage, options: options)))
+                    case .progressive(let progressive):
+                        let levels = try VQCodec.evaluateStages(image, model: progressive, options: options)
+                        for (index, evaluation) in levels.enumerated() {
+                            rows.append(Row(model: "\(label) q\(index + 1)", image: imageName, evaluation: evaluation))
+                        }
+                    }
                 } catch { progress.finish(); throw fail(error, subject: imageName) }
+                done += 1
             }
         }
         progress.finish()

@@ -79,10 +79,15 @@ final class HardeningCommandTests: XCTestCase {
     func testDecodeGivesEachKindOfProblemItsOwnCode() throws {
         let s8 = CLI.fixtures.deletingLastPathComponent().appendingPathComponent("Models/shipped/vq8-q4.safetensors").path
         try encodePhoto("p.vqc")
+        var version3 = try bytes(path("p.vqc"))
+        version3[8] = 3  // the version field, little-endian u16 after the 8-byte signature
+        try version3.write(to: folder.appendingPathComponent("version3.vqc"))
         let cases: [([String], Int32, String)] = [
             ([CLI.fixtures.appendingPathComponent("malformed/truncated.vqc").path, "--model", model], 70, "the file is truncated: tile 3 ends at byte 388"),
             ([path("p.vqc"), "--model", s8], 67, "the file was encoded with model \"tiny-test\""),
-            ([CLI.fixtures.appendingPathComponent("malformed/version2.vqc").path, "--model", model], 71, "uses format version 2, but this program reads only version 1"),
+            ([path("version3.vqc"), "--model", model], 71, "uses format version 3, but this program reads only versions 1 and 2"),
+            // A version-1 layout that claims version 2 is read as version 2: its preamble CRC fails.
+            ([CLI.fixtures.appendingPathComponent("malformed/version2.vqc").path, "--model", model], 72, "the header is damaged"),
             ([CLI.fixtures.appendingPathComponent("malformed/bad-header-crc.vqc").path, "--model", model], 72, "the header is damaged"),
             ([path("missing.vqc"), "--model", model], 66, "no such file"),
             ([photo, "--model", model], 65, "this is a PNG image, not a .vqc file"),

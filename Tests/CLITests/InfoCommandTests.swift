@@ -60,7 +60,8 @@ final class InfoCommandTests: XCTestCase {
         let cases: [(String, Int32, String)] = [
             ("malformed/empty.vqc", 70, "the file is empty"),
             ("malformed/truncated-header.vqc", 70, "the file is truncated: its header needs at least 166 bytes"),
-            ("malformed/version2.vqc", 71, "uses format version 2, but this program reads only version 1"),
+            // A version-1 layout that claims version 2 is read as version 2: its preamble CRC fails.
+            ("malformed/version2.vqc", 72, "the header is damaged"),
             ("malformed/bad-header-crc.vqc", 72, "the header is damaged"),
             ("malformed/text-mode.vqc", 65, "copy the file again in binary mode"),
             ("malformed/huge-dimensions.vqc", 65, "the width is 4000000000, more than the limit of 65535"),
@@ -88,7 +89,7 @@ final class InfoCommandTests: XCTestCase {
     func testEverySubcommandHasHelp() throws {
         let root = try CLI.run(["--help"])
         XCTAssertEqual(root.status, 0)
-        for sub in ["encode", "decode", "info", "inspect", "codebook", "eval", "rd", "train", "bench"] {
+        for sub in ["encode", "decode", "truncate", "info", "inspect", "codebook", "eval", "rd", "train", "bench"] {
             XCTAssertTrue(root.stdout.contains(sub))
             let help = try CLI.run([sub, "--help"])
             XCTAssertEqual(help.status, 0, sub)
