@@ -99,7 +99,7 @@ extension VQCodec {
             let header = encoded.header
             let (h, w) = (header.fields.latentHeight, header.fields.latentWidth)
             var floatBits: Double?
-            if let floatPriors = model.floatPriors {
+            if let floatPriors = try model.floatPriors() {
                 var total = 0.0
                 let groups = header.stages.map(\.groups)
                 for index in 0..<header.tileCount {

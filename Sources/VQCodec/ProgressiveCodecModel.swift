@@ -26,9 +26,12 @@ public final class ProgressiveCodecModel: @unchecked Sendable {
 
     let transforms: ProgressiveVQVAE
     let priors: IntegerStagePriors
-    /// The float stage priors the integer ones were frozen from, when the file keeps them
-    /// (for `rd` and `eval`, which compare the two rates).
-    let floatPriors: ProgressivePrior?
+    /// Whether the file keeps the float stage priors the integer ones were frozen from.
+    public let hasFloatPriors: Bool
+    /// The file's float stage priors, read when first asked for (`rd` compares the two rates;
+    /// coding never needs them, so encode and decode do not pay for reading them).
+    private var floatPriorsLoaded: Result<ProgressivePrior?, any Error>?
+    private var readFloatPriors: (() throws -> ProgressivePrior?)?
     private let transformLock = NSLock()
 
     /// The number of stages, S: quality levels 1…S.
@@ -57,7 +60,14 @@ public final class ProgressiveCodecModel: @unchecked Sendable {
         }
         transforms = try ProgressiveVQVAE(file: file)
         priors = try IntegerStagePriors(file: file)
-        floatPriors = file.metadata[ProgressivePrior.configurationKey] != nil ? try ProgressivePrior(file: file) : nil
+        hasFloatPriors = file.metadata[ProgressivePrior.configurationKey] != nil
+        if hasFloatPriors {
+            // From the path when there is one, so that the model does not keep the whole file in memory.
+            let path = source
+            readFloatPriors = FileManager.default.fileExists(atPath: path)
+                ? { try ProgressivePrior(file: SafeTensorsFile(contentsOf: path)) }
+                : { [file] in try ProgressivePrior(file: file) }
+        }
         configuration = transforms.configuration
         let stages = configuration.stages
         guard priors.count == stages.count else {
@@ -83,6 +93,18 @@ public final class ProgressiveCodecModel: @unchecked Sendable {
     func withTransforms<T>(_ body: (ProgressiveVQVAE) throws -> T) rethrows -> T {
         transformLock.lock(); defer { transformLock.unlock() }
         return try body(transforms)
+    }
+
+    /// The float stage priors (nil when the file has none), read on first use; under the
+    /// transform lock, like every use of them (they keep per-call caches).
+    func floatPriors() throws -> ProgressivePrior? {
+        try withTransforms { _ in
+            if floatPriorsLoaded == nil {
+                floatPriorsLoaded = Result { try readFloatPriors?() }
+                readFloatPriors = nil
+            }
+            return try floatPriorsLoaded!.get()
+        }
     }
 }
 
