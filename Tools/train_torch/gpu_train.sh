@@ -14,7 +14,9 @@
 # Environment: PHASE1_SECONDS (default 420) and PHASE2_SECONDS (default 150) bound each phase's
 # training wall time (a phase that reaches its bound saves its model and stops early); NAME
 # (default rvq-s8-w128); WORK (checkpoints, default runs/gpu-train-work); THREADS for the CPU;
-# VQCODEC, a vqcodec binary that freezes the result (default: vqcodec on PATH).
+# VQCODEC, a vqcodec binary that freezes the result (default: vqcodec on PATH); INIT_FROM, a model
+# file whose transforms phase I starts from (same stride, width and latent channels; e.g.
+# Models/shipped/vq8-q5.safetensors with WIDTH=64).
 # Resume after an interruption by running the same command again: each phase continues from its
 # checkpoint in WORK.
 set -euo pipefail
@@ -28,7 +30,7 @@ while [ $# -gt 0 ]; do
     case "$1" in
         --tiny) tiny=1; shift ;;
         --out) out="$2"; shift 2 ;;
-        -h|--help) sed -n '2,23p' "$0"; exit 0 ;;
+        -h|--help) sed -n '2,/^set /{/^#/p}' "$0"; exit 0 ;;
         *) data+=("$1"); shift ;;
     esac
 done
@@ -64,7 +66,7 @@ else
     device=(--device cuda)
     # Stride 8, width 128, a 64-channel latent; stage bounds 0.14, 0.42, 0.98, 2.11 bpp (README.md).
     # Steps are a planned schedule; PHASE1_SECONDS ends the phase earlier if the GPU is slower.
-    phase1=(--stride 8 --width 128 --latent-channels 64 --stages 1x512,2x512,4x512,8x512 --commitment total --steps 8000
+    phase1=(--stride 8 --width "${WIDTH:-128}" --latent-channels 64 --stages 1x512,2x512,4x512,8x512 --commitment total --steps 8000
             --batch 16 --crop 256 --lr 2e-4 --warmup 300 --log-every 100 --evaluate-every 1000
             --checkpoint-every 1000 --eval-crop 256 --workers 8 --cache-mb 4096)
     phase2=(--steps 6000 --batch 32 --crop 16 --lr 1e-3 --warmup 200 --log-every 200 --evaluate-every 1000
@@ -76,13 +78,14 @@ fi
 phase1_file="$work/$name.phase1.safetensors"
 model_file="$work/$name.safetensors"
 resume1=(); [ -f "$phase1_file.ckpt.pt" ] && resume1=(--resume)
+init=(); [ -n "${INIT_FROM:-}" ] && [ ${#resume1[@]} -eq 0 ] && init=(--init-from "$INIT_FROM")
 resume2=(); [ -f "$model_file.prior.ckpt.pt" ] && resume2=(--resume)
 
 started=$(date +%s)
 echo "== phase I: $name (data: ${data[*]}) =="
 set +e
 python3 "$here/train.py" rvq "${data_args[@]}" --out "$phase1_file" --name "$name" --seed 1 \
-    --max-seconds "$seconds1" "${device[@]}" "${phase1[@]}" "${resume1[@]}" 2>&1 | tee -a "$out/$name.phase1.out"
+    --max-seconds "$seconds1" "${device[@]}" "${phase1[@]}" "${init[@]}" "${resume1[@]}" 2>&1 | tee -a "$out/$name.phase1.out"
 status=${PIPESTATUS[0]}
 set -e
 [ "$status" = 0 ] || { echo "gpu_train.sh: phase I stopped with status $status" >&2; exit "$status"; }
