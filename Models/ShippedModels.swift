@@ -71,16 +71,20 @@ public enum ShippedModels {
         /// Models that are no longer levels but still ship, so that `.vqc` files made with them
         /// decode (a `.vqc` file names its model; a level's model is never replaced in place).
         public let retired: [Retired]
+        /// Progressive models that ship beside the levels: each codes at several qualities (its
+        /// stages), chosen with `--model NAME -q K`.
+        public let progressive: [Progressive]
         /// Where the files are.
         public fileprivate(set) var folder = ""
 
-        enum CodingKeys: String, CodingKey { case defaultQuality = "default", levels, retired }
+        enum CodingKeys: String, CodingKey { case defaultQuality = "default", levels, retired, progressive }
 
         public required init(from decoder: any Decoder) throws {
             let container = try decoder.container(keyedBy: CodingKeys.self)
             defaultQuality = try container.decode(Int.self, forKey: .defaultQuality)
             levels = try container.decode([Level].self, forKey: .levels)
             retired = try container.decodeIfPresent([Retired].self, forKey: .retired) ?? []
+            progressive = try container.decodeIfPresent([Progressive].self, forKey: .progressive) ?? []
         }
 
         /// The level of quality `q` (1-based), or nil.
@@ -97,9 +101,13 @@ public enum ShippedModels {
         /// The path of the shipped model with this name, a level's or a retired one, or nil when
         /// no shipped model has that name: where a decoder looks for a `.vqc` file's model.
         public func path(ofModelNamed name: String) -> String? {
-            guard level(named: name) != nil || retired.contains(where: { $0.model == name }) else { return nil }
+            guard level(named: name) != nil || retired.contains(where: { $0.model == name })
+                    || progressive.contains(where: { $0.model == name }) else { return nil }
             return path(ofModel: name)
         }
+
+        /// Every shipped model's name: levels, progressive models, retired models.
+        public var modelNames: [String] { levels.map(\.model) + progressive.map(\.model) + retired.map(\.model) }
 
         func path(ofModel name: String) -> String { folder + "/" + name + ".safetensors" }
 
@@ -109,7 +117,7 @@ public enum ShippedModels {
                 return "level \(index + 1) says it is quality \(level.quality); levels must be listed as 1, 2, 3, …"
             }
             if level(defaultQuality) == nil { return "the default quality \(defaultQuality) is not among the levels" }
-            let names = levels.map(\.model) + retired.map(\.model)
+            let names = modelNames
             if let repeated = names.first(where: { name in names.filter { $0 == name }.count > 1 }) {
                 return "the model \(repeated) is listed twice"
             }
@@ -128,6 +136,17 @@ public enum ShippedModels {
         /// One line on what the model is.
         public let summary: String
         public let kodak: KodakFigures?
+    }
+
+    /// A progressive model shipped beside the levels, and what each of its quality levels (the
+    /// file cut after stage k) reached on Kodak.
+    public struct Progressive: Decodable, Sendable, Equatable {
+        /// The model's name (its file name without `.safetensors`, and the name `.vqc` headers carry).
+        public let model: String
+        /// One line on what the model is.
+        public let summary: String
+        /// Kodak figures per quality level, level 1 first (nil when not measured).
+        public let kodak: [KodakFigures]?
     }
 
     /// A model that used to be a quality level: still shipped, only for decoding.

@@ -10,7 +10,8 @@ synthesis weights do, which changes the model's identity (its checksum covers th
 the decoded pixels slightly: compare `vqcodec eval` of both files before shipping the smaller one.
 Training-only tensors (`quantizer.cluster_*`, `quantizer.steps_unused`) are dropped.
 
---decode-only also drops the float prior (`prior.*` and its `prior.config`), which coding never
+--decode-only also drops the float prior (`prior.*` and its `prior.config`; for a progressive model
+the float stage priors `prior.stage<k>.*` and `rvq.prior.config`), which coding never
 reads (only `eval`'s float-prior rate and `train prior --init-from` do): for retired models, kept
 so that old files decode. The model's identity does not change (the checksum covers `prior_int.*`,
 the codebook and the synthesis, Formats/model.md), so its .vqc files decode as before.
@@ -38,9 +39,10 @@ def compact(source: str, target: str, decode_only: bool = False) -> None:
                 value = value.astype(np.float16)
             tensors[key] = value
     if decode_only:
-        if "prior_int.config" not in metadata:
+        if "prior_int.config" not in metadata and "rvq.prior_int.config" not in metadata:
             raise ValueError(f"{source} has no integer prior: without its float prior it could not code at all")
         metadata.pop("prior.config", None)
+        metadata.pop("rvq.prior.config", None)   # a progressive model's float stage priors (prior.stage<k>.*)
         metadata["weights"] = ("analysis and synthesis in F16, float prior dropped (decode-only, "
                                "Tools/compact_model.py --decode-only)")
     else:

@@ -6,3 +6,7 @@
 @_exported import enum ShippedModels.ShippedModels
 @_exported import enum ShippedModels.ShippedModelsError
 @_exported import struct Quantizer.CodebookUsage
+@_exported import struct Container.ProgressiveVQCHeader
+@_exported import struct Container.ProgressiveVQCHeaderFields
+@_exported import struct Container.VQCStage
+@_exported import struct Transforms.ProgressiveConfiguration

@@ -105,7 +105,8 @@ struct EncodeCommand: ParsableCommand {
 
     /// Which model files the options ask for.
     func modelChoice() throws -> EncodeModels.Choice {
-        if let model {
+        if let argument = model {
+            let model = ModelLookup.path(ofModelArgument: argument)
             if let quality { return .stages(quality, model: model) }
             if let targetBpp { return .stagesFitting(targetBpp, model: model) }
             return .file(model)
@@ -239,13 +240,15 @@ func shippedLevels() throws -> ShippedModels.Catalogue {
 }
 
 /// Loads a model file, turning any failure into the CLI's message and exit code.
-func loadModel(_ path: String) throws -> CodecModel {
+func loadModel(_ argument: String) throws -> CodecModel {
+    let path = ModelLookup.path(ofModelArgument: argument)
     do { return try CodecModel(path: path) } catch { throw fail(error, subject: path) }
 }
 
 /// Loads a one-stage model file for `command`, which reads no progressive models: those are
 /// refused with a sentence that says so (`hint`: what to use instead), not a missing-key error.
-func loadOneStageModel(_ path: String, for command: String, hint: String? = nil) throws -> CodecModel {
+func loadOneStageModel(_ argument: String, for command: String, hint: String? = nil) throws -> CodecModel {
+    let path = ModelLookup.path(ofModelArgument: argument)
     do {
         let file = try SafeTensorsFile(contentsOf: path)
         guard !ProgressiveCodecModel.isProgressive(file) else {
@@ -258,7 +261,8 @@ func loadOneStageModel(_ path: String, for command: String, hint: String? = nil)
 
 /// Loads a model file of either kind (one-stage or progressive), turning any failure into the
 /// CLI's message and exit code.
-func loadAnyModel(_ path: String) throws -> AnyCodecModel {
+func loadAnyModel(_ argument: String) throws -> AnyCodecModel {
+    let path = ModelLookup.path(ofModelArgument: argument)
     do { return try AnyCodecModel.load(path: path) } catch { throw fail(error, subject: path) }
 }
 

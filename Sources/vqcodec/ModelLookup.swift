@@ -4,6 +4,18 @@ import VQCodec
 
 /// Finds the model a command should use.
 enum ModelLookup {
+    /// The file a `--model` argument names: the argument itself when such a file exists, else the
+    /// shipped model of that name (a level's, a progressive or a retired model: `vqcodec models`
+    /// lists them), else the argument unchanged (whose loading then says that it is missing).
+    static func path(ofModelArgument argument: String) -> String {
+        if FileManager.default.fileExists(atPath: argument) { return argument }
+        if !argument.contains("/"), let catalogue = try? ShippedModels.levels(),
+           let shipped = catalogue.path(ofModelNamed: argument) {
+            return shipped
+        }
+        return argument
+    }
+
     /// Folders searched for a `.vqc` file's model when `--model` is not given: each folder of
     /// `VQCODEC_MODEL_PATH` (colon-separated), then the folder holding the `.vqc` file.
     static func searchFolders(near file: String) -> [String] {

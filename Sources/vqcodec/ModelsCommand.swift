@@ -9,7 +9,8 @@ struct ModelsCommand: ParsableCommand {
         discussion: """
             Kodak figures are means over its 24 images with real file sizes, measured with \
             `vqcodec rd` (Tools/results/kodak/). `vqcodec encode -q N` picks a level; without -q the \
-            level marked default is used.
+            level marked default is used. A progressive model, listed after the levels, codes at \
+            each of its qualities: `vqcodec encode --model NAME -q K`.
             """)
 
     @Flag(name: .long, help: "Also load each model and print its checksum, configuration and file size.")
@@ -18,7 +19,7 @@ struct ModelsCommand: ParsableCommand {
     func run() throws {
         let catalogue = try shippedLevels()
         // The model column fits the longest name (names are up to 64 characters), never cut.
-        let nameWidth = max(21, (catalogue.levels.map(\.model) + catalogue.retired.map(\.model)).map(\.count).max() ?? 0)
+        let nameWidth = max(21, catalogue.modelNames.map(\.count).max() ?? 0)
         func column(_ name: String) -> String { name.padding(toLength: nameWidth, withPad: " ", startingAt: 0) }
         print("quality  \(column("model"))  Kodak bpp  PSNR dB     MSE  about")
         for level in catalogue.levels {
@@ -37,6 +38,15 @@ struct ModelsCommand: ParsableCommand {
             }
         }
         print("* default; models in \(catalogue.folder)")
+        for model in catalogue.progressive {
+            print("\nprogressive model \(model.model): \(model.summary)")
+            print("  vqcodec encode --model \(model.model) -q K; one file cut to any lower K with vqcodec truncate")
+            print("quality  \(column("model"))  Kodak bpp  PSNR dB     MSE")
+            for (index, figures) in (model.kodak ?? []).enumerated() {
+                print("\(pad("\(index + 1)", 7))  \(column(model.model))  \(pad(format(figures.bpp, 4), 9))  "
+                      + "\(pad(format(figures.psnr, 2), 7))  \(pad(format(figures.mse, 1), 6))")
+            }
+        }
         if !catalogue.retired.isEmpty {
             print("\nretired (still shipped so that files made with them decode; not offered by -q):")
             for old in catalogue.retired {

@@ -25,6 +25,7 @@ final class ShippedModelGoldenTests: XCTestCase {
         let catalogue = try ShippedModels.levels()
         let names = catalogue.levels.map(\.model) + catalogue.retired.map(\.model)
         XCTAssertFalse(names.isEmpty)
+        try checkProgressiveGoldenFiles(catalogue)
         let folder = Self.fixtures.appendingPathComponent("golden/models")
         for name in names {
             let golden = folder.appendingPathComponent(name + ".vqc")
@@ -61,6 +62,66 @@ final class ShippedModelGoldenTests: XCTestCase {
             XCTAssertLessThanOrEqual(differences.filter { $0 > 0 }.count * 1000, reference.pixels.count,
                                      "\(name): more than 0.1 % of samples moved")
         }
+    }
+
+    /// The progressive models' golden files: `NAME.vqc` (format version 2, every stage), `NAME.png`
+    /// and `NAME.symbols.txt` (every stage), decoded with the model found by name; every cut of
+    /// the file decodes to the first stages' symbols; today's encoder writes the same bytes.
+    func checkProgressiveGoldenFiles(_ catalogue: ShippedModels.Catalogue) throws {
+        let folder = Self.fixtures.appendingPathComponent("golden/models")
+        let image = try PNG.read(path: Self.source.path)
+        for name in catalogue.progressive.map(\.model) {
+            let golden = folder.appendingPathComponent(name + ".vqc")
+            let expected = folder.appendingPathComponent(name + ".png")
+            let symbolsFile = folder.appendingPathComponent(name + ".symbols.txt")
+            let model = try ProgressiveCodecModel(path: try XCTUnwrap(catalogue.path(ofModelNamed: name)))
+            if regenerate && !FileManager.default.fileExists(atPath: golden.path) {
+                let encoded = try VQCodec.encode(image, model: model)
+                try Data(encoded.bytes).write(to: golden)
+                try PNG.write(try VQCodec.decode(encoded.bytes, model: model).image, to: expected.path)
+            }
+            let bytes = Array(try XCTUnwrap(FileManager.default.contents(atPath: golden.path),
+                                            "\(name): no golden file \(golden.path); every shipped model needs one"))
+            let header = try ProgressiveVQCHeader.read(from: bytes)
+            XCTAssertEqual(header.modelName, name)
+            XCTAssertEqual(model.checksum, header.modelChecksum, "\(name): the model file was changed in place")
+            let decoded = try VQCodec.decode(bytes, model: model)
+            if regenerate && !FileManager.default.fileExists(atPath: symbolsFile.path) {
+                try Self.symbolsText(decoded).write(to: symbolsFile, atomically: true, encoding: .utf8)
+            }
+            XCTAssertEqual(Self.symbolsText(decoded), try String(contentsOf: symbolsFile, encoding: .utf8),
+                           "\(name): the golden file no longer decodes to the same symbols")
+            let reference = try PNG.read(path: expected.path)
+            let differences = zip(decoded.image.pixels, reference.pixels).map { abs(Int($0) - Int($1)) }
+            XCTAssertEqual(decoded.image.pixels.count, reference.pixels.count)
+            XCTAssertLessThanOrEqual(differences.max() ?? 0, 1, "\(name): the golden file decodes to other pixels")
+            XCTAssertLessThanOrEqual(differences.filter { $0 > 0 }.count * 1000, reference.pixels.count,
+                                     "\(name): more than 0.1 % of samples moved")
+            for stages in 1..<header.stageCount {
+                let cut = try VQCodec.decode(try VQCodec.truncate(bytes, toStages: stages), model: model)
+                XCTAssertEqual(cut.stageSymbols, Array(decoded.stageSymbols.prefix(stages)), "\(name) cut to \(stages)")
+            }
+            for threads in [1, 2] {
+                var options = VQCodec.EncodeOptions()
+                options.threads = threads
+                XCTAssertEqual(try VQCodec.encode(image, model: model, options: options).bytes, bytes,
+                               "\(name), \(threads) thread(s)")
+            }
+        }
+    }
+
+    /// Every stage's symbols `[G_k, h, w]`, each as `symbolsText` writes one symbolic image.
+    static func symbolsText(_ decoded: VQCodec.ProgressiveDecodeResult) -> String {
+        let (h, w) = (decoded.header.fields.latentHeight, decoded.header.fields.latentWidth)
+        var text = ""
+        for (k, symbols) in decoded.stageSymbols.enumerated() {
+            let groups = decoded.header.stages[k].groups
+            text += "# stage \(k + 1) symbols [G=\(groups), h=\(h), w=\(w)], one row per line\n"
+            for row in 0..<(groups * h) {
+                text += symbols[(row * w)..<((row + 1) * w)].map(String.init).joined(separator: " ") + "\n"
+            }
+        }
+        return text
     }
 
     /// The symbolic image `[G, h, w]` as text: a header line, then one row of indices per line.
