@@ -112,10 +112,7 @@ struct DecodeCommand: ParsableCommand {
                                                 givenModel: model.name, givenChecksum: model.checksum)
             }
         } catch { throw fail(error, subject: input) }
-        var options = VQCodec.DecodeOptions()
-        options.threads = threads
-        options.limits = limits.containerLimits
-        options.salvage = salvage
+        let options = decodeOptions(threads: threads)
         let start = Date()
         let result: VQCodec.DecodeResult
         do { result = try VQCodec.decode(bytes, model: codecModel, options: options) } catch { throw fail(error, subject: input) }
@@ -140,6 +137,15 @@ struct DecodeCommand: ParsableCommand {
 }
 
 extension DecodeCommand {
+    /// The library's options from the command's: threads, limits, salvage.
+    func decodeOptions(threads: Int) -> VQCodec.DecodeOptions {
+        var options = VQCodec.DecodeOptions()
+        options.threads = threads
+        options.limits = limits.containerLimits
+        options.salvage = salvage
+        return options
+    }
+
     /// Decodes a version-2 file at `-q` stages (all it holds by default); with --salvage, at its
     /// intact leading stages.
     func decodeProgressive(_ bytes: [UInt8], input: String, to output: String, models: ModelCache, inputs: [String],
@@ -158,10 +164,7 @@ extension DecodeCommand {
                                                 givenModel: model.name, givenChecksum: model.checksum)
             }
         } catch { throw fail(error, subject: input) }
-        var options = VQCodec.DecodeOptions()
-        options.threads = threads
-        options.limits = limits.containerLimits
-        options.salvage = salvage
+        let options = decodeOptions(threads: threads)
         let wanted = quality ?? header.stageCount
         let start = Date()
         let result: VQCodec.ProgressiveDecodeResult

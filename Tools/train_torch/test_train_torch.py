@@ -533,6 +533,16 @@ def test_several_folders_and_list_files_with_every_nth_image_of_each_folder_held
     assert datasets.centre_crop(np.zeros((30, 50, 3), dtype=np.uint8), 0, 8).shape == (1, 3, 32, 56)
 
 
+def make_two_folders(tmp_path):
+    """The data of `make_data` and a second folder of three copies of the photo (what rvq_command reads)."""
+    folder = make_data(tmp_path)
+    second = tmp_path / "second"
+    second.mkdir()
+    for i in range(3):
+        Image.open(PHOTO).save(second / f"{i}.png")
+    return folder, second
+
+
 def rvq_command(folder, out, steps, *extra):
     return ["rvq", "--data", str(folder), "--data", str(folder.parent / "second"), "--out", str(out),
             "--stride", "8", "--width", "8", "--latent-channels", "8", "--stages", "1x16,2x16", "--crop", "32",
@@ -541,11 +551,7 @@ def rvq_command(folder, out, steps, *extra):
 
 
 def test_progressive_run_writes_stage_codebooks_and_resumes_where_it_stopped(tmp_path, monkeypatch, capsys):
-    folder = make_data(tmp_path)
-    second = tmp_path / "second"
-    second.mkdir()
-    for i in range(3):
-        Image.open(PHOTO).save(second / f"{i}.png")
+    folder, second = make_two_folders(tmp_path)
     straight, resumed = tmp_path / "straight.safetensors", tmp_path / "resumed.safetensors"
     assert train.main(rvq_command(folder, straight, 4, "--evaluate-every", "2", "--amp")) == 0
     printed = capsys.readouterr().out
@@ -682,11 +688,7 @@ def test_stage_prior_reads_the_earlier_stages_everywhere_and_stage_one_reads_non
 
 
 def test_stage_prior_run_writes_conditioned_priors_beside_the_progressive_model(tmp_path):
-    folder = make_data(tmp_path)
-    second = tmp_path / "second"
-    second.mkdir()
-    for i in range(3):
-        Image.open(PHOTO).save(second / f"{i}.png")
+    folder, second = make_two_folders(tmp_path)
     model = tmp_path / "rvq.safetensors"
     assert train.main(rvq_command(folder, model, 2)) == 0
     out = tmp_path / "rvq-prior.safetensors"
@@ -712,11 +714,7 @@ def test_stage_prior_run_writes_conditioned_priors_beside_the_progressive_model(
 
 
 def test_init_from_starts_the_transforms_from_another_models(tmp_path):
-    folder = make_data(tmp_path)
-    second = tmp_path / "second"
-    second.mkdir()
-    for i in range(3):
-        Image.open(PHOTO).save(second / f"{i}.png")
+    folder, _ = make_two_folders(tmp_path)
     source = tmp_path / "source.safetensors"
     assert train.main(rvq_command(folder, source, 2, "--seed", "9")) == 0
     warm = tmp_path / "warm.safetensors"
