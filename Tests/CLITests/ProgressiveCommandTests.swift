@@ -1,4 +1,5 @@
 import Foundation
+import VQCodec
 import Images
 import XCTest
 
@@ -338,5 +339,31 @@ final class OneStageOnlyCommandTests: XCTestCase {
             XCTAssertEqual(result.stderr, message)
             XCTAssertEqual(result.stdout, "")
         }
+    }
+}
+
+/// The shipped progressive model is listed by `vqcodec models`, found by its name with `--model`,
+/// and its files decode without `--model` (found in the catalogue by the name in the header).
+final class ShippedProgressiveModelTests: XCTestCase {
+    func testTheShippedProgressiveModelIsListedAndUsedByName() throws {
+        let catalogue = try ShippedModels.levels()
+        let name = try XCTUnwrap(catalogue.progressive.first?.model, "the catalogue lists a progressive model")
+        let listed = try CLI.run(["models"])
+        XCTAssertEqual(listed.status, 0, listed.stderr)
+        XCTAssertTrue(listed.stdout.contains("progressive model \(name):"), listed.stdout)
+        XCTAssertTrue(listed.stdout.contains("vqcodec encode --model \(name) -q K"), listed.stdout)
+
+        let folder = try CLI.temporaryFolder()
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let photo = CLI.fixtures.appendingPathComponent("images/photo-192x128.png").path
+        let coded = folder.appendingPathComponent("p.vqc").path, decoded = folder.appendingPathComponent("p.png").path
+        let encoded = try CLI.run(["encode", photo, coded, "--model", name, "-q", "2"])
+        XCTAssertEqual(encoded.status, 0, encoded.stderr)
+        XCTAssertTrue(encoded.stdout.contains("2 of 4 stages"), encoded.stdout)
+        let back = try CLI.run(["decode", coded, decoded])
+        XCTAssertEqual(back.status, 0, back.stderr)
+        XCTAssertTrue(back.stdout.contains("2 of 2 stages"), back.stdout)
+        let missing = try CLI.run(["encode", photo, coded, "--model", "no-such-model"])
+        XCTAssertEqual(missing.status, 66, missing.stderr)
     }
 }
