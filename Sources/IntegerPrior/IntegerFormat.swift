@@ -3,6 +3,22 @@ import Foundation
 /// Constants of the integer prior's arithmetic, format 1 (`Formats/prior.md`). Changing any of
 /// them changes the file format: bump `version`.
 package enum IntegerFormat {
+    /// The JSON header stored under `key` (a prior's configuration with its `format`), after
+    /// checking that it is there, parses as `Header`, and has this format `version`.
+    package static func header<Header: Decodable & VersionedHeader>(
+        _ metadata: [String: String], key: String, as _: Header.Type
+    ) throws(PriorError) -> Header {
+        guard let text = metadata[key] else { throw .missingMetadata(key: key) }
+        let header: Header
+        do {
+            header = try JSONDecoder().decode(Header.self, from: Data(text.utf8))
+        } catch {
+            throw .malformedMetadata(key: key, reason: String(describing: error))
+        }
+        guard header.format == version else { throw .unsupportedFormat(found: header.format, supported: version) }
+        return header
+    }
+
     /// Version written in `prior_int.config`.
     package static let version = 1
     /// Every activation that feeds a linear layer is an integer in −A…A (A ↔ 1.0 for gates).
@@ -30,4 +46,9 @@ package enum IntegerFormat {
     package static let logitFractionBits = 5
     /// exp-table entries in units of 2^−20.
     package static let expFractionBits = 20
+}
+
+/// A stored configuration that names the integer format it was written in.
+package protocol VersionedHeader {
+    var format: Int { get }
 }

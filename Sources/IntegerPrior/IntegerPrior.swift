@@ -47,8 +47,8 @@ public struct IntegerPrior: Sendable {
     }
 
     /// The JSON of `prior_int.config`.
-    package struct Header: Codable, Equatable {
-        var format: Int
+    package struct Header: Codable, Equatable, VersionedHeader {
+        package var format: Int
         var groups: Int
         var codebookSize: Int
         var embeddingDimension: Int
@@ -82,16 +82,7 @@ public struct IntegerPrior: Sendable {
 
     package init(metadata: [String: String], tensors allTensors: [String: StoredTensor]) throws(PriorError) {
         let key = Self.configurationKey
-        guard let text = metadata[key] else { throw .missingMetadata(key: key) }
-        let header: Header
-        do {
-            header = try JSONDecoder().decode(Header.self, from: Data(text.utf8))
-        } catch {
-            throw .malformedMetadata(key: key, reason: String(describing: error))
-        }
-        guard header.format == IntegerFormat.version else {
-            throw .unsupportedFormat(found: header.format, supported: IntegerFormat.version)
-        }
+        let header = try IntegerFormat.header(metadata, key: key, as: Header.self)
         let configuration = header.configuration
         try configuration.validate()
         let tensors = allTensors.filter { $0.key.hasPrefix(Self.tensorPrefix) }

@@ -62,8 +62,8 @@ public struct IntegerStagePriors: Sendable {
     }
 
     /// The JSON of `rvq.prior_int.config`.
-    package struct Header: Codable, Equatable {
-        var format: Int
+    package struct Header: Codable, Equatable, VersionedHeader {
+        package var format: Int
         var latentChannels: Int
         var stages: [StagePriorConfiguration]
 
@@ -87,16 +87,7 @@ public struct IntegerStagePriors: Sendable {
 
     package init(metadata: [String: String], tensors allTensors: [String: StoredTensor]) throws(PriorError) {
         let key = Self.configurationKey
-        guard let text = metadata[key] else { throw .missingMetadata(key: key) }
-        let header: Header
-        do {
-            header = try JSONDecoder().decode(Header.self, from: Data(text.utf8))
-        } catch {
-            throw .malformedMetadata(key: key, reason: String(describing: error))
-        }
-        guard header.format == IntegerFormat.version else {
-            throw .unsupportedFormat(found: header.format, supported: IntegerFormat.version)
-        }
+        let header = try IntegerFormat.header(metadata, key: key, as: Header.self)
         let d = header.latentChannels
         guard (1...1024).contains(d) else {
             throw .invalidConfiguration(field: "latentChannels", value: d, expected: "1…1024")

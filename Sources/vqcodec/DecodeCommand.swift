@@ -105,12 +105,7 @@ struct DecodeCommand: ParsableCommand {
         do { header = try VQCHeader.read(from: bytes, limits: limits.containerLimits) } catch { throw fail(error, subject: input) }
         let codecModel: CodecModel
         do {
-            switch try models.model(name: header.modelName, checksum: header.modelChecksum, file: input) {
-            case .oneStage(let model): codecModel = model
-            case .progressive(let model):
-                throw ContainerError.wrongModel(fileModel: header.modelName, fileChecksum: header.modelChecksum,
-                                                givenModel: model.name, givenChecksum: model.checksum)
-            }
+            codecModel = try models.model(name: header.modelName, checksum: header.modelChecksum, file: input).oneStage()
         } catch { throw fail(error, subject: input) }
         let options = decodeOptions(threads: threads)
         let start = Date()
@@ -157,12 +152,8 @@ extension DecodeCommand {
         }
         let codecModel: ProgressiveCodecModel
         do {
-            switch try models.model(name: header.modelName, checksum: header.modelChecksum, file: input) {
-            case .progressive(let model): codecModel = model
-            case .oneStage(let model):
-                throw ContainerError.wrongModel(fileModel: header.modelName, fileChecksum: header.modelChecksum,
-                                                givenModel: model.name, givenChecksum: model.checksum)
-            }
+            codecModel = try models.model(name: header.modelName, checksum: header.modelChecksum, file: input)
+                .progressive()
         } catch { throw fail(error, subject: input) }
         let options = decodeOptions(threads: threads)
         let wanted = quality ?? header.stageCount
@@ -194,12 +185,35 @@ final class ModelCache {
     init(explicit: AnyCodecModel?) { self.explicit = explicit }
 
     /// The model of a file whose header names `name` and `checksum`.
-    func model(name: String, checksum: UInt64, file: String) throws -> AnyCodecModel {
-        if let explicit { return explicit }
+    func model(name: String, checksum: UInt64, file: String) throws -> FileModel {
+        let model: AnyCodecModel
         let key = "\(name)\u{0}\(checksum)"
-        if let model = found[key] { return model }
-        let model = try ModelLookup.model(name: name, checksum: checksum, given: nil, file: file)
-        found[key] = model
-        return model
+        if let explicit { model = explicit } else if let known = found[key] { model = known } else {
+            model = try ModelLookup.model(name: name, checksum: checksum, given: nil, file: file)
+            found[key] = model
+        }
+        return FileModel(model: model, fileModel: name, fileChecksum: checksum)
+    }
+
+    /// A file's model, of the kind its format version needs: a one-stage model for version 1, a
+    /// progressive one for version 2; the other kind cannot have written the file (wrong model).
+    struct FileModel {
+        let model: AnyCodecModel
+        let fileModel: String
+        let fileChecksum: UInt64
+
+        func oneStage() throws -> CodecModel {
+            if case .oneStage(let model) = model { return model }
+            throw wrongModel()
+        }
+
+        func progressive() throws -> ProgressiveCodecModel {
+            if case .progressive(let model) = model { return model }
+            throw wrongModel()
+        }
+
+        private func wrongModel() -> ContainerError {
+            .wrongModel(fileModel: fileModel, fileChecksum: fileChecksum, givenModel: model.name, givenChecksum: model.checksum)
+        }
     }
 }

@@ -733,3 +733,14 @@ def test_init_from_starts_the_transforms_from_another_models(tmp_path):
     command[command.index("--width") + 1] = "16"
     assert train.main(command) == 64                                        # transforms of another shape
     assert train.main(rvq_command(folder, tmp_path / "x.safetensors", 1, "--init-from", str(tmp_path / "none"))) == 64
+
+
+def test_recipes_record_paths_relative_to_the_repository(tmp_path):
+    root = train.REPOSITORY
+    shared = os.path.join(os.path.dirname(root), "shared", "data", "train")
+    assert train.recorded_path(os.path.join(root, "runs", "m.safetensors")) == os.path.join("runs", "m.safetensors")
+    assert train.recorded_path(shared) == os.path.join("..", "shared", "data", "train")
+    assert train.recorded_path("runs/m.safetensors") == "runs/m.safetensors"          # relative: as given
+    existing = os.path.join(root, "Tools")
+    line = f"train.py rvq --data {existing} --out /no/such/file --lr 1e-4"
+    assert train.recorded_command_line(line) == "train.py rvq --data Tools --out /no/such/file --lr 1e-4"

@@ -229,11 +229,27 @@ def autocast(dist_: Distributed, amp: bool):
     return torch.autocast(device_type=dist_.device.type, dtype=torch.bfloat16, enabled=enabled)
 
 
+REPOSITORY = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+
+def recorded_path(path: str) -> str:
+    """A path as a model file records it: relative to the repository (`../shared/data/train`,
+    `runs/m.safetensors`), so that no machine's absolute paths travel with a shipped model."""
+    return os.path.relpath(os.path.realpath(path), REPOSITORY) if os.path.isabs(path) else path
+
+
+def recorded_command_line(command_line: str) -> str:
+    """The command line with every absolute path that names an existing file or folder recorded
+    as `recorded_path` does."""
+    return " ".join(recorded_path(word) if os.path.isabs(word) and os.path.exists(word) else word
+                    for word in command_line.split(" "))
+
+
 def recipe_common(args_run: dict, dist_: Distributed, step: int, wall: float) -> dict:
     return {
         "trainer": f"Tools/train_torch (PyTorch {torch.__version__})",
-        "commandLine": args_run["command_line"],
-        "dataFolder": args_run["data"],
+        "commandLine": recorded_command_line(args_run["command_line"]),
+        "dataFolder": [recorded_path(d) for d in args_run["data"]],
         "seed": args_run["seed"],
         "steps": step,
         "plannedSteps": args_run["steps"],
@@ -880,7 +896,7 @@ def train_prior(args, dist_: Distributed) -> int:
             tensors.update(modelfile.prior_tensors(prior, half=args.half))
             metadata = dict(base_metadata)
             recipe = recipe_common(run, dist_, step, wall)
-            recipe.update(model=run["model"], holdOutEvery=run["hold_out_every"])
+            recipe.update(model=recorded_path(run["model"]), holdOutEvery=run["hold_out_every"])
             metadata[modelfile.PRIOR_CONFIG] = config.json()
             metadata["prior.recipe"] = modelfile.compact_json(recipe)
             if evaluation:
@@ -1122,7 +1138,7 @@ def train_rvq_prior(args, dist_: Distributed) -> int:
             tensors.update(modelfile.rvq_prior_tensors(prior, half=args.half))
             metadata = dict(base_metadata)
             recipe = recipe_common(run, dist_, step, wall)
-            recipe.update(model=run["model"], holdOutEvery=run["hold_out_every"], amp="bf16" if amp else "none")
+            recipe.update(model=recorded_path(run["model"]), holdOutEvery=run["hold_out_every"], amp="bf16" if amp else "none")
             metadata[modelfile.RVQ_PRIOR_CONFIG] = prior.json()
             metadata["rvq.prior.recipe"] = modelfile.compact_json(recipe)
             if evaluation:
