@@ -153,6 +153,7 @@ public final class Conv2d: Layer {
         // Per-worker partial sums: weight gradient, then bias gradient.
         let partials = parameterGradients.pointers(workers: workers, count: outC * k + outC)
         let weights = effectiveWeight()
+        let parameterGradients = ParameterGradients.enabled
         let gradInput = Tensor(shape: input.shape) { dx in
             input.data.withUnsafeBufferPointer { x in
                 gradOutput.data.withUnsafeBufferPointer { dyAll in
@@ -165,14 +166,18 @@ public final class Conv2d: Layer {
                                 let xi = x.baseAddress! + i * c * h * w
                                 let dxi = dx.baseAddress! + i * c * h * w
                                 let dy = dyAll.baseAddress! + i * outC * plane
-                                for o in 0..<outC {
-                                    let total = sum(dy + o * plane, count: plane)
-                                    dB[o] = firstImage ? total : dB[o] + total
+                                if parameterGradients {
+                                    for o in 0..<outC {
+                                        let total = sum(dy + o * plane, count: plane)
+                                        dB[o] = firstImage ? total : dB[o] + total
+                                    }
                                 }
                                 if g.isPointwise {
-                                    gemm(transposeA: false, transposeB: true, m: outC, n: k, k: plane,
-                                         a: dy, lda: plane, b: xi, ldb: plane,
-                                         beta: firstImage ? 0 : 1, c: dW, ldc: k)
+                                    if parameterGradients {
+                                        gemm(transposeA: false, transposeB: true, m: outC, n: k, k: plane,
+                                             a: dy, lda: plane, b: xi, ldb: plane,
+                                             beta: firstImage ? 0 : 1, c: dW, ldc: k)
+                                    }
                                     gemm(transposeA: true, transposeB: false, m: k, n: plane, k: outC,
                                          a: wp.baseAddress!, lda: k, b: dy, ldb: plane,
                                          beta: 0, c: dxi, ldc: plane)
@@ -182,11 +187,13 @@ public final class Conv2d: Layer {
                                 for firstRow in stride(from: 0, to: oh, by: rowsPerChunk) {
                                     let rows = firstRow..<min(firstRow + rowsPerChunk, oh)
                                     let columnCount = rows.count * ow
-                                    im2col(xi, channels: c, height: h, width: w, geometry: g,
-                                           outputRows: rows, outputWidth: ow, into: columnBuffers[worker])
-                                    gemm(transposeA: false, transposeB: true, m: outC, n: k, k: columnCount,
-                                         a: dy + firstRow * ow, lda: plane, b: columnBuffers[worker], ldb: columnCount,
-                                         beta: firstImage && firstRow == 0 ? 0 : 1, c: dW, ldc: k)
+                                    if parameterGradients {
+                                        im2col(xi, channels: c, height: h, width: w, geometry: g,
+                                               outputRows: rows, outputWidth: ow, into: columnBuffers[worker])
+                                        gemm(transposeA: false, transposeB: true, m: outC, n: k, k: columnCount,
+                                             a: dy + firstRow * ow, lda: plane, b: columnBuffers[worker], ldb: columnCount,
+                                             beta: firstImage && firstRow == 0 ? 0 : 1, c: dW, ldc: k)
+                                    }
                                     gemm(transposeA: true, transposeB: false, m: k, n: columnCount, k: outC,
                                          a: wp.baseAddress!, lda: k, b: dy + firstRow * ow, ldb: plane,
                                          beta: 0, c: gradientBuffers[worker], ldc: columnCount)
@@ -199,6 +206,7 @@ public final class Conv2d: Layer {
                 }
             }
         }
+        guard parameterGradients else { return gradInput }
         for worker in 0..<workers {
             let dW = partials[worker]
             weight.gradient.data.withUnsafeMutableBufferPointer { gw in

@@ -121,6 +121,7 @@ public final class GDN: Layer {
         let partialBuffers = partials.pointers(workers: workers, count: c * c + c)
         let gammaBounded = gamma.value.data.map { max($0, 0) }
         let inverse = self.inverse
+        let parameterGradients = ParameterGradients.enabled
         // With r = 1/sqrt(u), u = beta + gamma·x²:
         //   GDN  y = x·r:  t = dy·x·r³,  dx = dy·r − x·(gammaᵀt),  dgamma = −½ t(x²)ᵀ, dbeta = −½ Σt
         //   IGDN y = x/r:  t = dy·x·r,   dx = dy/r + x·(gammaᵀt),  dgamma = +½ t(x²)ᵀ, dbeta = +½ Σt
@@ -158,8 +159,10 @@ public final class GDN: Layer {
                                         }
                                         gemm(transposeA: true, transposeB: false, m: c, n: cols, k: c,
                                              a: gp.baseAddress!, lda: c, b: t, ldb: cols, beta: 0, c: v, ldc: cols)
-                                        gemm(transposeA: false, transposeB: true, m: c, n: c, k: cols,
-                                             a: t, lda: cols, b: s, ldb: cols, beta: 1, c: dG, ldc: c)
+                                        if parameterGradients {
+                                            gemm(transposeA: false, transposeB: true, m: c, n: c, k: cols,
+                                                 a: t, lda: cols, b: s, ldb: cols, beta: 1, c: dG, ldc: c)
+                                        }
                                         for ch in 0..<c {
                                             let xr = xi + ch * plane, rr = ri + ch * plane, dyr = dyi + ch * plane
                                             let dxr = dxi + ch * plane, vr = v + ch * cols
@@ -178,6 +181,7 @@ public final class GDN: Layer {
                 }
             }
         }
+        guard parameterGradients else { return gradInput }
         let scale: Float = inverse ? 0.5 : -0.5
         var gammaStep = [Float](repeating: 0, count: c * c)
         var betaStep = [Float](repeating: 0, count: c)

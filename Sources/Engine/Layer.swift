@@ -49,3 +49,11 @@ extension Tensor {
         return Tensor(shape: shape, data: data)
     }
 }
+
+/// Whether `backward` passes compute parameter gradients. An encoder that only needs the gradient
+/// with respect to a layer's input (a search over codes) turns them off for its passes, which
+/// skips the weight-gradient products; gradients already accumulated are left untouched.
+/// Read once at the start of each `backward`, on the calling task.
+public enum ParameterGradients {
+    @TaskLocal public static var enabled = true
+}

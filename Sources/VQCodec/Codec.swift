@@ -40,7 +40,32 @@ public enum VQCodec {
         public var transformBlockPixels: Int = VQCodec.defaultTransformBlockPixels
         /// Limits the header must satisfy: the encoder refuses to write a file its readers would refuse.
         public var limits: ContainerLimits = ContainerLimits()
+        /// How hard to choose the codes: 0 takes the code nearest to the analysis output (fast);
+        /// 1, 2 and 3 search among more candidate codes, in more passes, for the symbols that
+        /// minimise pixel error plus ``rateDistortionSlope`` times bits (see `docs/design.md`).
+        /// Files decode with any vqcodec either way.
+        public var effort: Int = 0
+        /// At effort ≥ 1, what one bit per pixel is worth, in dB of PSNR: a code that saves rate
+        /// is taken when it costs less PSNR than this many dB per bit per pixel saved, and one
+        /// that spends rate when it gains more. nil: ``defaultRateDistortionSlope(bitsPerPixel:)``
+        /// at the rate of the nearest codes, which follows the slope of the rate–distortion curve
+        /// at the image's own rate.
+        public var rateDistortionSlope: Double?
         public init() {}
+    }
+
+    /// Effort levels ``EncodeOptions/effort`` accepts.
+    public static let effortRange = 0...3
+
+    /// dB of PSNR per unit of ln(bits per pixel): how steeply PSNR rises with rate along the
+    /// shipped levels' curves (about 1.7 dB per doubling of the rate on the training photos).
+    public static let rateDistortionSlopeTimesRate = 2.5
+
+    /// The trade-off an effortful encode uses when the caller sets none, in dB per bit per pixel,
+    /// for an image whose nearest codes cost `bitsPerPixel`: the curve's slope there,
+    /// ``rateDistortionSlopeTimesRate`` / bpp (10 dB per bpp at 0.25 bpp, 4 at 0.625).
+    public static func defaultRateDistortionSlope(bitsPerPixel: Double) -> Double {
+        rateDistortionSlopeTimesRate / max(bitsPerPixel, 0.01)
     }
 
     /// Side in pixels of the blocks the transforms run on when the caller does not choose. The
@@ -117,7 +142,18 @@ public enum VQCodec {
         try fields.validate(limits: options.limits)
 
         let block = blockPositions(options.transformBlockPixels, stride: config.stride)
-        let symbols = BlockTransforms.symbols(of: image, model: model, block: block)
+        precondition(effortRange.contains(options.effort), "effort \(options.effort) outside \(effortRange)")
+        let symbols: [Int32]
+        if let plan = CodeSearch.Plan.forEffort(options.effort) {
+            let slope = options.rateDistortionSlope
+            precondition(slope.map { $0.isFinite && $0 >= 0 } ?? true, "the rate–distortion slope must be finite and ≥ 0")
+            symbols = try CodeSearch.symbols(
+                of: image, model: model, tiles: (0..<fields.tileCount).map(fields.latentRect(ofTile:)),
+                latentHeight: latent.height, latentWidth: latent.width, block: block, plan: plan, slope: slope,
+                threads: options.threads).symbols
+        } else {
+            symbols = BlockTransforms.symbols(of: image, model: model, block: block)
+        }
         precondition(symbols.count == config.groups * latent.height * latent.width)
 
         let coded = try TileParallelism.map(count: fields.tileCount, threads: options.threads) { index -> ([UInt8], Double) in

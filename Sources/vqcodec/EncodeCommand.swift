@@ -70,6 +70,8 @@ struct EncodeCommand: ParsableCommand {
     @Option(name: .long, help: "With --out-dir: files encoded at once (each job loads its own copy of the model).")
     var jobs = 1
 
+    @OptionGroup var effort: EffortOptions
+
     @OptionGroup var limits: CodingLimitOptions
 
     func validate() throws {
@@ -131,6 +133,7 @@ struct EncodeCommand: ParsableCommand {
         options.threads = threads
         options.reconstruct = psnr
         options.limits = limits.containerLimits
+        effort.apply(to: &options)
         if case .progressive(let progressive) = models.single {
             return try encodeProgressive(image, input: input, to: output, with: progressive, choice: models.choice,
                                          inputs: inputs + models.paths, options: options)

@@ -24,12 +24,15 @@ struct EvalCommand: ParsableCommand {
     @Option(name: .long, help: "Tile side in latent positions.")
     var tileSize = VQCodec.defaultTileSize
 
+    @OptionGroup var effort: EffortOptions
+
     func run() throws {
         let codecModel = try loadOneStageModel(model, for: "eval",
                                                 hint: "vqcodec rd DIR --model M evaluates each of its quality levels")
         let files = try pngFiles(in: folder)
         var options = VQCodec.EncodeOptions()
         options.tileSize = tileSize
+        effort.apply(to: &options)
         let groups = codecModel.configuration.groups
         print("model \(codecModel.name) (\(codecModel.source)): stride \(codecModel.configuration.stride), "
               + "\(groups) groups × \(codecModel.configuration.codebookSize) codes")

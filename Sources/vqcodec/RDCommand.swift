@@ -41,6 +41,8 @@ struct RDCommand: ParsableCommand {
     @Option(name: .long, help: "Tile side in latent positions.")
     var tileSize = VQCodec.defaultTileSize
 
+    @OptionGroup var effort: EffortOptions
+
     func validate() throws {
         for level in quality.flatMap({ $0.split(separator: ",") }) where Int(level.trimmingCharacters(in: .whitespaces)) == nil {
             throw ValidationError("-q takes quality level numbers, e.g. -q 1,3; found \"\(level)\"")
@@ -74,6 +76,7 @@ struct RDCommand: ParsableCommand {
         }
         var options = VQCodec.EncodeOptions()
         options.tileSize = tileSize
+        effort.apply(to: &options)
         let modelLabels = Self.labels(models.map(\.name))
         // One curve point per one-stage model, one per quality level of a progressive model.
         var labels: [String] = []

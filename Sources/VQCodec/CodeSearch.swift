@@ -1,0 +1,376 @@
+import Container
+import Engine
+import Foundation
+import Images
+import Quantizer
+import RangeCoder
+import SeededRandom
+import Transforms
+
+/// Rate–distortion-optimised code choice: the encoder side of `--effort 1…3`.
+///
+/// The nearest code to the analysis output minimises distance in latent space; what a user gets
+/// is pixel error and file size. The search minimises, over the symbols, the Lagrangian
+///
+///     J = D + μ·R,    D = Σ (clamp(ŝ) − s)² over the image's samples (scale [0, 1]),
+///                     R = Σ −log2 p(symbol) under the integer prior (the bits the range coder pays),
+///
+/// choosing each symbol among the `candidates` codes nearest to the analysis output. It works in
+/// sweeps; each sweep visits one coset of the latent grid (positions `spacing` apart in both
+/// directions) and, for every position and group of it, scores each candidate code c against the
+/// current one with a second-order model of the distortion and the exact rate of that symbol:
+///
+///     ΔJ(c) ≈ gᵀΔ + ΔᵀHΔ + μ·(bits(c) − bits(current)),    Δ = code vector(c) − code vector(current)
+///
+/// g = ∂D/∂L̂ at that position comes from one backward pass through the synthesis (blockwise, like
+/// the decoder's synthesis); H is the synthesis's Gauss–Newton matrix JᵀJ averaged over the image's
+/// positions, estimated once from a backward pass of random ±1 pixel noise (E[aaᵀ] = JᵀJ for
+/// a = Jᵀu). A position's groups are decided one after another, each change moving the gradient
+/// seen by the next by 2HΔ. The bits come from the prior's tables for the current symbols.
+///
+/// After each sweep the true J is measured (a synthesis pass and a prior pass, which also give the
+/// next sweep's gradient and tables); a sweep that did not lower it is undone. So J never rises,
+/// and the result is a deterministic function of the image, the model, the plan and μ: every
+/// quantity is computed in a fixed order, on one thread per tile, and by the transforms exactly as
+/// the encoder's analysis is (independent of the thread count).
+///
+/// The decoder and the format do not change: the output is a list of symbols like any other.
+enum CodeSearch {
+    /// How hard to search: the effort levels of `vqcodec encode --effort`.
+    struct Plan: Sendable, Equatable {
+        /// Codes considered per position and group (the nearest ones), the current one included.
+        var candidates: Int
+        /// Passes over the whole grid; each is `spacing²` sweeps.
+        var passes: Int
+        /// Distance between the positions decided together in one sweep.
+        var spacing: Int
+
+        /// The plan of effort 1…3; nil for effort 0 (nearest codes, no search).
+        static func forEffort(_ effort: Int) -> Plan? {
+            switch effort {
+            case 1: return Plan(candidates: 4, passes: 1, spacing: 2)
+            case 2: return Plan(candidates: 8, passes: 2, spacing: 2)
+            case 3: return Plan(candidates: 16, passes: 4, spacing: 2)
+            default: return nil
+            }
+        }
+    }
+
+    /// What a search did, for reports and tests.
+    struct Report: Sendable, Equatable {
+        /// J, D and R of the nearest codes, then of the result (D as a sum of squared errors on
+        /// the [0, 1] scale over every sample, R in bits).
+        var initialDistortion: Double, initialBits: Double
+        var finalDistortion: Double, finalBits: Double
+        /// Sweeps run and sweeps kept.
+        var sweeps: Int, keptSweeps: Int
+        /// Symbols that differ from the nearest codes.
+        var changedSymbols: Int
+    }
+
+    /// The symbols `[G, h, w]` of `image` that the search settles on.
+    ///
+    /// - tiles: the file's tiles (the prior's context never crosses their edges), covering `h × w`.
+    /// - slope: the trade-off in dB per bit per pixel: a change is worth making when it saves more
+    ///   than one bit per pixel for each `slope` dB it costs (or gains more dB than its bits cost).
+    ///   Converted to μ at the nearest codes' distortion: μ = slope · ln 10 / 10 · D₀ / pixels.
+    ///   nil: ``VQCodec/defaultRateDistortionSlope(bitsPerPixel:)`` at the nearest codes' rate.
+    static func symbols(of image: Image, model: CodecModel, tiles: [LatentRect], latentHeight h: Int,
+                        latentWidth w: Int, block: Int, plan: Plan, slope: Double?,
+                        threads: Int) throws -> (symbols: [Int32], report: Report) {
+        let config = model.configuration
+        let (groups, dimension, channels, k) = (config.groups, config.dimension, config.latentChannels, plan.candidates)
+        let codebooks = model.withTransforms { $0.codebooks }
+
+        var symbols: [Int32]
+        let candidates: [Int32]
+        (symbols, candidates) = nearest(of: image, model: model, latentHeight: h, latentWidth: w,
+                                            block: block, candidates: k)
+        let initialSymbols = symbols
+        var (distortion, gradient) = distortionPass(symbols: symbols, image: image, model: model,
+                                                    latentHeight: h, latentWidth: w, block: block)
+        var (bits, candidateBits) = try ratePass(symbols: symbols, candidates: candidates, count: k, model: model,
+                                                 tiles: tiles, latentHeight: h, latentWidth: w, threads: threads)
+        let curvature = curvaturePass(symbols: symbols, image: image, model: model,
+                                      latentHeight: h, latentWidth: w, block: block)
+        let pixels = Double(image.width * image.height)
+        let slope = slope ?? VQCodec.defaultRateDistortionSlope(bitsPerPixel: bits / pixels)
+        let mu = slope * log(10) / 10 * distortion / pixels
+        var cost = distortion + mu * bits
+        let (initialDistortion, initialBits) = (distortion, bits)
+        var sweeps = 0, kept = 0
+
+        var delta = [Float](repeating: 0, count: dimension)
+        var local = [Double](repeating: 0, count: channels)
+        let plane = h * w
+        for _ in 0..<plan.passes {
+            var keptInPass = 0
+            for cosetY in 0..<plan.spacing {
+                for cosetX in 0..<plan.spacing {
+                    var proposal = symbols
+                    var changes = 0
+                    for y in Swift.stride(from: cosetY, to: h, by: plan.spacing) {
+                        for x in Swift.stride(from: cosetX, to: w, by: plan.spacing) {
+                            let p = y * w + x
+                            for c in 0..<channels { local[c] = Double(gradient[c * plane + p]) }
+                            for g in 0..<groups {
+                                let index = g * plane + p
+                                let current = Int(proposal[index])
+                                let options = index * k
+                                var currentSlot = 0
+                                while Int(candidates[options + currentSlot]) != current { currentSlot += 1 }
+                                var bestScore = 0.0, bestSlot = currentSlot
+                                for slot in 0..<k where slot != currentSlot {
+                                    let code = Int(candidates[options + slot])
+                                    var linear = 0.0
+                                    for i in 0..<dimension {
+                                        delta[i] = codebooks.vectors[(g * codebooks.codebookSize + code) * dimension + i]
+                                            - codebooks.vectors[(g * codebooks.codebookSize + current) * dimension + i]
+                                        linear += local[g * dimension + i] * Double(delta[i])
+                                    }
+                                    var quadratic = 0.0
+                                    for i in 0..<dimension {
+                                        let row = (g * dimension + i) * channels + g * dimension
+                                        var s: Float = 0
+                                        for j in 0..<dimension { s += curvature[row + j] * delta[j] }
+                                        quadratic += Double(delta[i] * s)
+                                    }
+                                    let rate = Double(candidateBits[options + slot] - candidateBits[options + currentSlot])
+                                    let score = linear + quadratic + mu * rate
+                                    if score < bestScore { bestScore = score; bestSlot = slot }
+                                }
+                                guard bestSlot != currentSlot else { continue }
+                                let code = Int(candidates[options + bestSlot])
+                                for i in 0..<dimension {
+                                    delta[i] = codebooks.vectors[(g * codebooks.codebookSize + code) * dimension + i]
+                                        - codebooks.vectors[(g * codebooks.codebookSize + current) * dimension + i]
+                                }
+                                for c in 0..<channels {
+                                    var s: Float = 0
+                                    for j in 0..<dimension { s += curvature[c * channels + g * dimension + j] * delta[j] }
+                                    local[c] += 2 * Double(s)
+                                }
+                                proposal[index] = Int32(code)
+                                changes += 1
+                            }
+                        }
+                    }
+                    guard changes > 0 else { continue }
+                    sweeps += 1
+                    let (newDistortion, newGradient) = distortionPass(
+                        symbols: proposal, image: image, model: model, latentHeight: h, latentWidth: w, block: block)
+                    let (newBits, newCandidateBits) = try ratePass(
+                        symbols: proposal, candidates: candidates, count: k, model: model, tiles: tiles,
+                        latentHeight: h, latentWidth: w, threads: threads)
+                    let newCost = newDistortion + mu * newBits
+                    if newCost < cost {
+                        symbols = proposal
+                        (distortion, gradient, bits, candidateBits, cost) = (newDistortion, newGradient, newBits, newCandidateBits, newCost)
+                        kept += 1
+                        keptInPass += 1
+                    }
+                }
+            }
+            if keptInPass == 0 { break }
+        }
+        let changed = zip(symbols, initialSymbols).reduce(0) { $0 + ($1.0 != $1.1 ? 1 : 0) }
+        return (symbols, Report(initialDistortion: initialDistortion, initialBits: initialBits,
+                                finalDistortion: distortion, finalBits: bits,
+                                sweeps: sweeps, keptSweeps: kept, changedSymbols: changed))
+    }
+
+    /// The nearest codes `[G, h, w]` (exactly the plain encoder's) and the `count` nearest
+    /// candidates `[G, h, w, count]` of every position and group, the nearest first.
+    static func nearest(of image: Image, model: CodecModel, latentHeight h: Int, latentWidth w: Int,
+                        block: Int, candidates count: Int) -> (symbols: [Int32], candidates: [Int32]) {
+        let config = model.configuration
+        let (groups, stride) = (config.groups, config.stride)
+        var symbols = [Int32](repeating: 0, count: groups * h * w)
+        var candidates = [Int32](repeating: 0, count: groups * h * w * count)
+        model.withTransforms { vqvae in
+            for core in BlockTransforms.blocks(height: h, width: w, block: block) {
+                let outer = BlockTransforms.expand(core, by: vqvae.analysisHalo, height: h, width: w)
+                let input = Pixels.tensor(from: image, top: outer.top * stride, left: outer.left * stride,
+                                          height: outer.height * stride, width: outer.width * stride)
+                let latent = vqvae.analysisLatent(images: input)
+                let nearest = vqvae.codebooks.nearestSymbols(latent: latent)  // [G, outer]
+                let coreLatent = crop(latent, from: outer, to: core)
+                let found = vqvae.codebooks.nearestCandidates(latent: coreLatent, count: count)  // [G, core, count]
+                for g in 0..<groups {
+                    for y in 0..<core.height {
+                        for x in 0..<core.width {
+                            let symbol = nearest[(g * outer.height + core.top - outer.top + y) * outer.width
+                                                 + core.left - outer.left + x]
+                            let target = (g * h + core.top + y) * w + core.left + x
+                            symbols[target] = symbol
+                            // The nearest code first, exactly as the plain encoder finds it (the
+                            // candidate search sums distances in another order, so near-ties may differ).
+                            let source = ((g * core.height + y) * core.width + x) * count
+                            var list = Array(found[source..<(source + count)])
+                            if let at = list.firstIndex(of: symbol) { list.remove(at: at) } else { list.removeLast() }
+                            list.insert(symbol, at: 0)
+                            for j in 0..<count { candidates[target * count + j] = list[j] }
+                        }
+                    }
+                }
+            }
+        }
+        return (symbols, candidates)
+    }
+
+    /// `latent` `[1, C, outer]` cut to the positions of `core`.
+    static func crop(_ latent: Tensor, from outer: LatentRect, to core: LatentRect) -> Tensor {
+        let channels = latent.shape[1]
+        var data = [Float](repeating: 0, count: channels * core.height * core.width)
+        for c in 0..<channels {
+            for y in 0..<core.height {
+                let source = (c * outer.height + core.top - outer.top + y) * outer.width + core.left - outer.left
+                let target = (c * core.height + y) * core.width
+                for x in 0..<core.width { data[target + x] = latent.data[source + x] }
+            }
+        }
+        return Tensor(shape: [1, channels, core.height, core.width], data: data)
+    }
+
+    /// Runs the synthesis block by block over the latent of `symbols`, each block's pixels from a
+    /// crop with the synthesis halo (as the decoder does), and back-propagates `outputGradient`
+    /// of each block's own pixels (those inside the image) to the latent. Returns the sum the
+    /// closure reports and the latent gradient `[C, h, w]` summed over blocks.
+    private static func blockwiseGradient(
+        symbols: [Int32], image: Image, model: CodecModel, latentHeight h: Int, latentWidth w: Int, block: Int,
+        outputGradient: (_ reconstruction: Tensor, _ target: Tensor, _ rows: Range<Int>, _ columns: Range<Int>,
+                         _ gradient: inout [Float]) -> Double
+    ) -> (total: Double, gradient: [Float]) {
+        let config = model.configuration
+        let (groups, channels, stride) = (config.groups, config.latentChannels, config.stride)
+        var total = 0.0
+        var gradient = [Float](repeating: 0, count: channels * h * w)
+        model.withTransforms { vqvae in
+            for core in BlockTransforms.blocks(height: h, width: w, block: block) {
+                let outer = BlockTransforms.expand(core, by: vqvae.synthesisHalo, height: h, width: w)
+                let crop = Tiles.extract(symbols, groups: groups, latentWidth: w, latentHeight: h, rect: outer)
+                let latent = vqvae.codebooks.latent(symbols: crop, batch: 1, height: outer.height, width: outer.width)
+                let target = Pixels.tensor(from: image, top: outer.top * stride, left: outer.left * stride,
+                                           height: outer.height * stride, width: outer.width * stride)
+                // This block's own pixels, in the crop's coordinates, cut to the image.
+                let rows = ((core.top - outer.top) * stride)..<(min((core.top + core.height) * stride, image.height) - outer.top * stride)
+                let columns = ((core.left - outer.left) * stride)..<(min((core.left + core.width) * stride, image.width) - outer.left * stride)
+                let latentGradient = vqvae.synthesisGradient(latent: latent) { reconstruction in
+                    var outGradient = [Float](repeating: 0, count: reconstruction.count)
+                    total += outputGradient(reconstruction, target, rows, columns, &outGradient)
+                    return Tensor(shape: reconstruction.shape, data: outGradient)
+                }
+                for c in 0..<channels {
+                    for y in 0..<outer.height {
+                        let source = (c * outer.height + y) * outer.width
+                        let destination = (c * h + outer.top + y) * w + outer.left
+                        for x in 0..<outer.width { gradient[destination + x] += latentGradient.data[source + x] }
+                    }
+                }
+            }
+        }
+        return (total, gradient)
+    }
+
+    /// D (sum of squared errors of the clamped reconstruction, scale [0, 1], every sample of the
+    /// image) and ∂D/∂L̂ `[C, h, w]` (zero where the reconstruction is clamped).
+    static func distortionPass(symbols: [Int32], image: Image, model: CodecModel, latentHeight h: Int,
+                               latentWidth w: Int, block: Int) -> (distortion: Double, gradient: [Float]) {
+        let result = blockwiseGradient(symbols: symbols, image: image, model: model, latentHeight: h, latentWidth: w,
+                                       block: block) { reconstruction, target, rows, columns, gradient in
+            let (height, width) = (reconstruction.shape[2], reconstruction.shape[3])
+            let plane = height * width
+            var sum = 0.0
+            for c in 0..<3 {
+                for y in rows {
+                    for x in columns {
+                        let i = c * plane + y * width + x
+                        let v = reconstruction.data[i]
+                        let e = min(max(v, 0), 1) - target.data[i]
+                        sum += Double(e * e)
+                        gradient[i] = v > 0 && v < 1 ? 2 * e : 0
+                    }
+                }
+            }
+            return sum
+        }
+        return (result.total, result.gradient)
+    }
+
+    /// The synthesis's Gauss–Newton matrix JᵀJ `[C, C]` averaged over the latent positions,
+    /// estimated from one backward pass of ±1 noise on the image's samples (seeded: deterministic).
+    static func curvaturePass(symbols: [Int32], image: Image, model: CodecModel, latentHeight h: Int,
+                              latentWidth w: Int, block: Int) -> [Float] {
+        var generator = SplitMix64(seed: 0x5EED_C0DE)
+        let probe = blockwiseGradient(symbols: symbols, image: image, model: model, latentHeight: h, latentWidth: w,
+                                      block: block) { reconstruction, _, rows, columns, gradient in
+            let (height, width) = (reconstruction.shape[2], reconstruction.shape[3])
+            let plane = height * width
+            for c in 0..<3 {
+                for y in rows {
+                    var bits: UInt64 = 0
+                    for (n, x) in columns.enumerated() {
+                        if n % 64 == 0 { bits = generator.next() }
+                        gradient[c * plane + y * width + x] = (bits >> UInt64(n % 64)) & 1 == 0 ? 1 : -1
+                    }
+                }
+            }
+            return 0
+        }.gradient
+        let channels = model.configuration.latentChannels
+        let positions = h * w
+        var curvature = [Float](repeating: 0, count: channels * channels)
+        var sums = [Double](repeating: 0, count: channels * channels)
+        for p in 0..<positions {
+            for i in 0..<channels {
+                let a = Double(probe[i * positions + p])
+                for j in 0..<channels { sums[i * channels + j] += a * Double(probe[j * positions + p]) }
+            }
+        }
+        for i in 0..<sums.count { curvature[i] = Float(sums[i] / Double(positions)) }
+        return curvature
+    }
+
+    /// R (Σ −log2 p of `symbols` under the integer prior, in bits) and, for every position and
+    /// group, the bits each of its `count` candidates would cost in its place with the same context.
+    static func ratePass(symbols: [Int32], candidates: [Int32], count k: Int, model: CodecModel, tiles: [LatentRect],
+                         latentHeight h: Int, latentWidth w: Int, threads: Int) throws -> (bits: Double, candidateBits: [Float]) {
+        let groups = model.configuration.groups
+        let scale = Double(FrequencyTable.total)
+        let perTile = try TileParallelism.map(count: tiles.count, threads: threads) { index -> (Double, [Float]) in
+            let rect = tiles[index]
+            let tile = Tiles.extract(symbols, groups: groups, latentWidth: w, latentHeight: h, rect: rect)
+            var costs = [Float](repeating: 0, count: groups * rect.height * rect.width * k)
+            var total = 0.0
+            var n = 0
+            model.prior.forEachTable(symbols: tile, height: rect.height, width: rect.width) { symbol, table in
+                let (position, group) = (n / groups, n % groups)
+                let (y, x) = (position / rect.width, position % rect.width)
+                total -= log2(Double(table.frequency(of: symbol)) / scale)
+                let options = ((group * h + rect.top + y) * w + rect.left + x) * k
+                let out = ((group * rect.height + y) * rect.width + x) * k
+                for slot in 0..<k {
+                    costs[out + slot] = Float(-log2(Double(table.frequency(of: Int(candidates[options + slot]))) / scale))
+                }
+                n += 1
+            }
+            return (total, costs)
+        }
+        var bits = 0.0
+        var candidateBits = [Float](repeating: 0, count: groups * h * w * k)
+        for (index, (tileBits, costs)) in perTile.enumerated() {
+            bits += tileBits
+            let rect = tiles[index]
+            for g in 0..<groups {
+                for y in 0..<rect.height {
+                    for x in 0..<rect.width {
+                        let source = ((g * rect.height + y) * rect.width + x) * k
+                        let target = ((g * h + rect.top + y) * w + rect.left + x) * k
+                        for slot in 0..<k { candidateBits[target + slot] = costs[source + slot] }
+                    }
+                }
+            }
+        }
+        return (bits, candidateBits)
+    }
+}
