@@ -51,6 +51,7 @@ extension VQCodec {
     public static func encode(_ image: Image, model: ProgressiveCodecModel, stages: Int? = nil,
                               options: EncodeOptions = EncodeOptions()) throws -> ProgressiveEncodeResult {
         precondition(options.tileSize > 0 && options.threads > 0)
+        guard options.effort == 0 else { throw CodecError.effortUnavailable(model: model.name, effort: options.effort) }
         let config = model.configuration
         let count = stages ?? model.stageCount
         guard (1...model.stageCount).contains(count) else {

@@ -37,6 +37,30 @@ final class CodingCommandTests: XCTestCase {
         XCTAssertTrue(info.stdout.contains("model:   tiny-test"), info.stdout)
     }
 
+    /// `--effort 2` writes a file any decoder reads, and what encode reports is what decode gives;
+    /// the options are checked before anything runs.
+    func testEffortEncodesAFileThePlainDecoderReads() throws {
+        let encoded = try CLI.run(["encode", photo, path("e.vqc"), "--model", model, "--effort", "2", "--lambda", "5", "--psnr"])
+        XCTAssertEqual(encoded.status, 0, encoded.stderr)
+        let report = try XCTUnwrap(encoded.stdout.range(of: #"PSNR ([0-9.]+) dB"#, options: .regularExpression))
+        let reported = Double(encoded.stdout[report].dropFirst(5).dropLast(3))!
+        let decoded = try CLI.run(["decode", path("e.vqc"), path("e.png"), "--model", model])
+        XCTAssertEqual(decoded.status, 0, decoded.stderr)
+        let original = try pixels(photo), back = try pixels(path("e.png"))
+        var sum = 0.0
+        for i in original.indices { let d = Double(original[i]) - Double(back[i]); sum += d * d }
+        XCTAssertEqual(10 * log10(255 * 255 / (sum / Double(original.count))), reported, accuracy: 0.005)
+
+        for (arguments, message) in [(["--effort", "4"], "--effort must be 0 to 3"),
+                                     (["--lambda", "5"], "--lambda needs --effort"),
+                                     (["--effort", "1", "--lambda=-1"], "--lambda must be")] {
+            let refused = try CLI.run(["encode", photo, path("x.vqc"), "--model", model] + arguments)
+            XCTAssertEqual(refused.status, 64, "\(arguments): \(refused.stderr)")
+            XCTAssertTrue(refused.stderr.contains(message), refused.stderr)
+            XCTAssertFalse(FileManager.default.fileExists(atPath: path("x.vqc")))
+        }
+    }
+
     func testDecodeFindsTheModelBesideTheFile() throws {
         try FileManager.default.copyItem(atPath: model, toPath: path("tiny.safetensors"))
         XCTAssertEqual(try CLI.run(["encode", photo, path("p.vqc"), "--model", model]).status, 0)

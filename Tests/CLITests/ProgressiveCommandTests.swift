@@ -54,6 +54,14 @@ final class ProgressiveCodingTests: XCTestCase {
     func bytes(_ file: String) throws -> Data { try Data(contentsOf: URL(fileURLWithPath: file)) }
     func bpp(_ file: String) throws -> String { String(format: "%.4f", 8 * Double(try bytes(file).count) / pixelCount) }
 
+    /// The code search is for one-stage models: asked of a progressive one, encode says so and writes nothing.
+    func testEffortIsRefusedWithAProgressiveModel() throws {
+        let refused = try CLI.run(["encode", photo, path("e.vqc"), "--model", model, "--effort", "1"])
+        XCTAssertEqual(refused.status, 64, refused.stderr)
+        XCTAssertTrue(refused.stderr.contains("--effort 1 searches the codes of one-stage models"), refused.stderr)
+        XCTAssertFalse(FileManager.default.fileExists(atPath: path("e.vqc")))
+    }
+
     /// Encodes the photo at `stages` stages (all when nil) into `name`.
     @discardableResult
     func encode(_ name: String, stages: Int?, extra: [String] = []) throws -> CLIResult {

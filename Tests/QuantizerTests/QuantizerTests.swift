@@ -70,6 +70,33 @@ final class QuantizerTests: XCTestCase {
         } } }
     }
 
+    /// The candidates of the rate–distortion search: the `count` nearest codes in order of distance
+    /// (equal distances: lower index first), per group and position.
+    func testNearestCandidatesAreTheClosestCodesInOrder() {
+        var rng = SplitMix64(seed: 21)
+        let (g, k, d, count) = (2, 40, 3, 6)
+        var vectors = (0..<(g * k * d)).map { _ in Float(rng.nextUniform() * 2 - 1) }
+        for i in 0..<d { vectors[7 * d + i] = vectors[3 * d + i] }  // code 7 duplicates code 3
+        let books = Codebooks(groups: g, codebookSize: k, dimension: d, vectors: vectors)
+        let latent = randomLatent([1, g * d, 3, 4], seed: 22)
+        let candidates = books.nearestCandidates(latent: latent, count: count)
+        XCTAssertEqual(candidates.count, g * 12 * count)
+        for group in 0..<g { for p in 0..<12 {
+            let distances = (0..<k).map { code -> Float in
+                var sum: Float = 0
+                for i in 0..<d {
+                    let e = latent.data[(group * d + i) * 12 + p] - vectors[(group * k + code) * d + i]
+                    sum += e * e
+                }
+                return sum
+            }
+            let expected = (0..<k).sorted { distances[$0] < distances[$1] || (distances[$0] == distances[$1] && $0 < $1) }
+            XCTAssertEqual(candidates[((group * 12 + p) * count)..<((group * 12 + p + 1) * count)].map(Int.init),
+                           Array(expected.prefix(count)), "group \(group) position \(p)")
+        } }
+        XCTAssertEqual(Array(books.vector(group: 1, code: 5)), Array(vectors[((k + 5) * d)..<((k + 6) * d)]))
+    }
+
     func testLatentOfSymbolsIsTheCodebookVectors() {
         let books = Codebooks(groups: 2, codebookSize: 3, dimension: 2,
                               vectors: [0, 0, 1, 1, 2, 2, /* group 1 */ 10, 11, 12, 13, 14, 15])

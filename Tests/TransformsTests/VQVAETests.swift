@@ -90,6 +90,39 @@ final class VQVAETests: XCTestCase {
         XCTAssertEqual(model.metadata["name"], "tiny test")
     }
 
+    /// The synthesis's vector–Jacobian product: for L = Σ r ⊙ ŝ the gradient with respect to the
+    /// latent matches central finite differences, and the parameters' gradients stay untouched.
+    func testSynthesisGradientMatchesFiniteDifferences() {
+        let model = trained(steps: 3)
+        var random = TestRandom(seed: 31)
+        let latent = Tensor(shape: [1, 8, 3, 4], data: (0..<96).map { _ in Float.random(in: -1...1, using: &random) })
+        let weights = (0..<(3 * 24 * 32)).map { _ in Float.random(in: -1...1, using: &random) }
+        let before = model.parameters.map(\.gradient)
+        let gradient = model.synthesisGradient(latent: latent) { reconstruction in
+            XCTAssertEqual(reconstruction.shape, [1, 3, 24, 32])
+            return Tensor(shape: reconstruction.shape, data: weights)
+        }
+        XCTAssertEqual(model.parameters.map(\.gradient), before, "no parameter gradient accumulates")
+        var lossValue = 0.0
+        func loss(_ x: Tensor) -> Double {
+            let out = model.synthesisGradient(latent: x) { r in
+                var sum = 0.0
+                for i in 0..<r.count { sum += Double(r.data[i]) * Double(weights[i]) }
+                lossValue = sum
+                return Tensor(zeros: r.shape)
+            }
+            _ = out
+            return lossValue
+        }
+        for index in [0, 13, 50, 95] {
+            var plus = latent, minus = latent
+            plus.data[index] += 1e-2
+            minus.data[index] -= 1e-2
+            let numeric = (loss(plus) - loss(minus)) / 2e-2
+            XCTAssertEqual(Double(gradient.data[index]), numeric, accuracy: 0.02 * max(1, abs(numeric)), "component \(index)")
+        }
+    }
+
     func testSymbolsAreShapedByTheStrideAndInRange() {
         let model = trained(steps: 2)
         let symbols = model.symbols(images: images(3, height: 40, width: 24, seed: 3))

@@ -1,0 +1,99 @@
+import Container
+import Foundation
+import XCTest
+@testable import VQCodec
+
+/// `--effort`: the rate–distortion search chooses codes the plain decoder reads, lowers what it
+/// promises to lower on real files, and is a deterministic function of its inputs.
+final class CodeSearchTests: XCTestCase {
+    static let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+        .deletingLastPathComponent()
+
+    static func shippedDefault() throws -> CodecModel {
+        try CodecModel(path: root.appendingPathComponent("Models/shipped/vq8-q4.safetensors").path)
+    }
+
+    static func photo() throws -> Image {
+        try PNG.read(path: root.appendingPathComponent("Fixtures/images/photo-192x128.png").path)
+    }
+
+    /// On real files with the shipped default model: effort 2 gives a smaller file, or a better
+    /// PSNR, or both, such that MSE + μ·bpp (μ the trade-off the search used) is lower than with
+    /// the nearest codes; and the decoder returns exactly the symbols the search chose.
+    func testEffortTwoLowersTheRealLagrangian() throws {
+        let model = try Self.shippedDefault()
+        let image = try Self.photo()
+        let plain = try VQCodec.evaluate(image, model: model)
+        var options = VQCodec.EncodeOptions()
+        options.effort = 2
+        let searched = try VQCodec.evaluate(image, model: model, options: options)  // checks decoded symbols == encoded
+        let slope = VQCodec.defaultRateDistortionSlope(bitsPerPixel: plain.integerPriorBitsPerPixel)
+        // MSE + μ·bpp with μ in MSE per bpp: μ = slope · ln 10 / 10 · MSE₀.
+        let mu = slope * log(10) / 10 * plain.distortion.meanSquaredError
+        let before = plain.distortion.meanSquaredError + mu * plain.bitsPerPixel
+        let after = searched.distortion.meanSquaredError + mu * searched.bitsPerPixel
+        XCTAssertLessThan(after, before * 0.99, "effort 2 lowers MSE + μ·bpp on the real file by more than 1 %: "
+                          + "\(plain.bitsPerPixel) bpp \(plain.distortion.psnr) dB → \(searched.bitsPerPixel) bpp \(searched.distortion.psnr) dB")
+    }
+
+    /// The search's own bookkeeping: J never rises, and what it reports is what the file holds.
+    func testSearchReportsALowerCostThanTheNearestCodes() throws {
+        let model = try Self.shippedDefault()
+        let image = try Self.photo()
+        let config = model.configuration
+        let (h, w) = ((image.height + 7) / 8, (image.width + 7) / 8)
+        let tiles = [LatentRect(top: 0, left: 0, height: h, width: w)]
+        let plan = CodeSearch.Plan.forEffort(1)!
+        let (symbols, report) = try CodeSearch.symbols(of: image, model: model, tiles: tiles, latentHeight: h, latentWidth: w,
+                                                       block: 64, plan: plan, slope: 10, threads: 2)
+        let pixels = Double(image.width * image.height)
+        let mu: Double = log(10.0) * report.initialDistortion / pixels
+        let initialCost: Double = report.initialDistortion + mu * report.initialBits
+        let finalCost: Double = report.finalDistortion + mu * report.finalBits
+        XCTAssertLessThan(finalCost, initialCost)
+        XCTAssertGreaterThan(report.changedSymbols, 0)
+        XCTAssertEqual(report.finalBits, model.prior.bits(symbols: symbols, height: h, width: w), accuracy: 1e-6,
+                       "the rate the search reports is the prior's for the symbols it returns")
+        XCTAssertEqual(symbols.count, config.groups * h * w)
+        // Slope 0 minimises distortion alone: the distortion falls, whatever the bits do.
+        let (_, distortionOnly) = try CodeSearch.symbols(of: image, model: model, tiles: tiles, latentHeight: h,
+                                                         latentWidth: w, block: 64, plan: plan, slope: 0, threads: 2)
+        XCTAssertLessThan(distortionOnly.finalDistortion, distortionOnly.initialDistortion * 0.995)
+    }
+
+    /// Same image, model, effort and λ → same bytes, whatever the thread count.
+    func testSearchIsDeterministic() throws {
+        let model = try Self.shippedDefault()
+        let image = try Self.photo()
+        var options = VQCodec.EncodeOptions()
+        options.effort = 1
+        options.rateDistortionSlope = 8
+        options.tileSize = 8
+        options.threads = 1
+        let one = try VQCodec.encode(image, model: model, options: options).bytes
+        options.threads = 3
+        let three = try VQCodec.encode(image, model: model, options: options).bytes
+        XCTAssertEqual(one, three, "thread count changes nothing")
+        let nearest = try VQCodec.encode(image, model: model).bytes
+        XCTAssertNotEqual(one, nearest, "the search changed some codes")
+    }
+
+    /// Effort 0 is the nearest-code encoder, byte for byte.
+    func testEffortZeroIsThePlainEncoder() throws {
+        let model = try Self.shippedDefault()
+        let image = try Self.photo()
+        var options = VQCodec.EncodeOptions()
+        options.effort = 0
+        let symbols = BlockTransforms.symbols(of: image, model: model, block: 64)
+        XCTAssertEqual(try VQCodec.encode(image, model: model, options: options).symbols, symbols)
+        // The search starts from exactly these codes, each the first of its candidates.
+        let (h, w) = ((image.height + 7) / 8, (image.width + 7) / 8)
+        let (start, candidates) = CodeSearch.nearest(of: image, model: model, latentHeight: h, latentWidth: w,
+                                                     block: 64, candidates: 4)
+        XCTAssertEqual(start, symbols)
+        for (index, symbol) in symbols.enumerated() {
+            XCTAssertEqual(candidates[index * 4], symbol)
+            XCTAssertEqual(Set(candidates[(index * 4)..<(index * 4 + 4)]).count, 4, "four distinct candidates")
+        }
+    }
+}
