@@ -88,8 +88,8 @@ def _try(f, *args) -> Optional[float]:
         return None
 
 
-def report(curves: Sequence[Curve], rates: Sequence[float]) -> str:
-    """Markdown table: BD-rate and BD-PSNR against curves[0], PSNR at each rate."""
+def report(curves: Sequence[Curve], rates: Sequence[float], method: str = "cubic") -> str:
+    """Markdown table: BD-rate and BD-PSNR against curves[0] (by `method`), PSNR at each rate."""
     anchor = curves[0]
     head = ["curve", f"BD-rate vs {anchor.name}", "BD-PSNR (dB)"] + [f"PSNR @ {r:g} bpp" for r in rates]
     lines = ["| " + " | ".join(head) + " |", "|" + "|".join(["---"] + ["---:"] * (len(head) - 1)) + "|"]
@@ -97,9 +97,9 @@ def report(curves: Sequence[Curve], rates: Sequence[float]) -> str:
         if i == 0:
             bdr, bdp = "anchor", "anchor"
         else:
-            bdr = _fmt(_try(bd_rate, anchor.bpp, anchor.psnr, c.bpp, c.psnr), "+.2f")
+            bdr = _fmt(_try(bd_rate, anchor.bpp, anchor.psnr, c.bpp, c.psnr, method), "+.2f")
             bdr = bdr if bdr == "-" else bdr + " %"
-            bdp = _fmt(_try(bd_psnr, anchor.bpp, anchor.psnr, c.bpp, c.psnr), "+.3f")
+            bdp = _fmt(_try(bd_psnr, anchor.bpp, anchor.psnr, c.bpp, c.psnr, method), "+.3f")
         cells = [c.name, bdr, bdp] + [_fmt(_try(psnr_at_rate, c.bpp, c.psnr, r), ".2f") for r in rates]
         lines.append("| " + " | ".join(cells) + " |")
     # A single operating point has no curve to integrate: compare it with the anchor at its rate.
@@ -159,6 +159,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     ap.add_argument("--max-bpp", type=float, help="limit the plots' rate axis to 0..MAX_BPP")
     ap.add_argument("--labels", nargs="+", metavar="LABEL",
                     help="one name per file for the table and the legend (default: each file's \"name\")")
+    ap.add_argument("--method", choices=["cubic", "pchip"], default="cubic",
+                    help="BD interpolation: the classic least-squares cubic (default) or piecewise-cubic Hermite")
     args = ap.parse_args(argv)
     if args.labels is not None and len(args.labels) != len(args.files):
         print(f"error: --labels gives {len(args.labels)} names for {len(args.files)} files", file=sys.stderr)
@@ -173,8 +175,10 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     except (ValueError, OSError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
-    print(report(curves, args.rates))
-    print("\nBD: classic Bjøntegaard (cubic fit of log-rate vs PSNR; PSNR vs log-rate for BD-PSNR) "
+    print(report(curves, args.rates, args.method))
+    fit = ("classic Bjøntegaard (cubic fit" if args.method == "cubic"
+           else "piecewise-cubic Hermite (pchip interpolation")
+    print(f"\nBD: {fit} of log-rate vs PSNR; PSNR vs log-rate for BD-PSNR) "
           "over the overlapping range; PSNR @ rate: linear in log(bpp), '-' outside the curve.")
     if args.out:
         plot(curves, args.out, args.title, args.max_bpp)

@@ -28,6 +28,34 @@ def test_bd_rate_of_a_curve_against_itself_is_zero():
     assert bd_psnr(RATES, PSNRS, RATES, PSNRS) == pytest.approx(0.0, abs=1e-9)
 
 
+def test_pchip_bd_rate_of_scaled_rates_is_exact_and_matches_a_dense_reference():
+    scaled = [r * 0.8 for r in RATES]
+    assert bd_rate(RATES, PSNRS, scaled, PSNRS, method="pchip") == pytest.approx(-20.0, abs=1e-9)
+    assert bd_rate(RATES, PSNRS, RATES, PSNRS, method="pchip") == pytest.approx(0.0, abs=1e-12)
+    shifted = [p + 0.5 for p in PSNRS]
+    assert bd_psnr(RATES, PSNRS, RATES, shifted, method="pchip") == pytest.approx(0.5, abs=1e-9)
+    # An irregular test curve: the exact piecewise integral equals a dense trapezoid of the same
+    # interpolant (checked against SciPy's PchipInterpolator where SciPy is installed).
+    test_r, test_p = [0.1, 0.2, 0.45, 0.9], [25.0, 27.5, 28.0, 31.0]
+    value = bd_rate(RATES, PSNRS, test_r, test_p, method="pchip")
+    try:
+        from scipy.interpolate import PchipInterpolator
+    except ImportError:
+        pytest.skip("SciPy not installed: the dense reference check needs it")
+    lo, hi = max(min(PSNRS), min(test_p)), min(max(PSNRS), max(test_p))
+    grid = np.linspace(lo, hi, 200001)
+    a = PchipInterpolator(np.array(PSNRS), np.log(RATES))(grid)
+    t = PchipInterpolator(np.array(test_p), np.log(test_r))(grid)
+    diff = t - a
+    mean = float(np.sum(diff[1:] + diff[:-1]) / 2 * (grid[1] - grid[0]) / (hi - lo))
+    assert value == pytest.approx((math.exp(mean) - 1) * 100, abs=1e-4)
+
+
+def test_bd_method_is_checked():
+    with pytest.raises(ValueError, match="method"):
+        bd_rate(RATES, PSNRS, RATES, PSNRS, method="akima")
+
+
 def test_bd_rate_of_rates_scaled_by_0_8_is_minus_20_percent():
     scaled = [0.8 * r for r in RATES]
     assert bd_rate(RATES, PSNRS, scaled, PSNRS) == pytest.approx(-20.0, abs=0.1)

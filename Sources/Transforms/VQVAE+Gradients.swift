@@ -29,3 +29,23 @@ extension VQVAE {
                      "images must be [N, 3, H, W] with H and W positive multiples of the stride \(s), found \(images.shape)")
     }
 }
+
+extension ProgressiveVQVAE {
+    /// The analysis transform's output for `images` `[N, 3, H, W]` in [0, 1]: the unquantised
+    /// latent `[N, C, H/stride, W/stride]` that stage 1 quantises.
+    public func analysisLatent(images: Tensor) -> Tensor {
+        let s = configuration.stride
+        precondition(images.shape.count == 4 && images.shape[1] == 3 && images.shape[2] % s == 0
+                     && images.shape[3] % s == 0 && images.shape[2] > 0 && images.shape[3] > 0,
+                     "images must be [N, 3, H, W] with H and W positive multiples of the stride \(s), found \(images.shape)")
+        return analysis.forward(images)
+    }
+
+    /// A vector–Jacobian product through the synthesis, as ``VQVAE/synthesisGradient(latent:outputGradient:)``.
+    public func synthesisGradient(latent: Tensor, outputGradient: (_ reconstruction: Tensor) -> Tensor) -> Tensor {
+        precondition(latent.shape.count == 4 && latent.shape[1] == configuration.latentChannels,
+                     "latent must be [N, \(configuration.latentChannels), h, w], found \(latent.shape)")
+        let reconstruction = synthesis.forward(latent)
+        return ParameterGradients.$enabled.withValue(false) { synthesis.backward(outputGradient(reconstruction)) }
+    }
+}

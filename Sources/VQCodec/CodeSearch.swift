@@ -68,33 +68,53 @@ enum CodeSearch {
         var changedSymbols: Int
     }
 
+    /// What one search chooses codes for: one codebook set (a one-stage model's, or one stage of a
+    /// progressive model's), the latent its codes approximate, and how to run the synthesis and the
+    /// prior on candidate symbols.
+    struct Subject {
+        /// The codebooks the symbols index, `[G, K, d]`.
+        var codebooks: Codebooks
+        /// `[C, h, w]`: what the codes approximate: the analysis output, less the earlier stages' codes.
+        var target: [Float]
+        /// `[C, h, w]`: the decoded latent of earlier stages, added to the codes' before synthesis (nil: none).
+        var fixed: [Float]?
+        var stride: Int
+        var synthesisHalo: Int
+        /// The symbols the plain encoder takes, `[G, h, w]`: the search starts from them.
+        var nearest: [Int32]
+        /// Bits per pixel of earlier stages, for the default trade-off (0 for a one-stage model).
+        var earlierBitsPerPixel: Double = 0
+        /// A vector–Jacobian product through the synthesis (``VQVAE/synthesisGradient(latent:outputGradient:)``), under the model's lock.
+        var synthesisGradient: (_ latent: Tensor, _ outputGradient: (Tensor) -> Tensor) -> Tensor
+        /// The prior's tables for one tile's symbols `[G, rect]`, in coding order (safe to call from several threads).
+        var tables: (_ rect: LatentRect, _ symbols: [Int32], _ body: (_ symbol: Int, _ table: FrequencyTable) -> Void) -> Void
+    }
+
     /// The symbols `[G, h, w]` of `image` that the search settles on.
     ///
     /// - tiles: the file's tiles (the prior's context never crosses their edges), covering `h × w`.
     /// - slope: the trade-off in dB per bit per pixel: a change is worth making when it saves more
     ///   than one bit per pixel for each `slope` dB it costs (or gains more dB than its bits cost).
     ///   Converted to μ at the nearest codes' distortion: μ = slope · ln 10 / 10 · D₀ / pixels.
-    ///   nil: ``VQCodec/defaultRateDistortionSlope(bitsPerPixel:)`` at the nearest codes' rate.
-    static func symbols(of image: Image, model: CodecModel, tiles: [LatentRect], latentHeight h: Int,
+    ///   nil: ``VQCodec/defaultRateDistortionSlope(bitsPerPixel:)`` at the rate of the nearest
+    ///   codes (with the earlier stages' bits).
+    static func symbols(of image: Image, subject: Subject, tiles: [LatentRect], latentHeight h: Int,
                         latentWidth w: Int, block: Int, plan: Plan, slope: Double?,
                         threads: Int) throws -> (symbols: [Int32], report: Report) {
-        let config = model.configuration
-        let (groups, dimension, channels, k) = (config.groups, config.dimension, config.latentChannels, plan.candidates)
-        let codebooks = model.withTransforms { $0.codebooks }
-
-        var symbols: [Int32]
-        let candidates: [Int32]
-        (symbols, candidates) = nearest(of: image, model: model, latentHeight: h, latentWidth: w,
-                                            block: block, candidates: k)
-        let initialSymbols = symbols
-        var (distortion, gradient) = distortionPass(symbols: symbols, image: image, model: model,
+        let codebooks = subject.codebooks
+        let (groups, dimension, k) = (codebooks.groups, codebooks.dimension, plan.candidates)
+        let channels = codebooks.channels
+        var symbols = subject.nearest
+        let candidates = nearestCandidates(target: subject.target, nearest: symbols, codebooks: codebooks,
+                                           latentHeight: h, latentWidth: w, count: k)
+        var (distortion, gradient) = distortionPass(symbols: symbols, image: image, subject: subject,
                                                     latentHeight: h, latentWidth: w, block: block)
-        var (bits, candidateBits) = try ratePass(symbols: symbols, candidates: candidates, count: k, model: model,
-                                                 tiles: tiles, latentHeight: h, latentWidth: w, threads: threads)
-        let curvature = curvaturePass(symbols: symbols, image: image, model: model,
+        var (bits, candidateBits) = try ratePass(symbols: symbols, candidates: candidates, count: k, subject: subject,
+                                             tiles: tiles, latentHeight: h, latentWidth: w, threads: threads)
+        let curvature = curvaturePass(symbols: symbols, image: image, subject: subject,
                                       latentHeight: h, latentWidth: w, block: block)
         let pixels = Double(image.width * image.height)
-        let slope = slope ?? VQCodec.defaultRateDistortionSlope(bitsPerPixel: bits / pixels)
+        let slope = slope ?? VQCodec.defaultRateDistortionSlope(bitsPerPixel: subject.earlierBitsPerPixel + bits / pixels)
         let mu = slope * log(10) / 10 * distortion / pixels
         var cost = distortion + mu * bits
         let (initialDistortion, initialBits) = (distortion, bits)
@@ -103,6 +123,7 @@ enum CodeSearch {
         var delta = [Float](repeating: 0, count: dimension)
         var local = [Double](repeating: 0, count: channels)
         let plane = h * w
+        let vectors = codebooks.vectors, size = codebooks.codebookSize
         for _ in 0..<plan.passes {
             var keptInPass = 0
             for cosetY in 0..<plan.spacing {
@@ -124,8 +145,7 @@ enum CodeSearch {
                                     let code = Int(candidates[options + slot])
                                     var linear = 0.0
                                     for i in 0..<dimension {
-                                        delta[i] = codebooks.vectors[(g * codebooks.codebookSize + code) * dimension + i]
-                                            - codebooks.vectors[(g * codebooks.codebookSize + current) * dimension + i]
+                                        delta[i] = vectors[(g * size + code) * dimension + i] - vectors[(g * size + current) * dimension + i]
                                         linear += local[g * dimension + i] * Double(delta[i])
                                     }
                                     var quadratic = 0.0
@@ -142,8 +162,7 @@ enum CodeSearch {
                                 guard bestSlot != currentSlot else { continue }
                                 let code = Int(candidates[options + bestSlot])
                                 for i in 0..<dimension {
-                                    delta[i] = codebooks.vectors[(g * codebooks.codebookSize + code) * dimension + i]
-                                        - codebooks.vectors[(g * codebooks.codebookSize + current) * dimension + i]
+                                    delta[i] = vectors[(g * size + code) * dimension + i] - vectors[(g * size + current) * dimension + i]
                                 }
                                 for c in 0..<channels {
                                     var s: Float = 0
@@ -158,9 +177,9 @@ enum CodeSearch {
                     guard changes > 0 else { continue }
                     sweeps += 1
                     let (newDistortion, newGradient) = distortionPass(
-                        symbols: proposal, image: image, model: model, latentHeight: h, latentWidth: w, block: block)
+                        symbols: proposal, image: image, subject: subject, latentHeight: h, latentWidth: w, block: block)
                     let (newBits, newCandidateBits) = try ratePass(
-                        symbols: proposal, candidates: candidates, count: k, model: model, tiles: tiles,
+                        symbols: proposal, candidates: candidates, count: k, subject: subject, tiles: tiles,
                         latentHeight: h, latentWidth: w, threads: threads)
                     let newCost = newDistortion + mu * newBits
                     if newCost < cost {
@@ -173,63 +192,69 @@ enum CodeSearch {
             }
             if keptInPass == 0 { break }
         }
-        let changed = zip(symbols, initialSymbols).reduce(0) { $0 + ($1.0 != $1.1 ? 1 : 0) }
+        let changed = zip(symbols, subject.nearest).reduce(0) { $0 + ($1.0 != $1.1 ? 1 : 0) }
         return (symbols, Report(initialDistortion: initialDistortion, initialBits: initialBits,
                                 finalDistortion: distortion, finalBits: bits,
                                 sweeps: sweeps, keptSweeps: kept, changedSymbols: changed))
     }
 
-    /// The nearest codes `[G, h, w]` (exactly the plain encoder's) and the `count` nearest
-    /// candidates `[G, h, w, count]` of every position and group, the nearest first.
-    static func nearest(of image: Image, model: CodecModel, latentHeight h: Int, latentWidth w: Int,
-                        block: Int, candidates count: Int) -> (symbols: [Int32], candidates: [Int32]) {
-        let config = model.configuration
-        let (groups, stride) = (config.groups, config.stride)
-        var symbols = [Int32](repeating: 0, count: groups * h * w)
-        var candidates = [Int32](repeating: 0, count: groups * h * w * count)
-        model.withTransforms { vqvae in
-            for core in BlockTransforms.blocks(height: h, width: w, block: block) {
-                let outer = BlockTransforms.expand(core, by: vqvae.analysisHalo, height: h, width: w)
-                let input = Pixels.tensor(from: image, top: outer.top * stride, left: outer.left * stride,
-                                          height: outer.height * stride, width: outer.width * stride)
-                let latent = vqvae.analysisLatent(images: input)
-                let nearest = vqvae.codebooks.nearestSymbols(latent: latent)  // [G, outer]
-                let coreLatent = crop(latent, from: outer, to: core)
-                let found = vqvae.codebooks.nearestCandidates(latent: coreLatent, count: count)  // [G, core, count]
-                for g in 0..<groups {
-                    for y in 0..<core.height {
-                        for x in 0..<core.width {
-                            let symbol = nearest[(g * outer.height + core.top - outer.top + y) * outer.width
-                                                 + core.left - outer.left + x]
-                            let target = (g * h + core.top + y) * w + core.left + x
-                            symbols[target] = symbol
-                            // The nearest code first, exactly as the plain encoder finds it (the
-                            // candidate search sums distances in another order, so near-ties may differ).
-                            let source = ((g * core.height + y) * core.width + x) * count
-                            var list = Array(found[source..<(source + count)])
-                            if let at = list.firstIndex(of: symbol) { list.remove(at: at) } else { list.removeLast() }
-                            list.insert(symbol, at: 0)
-                            for j in 0..<count { candidates[target * count + j] = list[j] }
-                        }
-                    }
+    /// The analysis output `[C, h, w]` of `image`, block by block (each block from a crop with the
+    /// analysis halo, as the encoder computes it).
+    static func analysisLatent(of image: Image, stride: Int, channels: Int, halo: Int, latentHeight h: Int,
+                               latentWidth w: Int, block: Int, analyse: (Tensor) -> Tensor) -> [Float] {
+        var latent = [Float](repeating: 0, count: channels * h * w)
+        for core in BlockTransforms.blocks(height: h, width: w, block: block) {
+            let outer = BlockTransforms.expand(core, by: halo, height: h, width: w)
+            let input = Pixels.tensor(from: image, top: outer.top * stride, left: outer.left * stride,
+                                      height: outer.height * stride, width: outer.width * stride)
+            let found = analyse(input)
+            for c in 0..<channels {
+                for y in 0..<core.height {
+                    let source = (c * outer.height + core.top - outer.top + y) * outer.width + core.left - outer.left
+                    let target = (c * h + core.top + y) * w + core.left
+                    for x in 0..<core.width { latent[target + x] = found.data[source + x] }
                 }
             }
         }
-        return (symbols, candidates)
+        return latent
     }
 
-    /// `latent` `[1, C, outer]` cut to the positions of `core`.
-    static func crop(_ latent: Tensor, from outer: LatentRect, to core: LatentRect) -> Tensor {
-        let channels = latent.shape[1]
-        var data = [Float](repeating: 0, count: channels * core.height * core.width)
-        for c in 0..<channels {
-            for y in 0..<core.height {
-                let source = (c * outer.height + core.top - outer.top + y) * outer.width + core.left - outer.left
-                let target = (c * core.height + y) * core.width
-                for x in 0..<core.width { data[target + x] = latent.data[source + x] }
-            }
+    /// The subject of a one-stage model's search: its codebooks, the analysis output, and the
+    /// plain encoder's symbols (the nearest codes, computed exactly as it computes them).
+    static func subject(of image: Image, model: CodecModel, latentHeight h: Int, latentWidth w: Int, block: Int) -> Subject {
+        let config = model.configuration
+        let (target, codebooks, synthesisHalo) = model.withTransforms { vqvae in
+            (analysisLatent(of: image, stride: config.stride, channels: config.latentChannels, halo: vqvae.analysisHalo,
+                            latentHeight: h, latentWidth: w, block: block) { vqvae.analysisLatent(images: $0) },
+             vqvae.codebooks, vqvae.synthesisHalo)
         }
-        return Tensor(shape: [1, channels, core.height, core.width], data: data)
+        let nearest = codebooks.nearestSymbols(latent: Tensor(shape: [1, config.latentChannels, h, w], data: target))
+        let prior = model.prior
+        return Subject(
+            codebooks: codebooks, target: target, fixed: nil, stride: config.stride, synthesisHalo: synthesisHalo,
+            nearest: nearest,
+            synthesisGradient: { latent, outputGradient in
+                model.withTransforms { $0.synthesisGradient(latent: latent, outputGradient: outputGradient) }
+            },
+            tables: { rect, symbols, body in
+                prior.forEachTable(symbols: symbols, height: rect.height, width: rect.width, body)
+            })
+    }
+
+    /// The `count` codes nearest to `target` at every position and group, `[G, h, w, count]`, the
+    /// plain encoder's `nearest` code first (the candidate search sums distances in another order,
+    /// so at a near-tie it may rank another code first).
+    static func nearestCandidates(target: [Float], nearest: [Int32], codebooks: Codebooks, latentHeight h: Int,
+                                  latentWidth w: Int, count: Int) -> [Int32] {
+        let found = codebooks.nearestCandidates(latent: Tensor(shape: [1, codebooks.channels, h, w], data: target), count: count)
+        var candidates = found
+        for (index, symbol) in nearest.enumerated() {
+            var list = Array(found[(index * count)..<((index + 1) * count)])
+            if let at = list.firstIndex(of: symbol) { list.remove(at: at) } else { list.removeLast() }
+            list.insert(symbol, at: 0)
+            for j in 0..<count { candidates[index * count + j] = list[j] }
+        }
+        return candidates
     }
 
     /// Runs the synthesis block by block over the latent of `symbols`, each block's pixels from a
@@ -237,35 +262,42 @@ enum CodeSearch {
     /// of each block's own pixels (those inside the image) to the latent. Returns the sum the
     /// closure reports and the latent gradient `[C, h, w]` summed over blocks.
     private static func blockwiseGradient(
-        symbols: [Int32], image: Image, model: CodecModel, latentHeight h: Int, latentWidth w: Int, block: Int,
+        symbols: [Int32], image: Image, subject: Subject, latentHeight h: Int, latentWidth w: Int, block: Int,
         outputGradient: (_ reconstruction: Tensor, _ target: Tensor, _ rows: Range<Int>, _ columns: Range<Int>,
                          _ gradient: inout [Float]) -> Double
     ) -> (total: Double, gradient: [Float]) {
-        let config = model.configuration
-        let (groups, channels, stride) = (config.groups, config.latentChannels, config.stride)
+        let codebooks = subject.codebooks
+        let (groups, channels, stride) = (codebooks.groups, codebooks.channels, subject.stride)
         var total = 0.0
         var gradient = [Float](repeating: 0, count: channels * h * w)
-        model.withTransforms { vqvae in
-            for core in BlockTransforms.blocks(height: h, width: w, block: block) {
-                let outer = BlockTransforms.expand(core, by: vqvae.synthesisHalo, height: h, width: w)
-                let crop = Tiles.extract(symbols, groups: groups, latentWidth: w, latentHeight: h, rect: outer)
-                let latent = vqvae.codebooks.latent(symbols: crop, batch: 1, height: outer.height, width: outer.width)
-                let target = Pixels.tensor(from: image, top: outer.top * stride, left: outer.left * stride,
-                                           height: outer.height * stride, width: outer.width * stride)
-                // This block's own pixels, in the crop's coordinates, cut to the image.
-                let rows = ((core.top - outer.top) * stride)..<(min((core.top + core.height) * stride, image.height) - outer.top * stride)
-                let columns = ((core.left - outer.left) * stride)..<(min((core.left + core.width) * stride, image.width) - outer.left * stride)
-                let latentGradient = vqvae.synthesisGradient(latent: latent) { reconstruction in
-                    var outGradient = [Float](repeating: 0, count: reconstruction.count)
-                    total += outputGradient(reconstruction, target, rows, columns, &outGradient)
-                    return Tensor(shape: reconstruction.shape, data: outGradient)
-                }
+        for core in BlockTransforms.blocks(height: h, width: w, block: block) {
+            let outer = BlockTransforms.expand(core, by: subject.synthesisHalo, height: h, width: w)
+            let crop = Tiles.extract(symbols, groups: groups, latentWidth: w, latentHeight: h, rect: outer)
+            var latent = codebooks.latent(symbols: crop, batch: 1, height: outer.height, width: outer.width)
+            if let fixed = subject.fixed {
                 for c in 0..<channels {
                     for y in 0..<outer.height {
-                        let source = (c * outer.height + y) * outer.width
-                        let destination = (c * h + outer.top + y) * w + outer.left
-                        for x in 0..<outer.width { gradient[destination + x] += latentGradient.data[source + x] }
+                        let source = (c * h + outer.top + y) * w + outer.left
+                        let target = (c * outer.height + y) * outer.width
+                        for x in 0..<outer.width { latent.data[target + x] += fixed[source + x] }
                     }
+                }
+            }
+            let target = Pixels.tensor(from: image, top: outer.top * stride, left: outer.left * stride,
+                                       height: outer.height * stride, width: outer.width * stride)
+            // This block's own pixels, in the crop's coordinates, cut to the image.
+            let rows = ((core.top - outer.top) * stride)..<(min((core.top + core.height) * stride, image.height) - outer.top * stride)
+            let columns = ((core.left - outer.left) * stride)..<(min((core.left + core.width) * stride, image.width) - outer.left * stride)
+            let latentGradient = subject.synthesisGradient(latent) { reconstruction in
+                var outGradient = [Float](repeating: 0, count: reconstruction.count)
+                total += outputGradient(reconstruction, target, rows, columns, &outGradient)
+                return Tensor(shape: reconstruction.shape, data: outGradient)
+            }
+            for c in 0..<channels {
+                for y in 0..<outer.height {
+                    let source = (c * outer.height + y) * outer.width
+                    let destination = (c * h + outer.top + y) * w + outer.left
+                    for x in 0..<outer.width { gradient[destination + x] += latentGradient.data[source + x] }
                 }
             }
         }
@@ -274,9 +306,9 @@ enum CodeSearch {
 
     /// D (sum of squared errors of the clamped reconstruction, scale [0, 1], every sample of the
     /// image) and ∂D/∂L̂ `[C, h, w]` (zero where the reconstruction is clamped).
-    static func distortionPass(symbols: [Int32], image: Image, model: CodecModel, latentHeight h: Int,
+    static func distortionPass(symbols: [Int32], image: Image, subject: Subject, latentHeight h: Int,
                                latentWidth w: Int, block: Int) -> (distortion: Double, gradient: [Float]) {
-        let result = blockwiseGradient(symbols: symbols, image: image, model: model, latentHeight: h, latentWidth: w,
+        let result = blockwiseGradient(symbols: symbols, image: image, subject: subject, latentHeight: h, latentWidth: w,
                                        block: block) { reconstruction, target, rows, columns, gradient in
             let (height, width) = (reconstruction.shape[2], reconstruction.shape[3])
             let plane = height * width
@@ -299,10 +331,10 @@ enum CodeSearch {
 
     /// The synthesis's Gauss–Newton matrix JᵀJ `[C, C]` averaged over the latent positions,
     /// estimated from one backward pass of ±1 noise on the image's samples (seeded: deterministic).
-    static func curvaturePass(symbols: [Int32], image: Image, model: CodecModel, latentHeight h: Int,
+    static func curvaturePass(symbols: [Int32], image: Image, subject: Subject, latentHeight h: Int,
                               latentWidth w: Int, block: Int) -> [Float] {
         var generator = SplitMix64(seed: 0x5EED_C0DE)
-        let probe = blockwiseGradient(symbols: symbols, image: image, model: model, latentHeight: h, latentWidth: w,
+        let probe = blockwiseGradient(symbols: symbols, image: image, subject: subject, latentHeight: h, latentWidth: w,
                                       block: block) { reconstruction, _, rows, columns, gradient in
             let (height, width) = (reconstruction.shape[2], reconstruction.shape[3])
             let plane = height * width
@@ -317,7 +349,7 @@ enum CodeSearch {
             }
             return 0
         }.gradient
-        let channels = model.configuration.latentChannels
+        let channels = subject.codebooks.channels
         let positions = h * w
         var curvature = [Float](repeating: 0, count: channels * channels)
         var sums = [Double](repeating: 0, count: channels * channels)
@@ -333,9 +365,9 @@ enum CodeSearch {
 
     /// R (Σ −log2 p of `symbols` under the integer prior, in bits) and, for every position and
     /// group, the bits each of its `count` candidates would cost in its place with the same context.
-    static func ratePass(symbols: [Int32], candidates: [Int32], count k: Int, model: CodecModel, tiles: [LatentRect],
+    static func ratePass(symbols: [Int32], candidates: [Int32], count k: Int, subject: Subject, tiles: [LatentRect],
                          latentHeight h: Int, latentWidth w: Int, threads: Int) throws -> (bits: Double, candidateBits: [Float]) {
-        let groups = model.configuration.groups
+        let groups = subject.codebooks.groups
         let scale = Double(FrequencyTable.total)
         let perTile = try TileParallelism.map(count: tiles.count, threads: threads) { index -> (Double, [Float]) in
             let rect = tiles[index]
@@ -343,7 +375,7 @@ enum CodeSearch {
             var costs = [Float](repeating: 0, count: groups * rect.height * rect.width * k)
             var total = 0.0
             var n = 0
-            model.prior.forEachTable(symbols: tile, height: rect.height, width: rect.width) { symbol, table in
+            subject.tables(rect, tile) { symbol, table in
                 let (position, group) = (n / groups, n % groups)
                 let (y, x) = (position / rect.width, position % rect.width)
                 total -= log2(Double(table.frequency(of: symbol)) / scale)

@@ -147,8 +147,10 @@ public enum VQCodec {
         if let plan = CodeSearch.Plan.forEffort(options.effort) {
             let slope = options.rateDistortionSlope
             precondition(slope.map { $0.isFinite && $0 >= 0 } ?? true, "the rate–distortion slope must be finite and ≥ 0")
+            let subject = CodeSearch.subject(of: image, model: model, latentHeight: latent.height,
+                                             latentWidth: latent.width, block: block)
             symbols = try CodeSearch.symbols(
-                of: image, model: model, tiles: (0..<fields.tileCount).map(fields.latentRect(ofTile:)),
+                of: image, subject: subject, tiles: (0..<fields.tileCount).map(fields.latentRect(ofTile:)),
                 latentHeight: latent.height, latentWidth: latent.width, block: block, plan: plan, slope: slope,
                 threads: options.threads).symbols
         } else {

@@ -14,8 +14,6 @@ public enum CodecError: Error, Equatable, Sendable, CustomStringConvertible {
     case streamUndecodable(stage: Int, tile: Int, reason: String)
     /// An option that only a progressive model understands was given with a one-stage model.
     case notProgressive(model: String, option: String)
-    /// `--effort` above 0 was asked of a model the code search does not handle (a progressive one).
-    case effortUnavailable(model: String, effort: Int)
 
     public var description: String {
         switch self {
@@ -33,9 +31,6 @@ public enum CodecError: Error, Equatable, Sendable, CustomStringConvertible {
             return "stage \(stage) of tile \(tile) cannot be decoded (\(reason)); the file is damaged or was written by another encoder"
         case .notProgressive(let model, let option):
             return "\(option) needs a progressive model; \(model) has one quality level"
-        case .effortUnavailable(let model, let effort):
-            return "--effort \(effort) searches the codes of one-stage models; \(model) is progressive: "
-                + "encode with --effort 0, or with a shipped quality level (-q)"
         }
     }
 }

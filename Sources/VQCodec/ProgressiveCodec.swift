@@ -51,7 +51,7 @@ extension VQCodec {
     public static func encode(_ image: Image, model: ProgressiveCodecModel, stages: Int? = nil,
                               options: EncodeOptions = EncodeOptions()) throws -> ProgressiveEncodeResult {
         precondition(options.tileSize > 0 && options.threads > 0)
-        guard options.effort == 0 else { throw CodecError.effortUnavailable(model: model.name, effort: options.effort) }
+        precondition(effortRange.contains(options.effort), "effort \(options.effort) outside \(effortRange)")
         let config = model.configuration
         let count = stages ?? model.stageCount
         guard (1...model.stageCount).contains(count) else {
@@ -68,10 +68,20 @@ extension VQCodec {
         let (h, w) = (fields.latentHeight, fields.latentWidth)
         let groups = stageList.map(\.groups)
         let block = blockPositions(options.transformBlockPixels, stride: config.stride)
-        let symbols = model.withTransforms { transforms in
-            BlockTransforms.stageSymbols(of: image, stride: config.stride, groups: groups,
-                                         halo: transforms.analysisHalo, block: block) {
-                transforms.stageSymbols(images: $0, stages: count)
+        let symbols: [[Int32]]
+        if let plan = CodeSearch.Plan.forEffort(options.effort) {
+            precondition(options.rateDistortionSlope.map { $0.isFinite && $0 >= 0 } ?? true,
+                         "the rate–distortion slope must be finite and ≥ 0")
+            symbols = try CodeSearch.stageSymbols(
+                of: image, model: model, stages: count, tiles: (0..<fields.tileCount).map(fields.latentRect(ofTile:)),
+                latentHeight: h, latentWidth: w, block: block, plan: plan, slope: options.rateDistortionSlope,
+                threads: options.threads)
+        } else {
+            symbols = model.withTransforms { transforms in
+                BlockTransforms.stageSymbols(of: image, stride: config.stride, groups: groups,
+                                             halo: transforms.analysisHalo, block: block) {
+                    transforms.stageSymbols(images: $0, stages: count)
+                }
             }
         }
         let coded = try TileParallelism.map(count: fields.tileCount, threads: options.threads) { index -> [([UInt8], Double)] in

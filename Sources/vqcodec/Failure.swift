@@ -49,7 +49,7 @@ enum ExitStatus {
         case let error as CodecError:
             switch error {
             case .tileUndecodable, .streamUndecodable: return checksumMismatch
-            case .noSuchQuality, .stagesOutOfRange, .notProgressive, .effortUnavailable: return usage
+            case .noSuchQuality, .stagesOutOfRange, .notProgressive: return usage
             default: break
             }
             return invalidInput
@@ -130,7 +130,7 @@ func printError(_ text: String) {
 func isModelFileError(_ error: any Error) -> Bool {
     if let error = error as? CodecError {
         switch error {
-        case .tileUndecodable, .noSuchQuality, .stagesOutOfRange, .streamUndecodable, .notProgressive, .effortUnavailable: return false
+        case .tileUndecodable, .noSuchQuality, .stagesOutOfRange, .streamUndecodable, .notProgressive: return false
         default: return true
         }
     }

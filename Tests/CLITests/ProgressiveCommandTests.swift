@@ -54,12 +54,18 @@ final class ProgressiveCodingTests: XCTestCase {
     func bytes(_ file: String) throws -> Data { try Data(contentsOf: URL(fileURLWithPath: file)) }
     func bpp(_ file: String) throws -> String { String(format: "%.4f", 8 * Double(try bytes(file).count) / pixelCount) }
 
-    /// The code search is for one-stage models: asked of a progressive one, encode says so and writes nothing.
-    func testEffortIsRefusedWithAProgressiveModel() throws {
-        let refused = try CLI.run(["encode", photo, path("e.vqc"), "--model", model, "--effort", "1"])
-        XCTAssertEqual(refused.status, 64, refused.stderr)
-        XCTAssertTrue(refused.stderr.contains("--effort 1 searches the codes of one-stage models"), refused.stderr)
-        XCTAssertFalse(FileManager.default.fileExists(atPath: path("e.vqc")))
+    /// The code search runs stage by stage, so a searched file cut to k stages is the searched
+    /// encode at k stages, byte for byte, and it decodes with the plain decoder.
+    func testEffortKeepsTruncationExact() throws {
+        try encode("all.vqc", stages: nil, extra: ["--effort", "1", "--lambda", "8"])
+        try encode("two.vqc", stages: 2, extra: ["--effort", "1", "--lambda", "8"])
+        try encode("plain.vqc", stages: 2)
+        let cut = try CLI.run(["truncate", path("all.vqc"), path("cut.vqc"), "-q", "2"])
+        XCTAssertEqual(cut.status, 0, cut.stderr)
+        XCTAssertEqual(try bytes(path("cut.vqc")), try bytes(path("two.vqc")), "cut to 2 stages = searched encode at 2 stages")
+        XCTAssertNotEqual(try bytes(path("two.vqc")), try bytes(path("plain.vqc")), "the search changed some codes")
+        let decoded = try CLI.run(["decode", path("two.vqc"), path("two.png"), "--model", model])
+        XCTAssertEqual(decoded.status, 0, decoded.stderr)
     }
 
     /// Encodes the photo at `stages` stages (all when nil) into `name`.

@@ -44,8 +44,9 @@ final class CodeSearchTests: XCTestCase {
         let (h, w) = ((image.height + 7) / 8, (image.width + 7) / 8)
         let tiles = [LatentRect(top: 0, left: 0, height: h, width: w)]
         let plan = CodeSearch.Plan.forEffort(1)!
-        let (symbols, report) = try CodeSearch.symbols(of: image, model: model, tiles: tiles, latentHeight: h, latentWidth: w,
-                                                       block: 64, plan: plan, slope: 10, threads: 2)
+        let subject = CodeSearch.subject(of: image, model: model, latentHeight: h, latentWidth: w, block: 64)
+        let (symbols, report) = try CodeSearch.symbols(of: image, subject: subject, tiles: tiles, latentHeight: h,
+                                                       latentWidth: w, block: 64, plan: plan, slope: 10, threads: 2)
         let pixels = Double(image.width * image.height)
         let mu: Double = log(10.0) * report.initialDistortion / pixels
         let initialCost: Double = report.initialDistortion + mu * report.initialBits
@@ -56,7 +57,7 @@ final class CodeSearchTests: XCTestCase {
                        "the rate the search reports is the prior's for the symbols it returns")
         XCTAssertEqual(symbols.count, config.groups * h * w)
         // Slope 0 minimises distortion alone: the distortion falls, whatever the bits do.
-        let (_, distortionOnly) = try CodeSearch.symbols(of: image, model: model, tiles: tiles, latentHeight: h,
+        let (_, distortionOnly) = try CodeSearch.symbols(of: image, subject: subject, tiles: tiles, latentHeight: h,
                                                          latentWidth: w, block: 64, plan: plan, slope: 0, threads: 2)
         XCTAssertLessThan(distortionOnly.finalDistortion, distortionOnly.initialDistortion * 0.995)
     }
@@ -88,9 +89,10 @@ final class CodeSearchTests: XCTestCase {
         XCTAssertEqual(try VQCodec.encode(image, model: model, options: options).symbols, symbols)
         // The search starts from exactly these codes, each the first of its candidates.
         let (h, w) = ((image.height + 7) / 8, (image.width + 7) / 8)
-        let (start, candidates) = CodeSearch.nearest(of: image, model: model, latentHeight: h, latentWidth: w,
-                                                     block: 64, candidates: 4)
-        XCTAssertEqual(start, symbols)
+        let subject = CodeSearch.subject(of: image, model: model, latentHeight: h, latentWidth: w, block: 64)
+        XCTAssertEqual(subject.nearest, symbols)
+        let candidates = CodeSearch.nearestCandidates(target: subject.target, nearest: subject.nearest,
+                                                      codebooks: subject.codebooks, latentHeight: h, latentWidth: w, count: 4)
         for (index, symbol) in symbols.enumerated() {
             XCTAssertEqual(candidates[index * 4], symbol)
             XCTAssertEqual(Set(candidates[(index * 4)..<(index * 4 + 4)]).count, 4, "four distinct candidates")
