@@ -29,6 +29,13 @@ struct EncodeCommand: ParsableCommand {
             fits, it keeps stage 1 and says so). -q and --target-bpp with a one-stage model file \
             are refused.
 
+            --effort 1, 2 or 3 spends more encoding time for smaller files at the same quality: \
+            instead of the code nearest to the analysis output, the encoder searches the nearest 4, 8 \
+            or 16 codes at every position for those that minimise the decoded image's squared error \
+            plus --lambda times the bits the prior charges (docs/design.md). The file format and \
+            the decoder do not change. With a progressive model the search runs stage by stage, so \
+            cut files stay exact.
+
             Many images: vqcodec encode a.png b.png ... --out-dir DIR [--jobs N] writes DIR/a.vqc, \
             DIR/b.vqc, ...; a file that fails is reported and the others go on; the exit status is \
             then that of the first failed file. Images over --max-pixels are refused from their \
