@@ -58,7 +58,7 @@ public enum VQCodec {
     public static let effortRange = 0...3
 
     /// dB of PSNR per unit of ln(bits per pixel): how steeply PSNR rises with rate along the
-    /// shipped levels' curves (about 1.7 dB per doubling of the rate on the training photos).
+    /// shipped levels' curves (about 1.7 dB per doubling of the rate).
     public static let rateDistortionSlopeTimesRate = 2.5
 
     /// The trade-off an effortful encode uses when the caller sets none, in dB per bit per pixel,
