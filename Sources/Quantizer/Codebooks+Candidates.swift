@@ -46,10 +46,4 @@ extension Codebooks {
         }
         return result
     }
-
-    /// The vector of `code` in `group`: `dimension` floats.
-    public func vector(group: Int, code: Int) -> ArraySlice<Float> {
-        let base = (group * codebookSize + code) * dimension
-        return vectors[base..<(base + dimension)]
-    }
 }

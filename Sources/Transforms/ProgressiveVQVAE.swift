@@ -103,10 +103,7 @@ public final class ProgressiveVQVAE {
     public func stageSymbols(images: Tensor, stages count: Int? = nil) -> [[Int32]] {
         let count = count ?? stageCount
         precondition(count >= 1 && count <= stageCount, "stages must be 1 to \(stageCount), found \(count)")
-        precondition(images.shape.count == 4 && images.shape[1] == 3, "images must be [N, 3, H, W], found \(images.shape)")
-        let s = configuration.stride
-        precondition(images.shape[2] % s == 0 && images.shape[3] % s == 0 && images.shape[2] > 0 && images.shape[3] > 0,
-                     "image height and width must be positive multiples of the stride \(s), found \(images.shape)")
+        checkImages(images)
         var residual = analysis.forward(images)
         let (n, h, w) = (residual.shape[0], residual.shape[2], residual.shape[3])
         var symbols: [[Int32]] = []
@@ -139,6 +136,14 @@ public final class ProgressiveVQVAE {
     public func reconstruct(stageSymbols: [[Int32]], batch: Int, height: Int, width: Int) -> Tensor {
         precondition(batch > 0 && height > 0 && width > 0, "reconstruct needs a non-empty latent grid")
         return synthesis.forward(latent(stageSymbols: stageSymbols, batch: batch, height: height, width: width))
+    }
+
+    /// Images must be `[N, 3, H, W]` with H and W positive multiples of the stride.
+    func checkImages(_ images: Tensor) {
+        precondition(images.shape.count == 4 && images.shape[1] == 3, "images must be [N, 3, H, W], found \(images.shape)")
+        let s = configuration.stride
+        precondition(images.shape[2] % s == 0 && images.shape[3] % s == 0 && images.shape[2] > 0 && images.shape[3] > 0,
+                     "image height and width must be positive multiples of the stride \(s), found \(images.shape)")
     }
 
     /// Latent positions of context the synthesis needs on each side of a block (as ``VQVAE/synthesisHalo``).

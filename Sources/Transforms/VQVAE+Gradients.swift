@@ -4,7 +4,7 @@ extension VQVAE {
     /// The analysis transform's output for `images` `[N, 3, H, W]` in [0, 1]: the unquantised
     /// latent `[N, G·d, H/stride, W/stride]` whose nearest codes ``symbols(images:)`` returns.
     public func analysisLatent(images: Tensor) -> Tensor {
-        checkImageShape(images)
+        checkImages(images)
         return analysis.forward(images)
     }
 
@@ -21,23 +21,13 @@ extension VQVAE {
         let gradient = ParameterGradients.$enabled.withValue(false) { synthesis.backward(outputGradient(reconstruction)) }
         return gradient
     }
-
-    private func checkImageShape(_ images: Tensor) {
-        let s = configuration.stride
-        precondition(images.shape.count == 4 && images.shape[1] == 3 && images.shape[2] % s == 0
-                     && images.shape[3] % s == 0 && images.shape[2] > 0 && images.shape[3] > 0,
-                     "images must be [N, 3, H, W] with H and W positive multiples of the stride \(s), found \(images.shape)")
-    }
 }
 
 extension ProgressiveVQVAE {
     /// The analysis transform's output for `images` `[N, 3, H, W]` in [0, 1]: the unquantised
     /// latent `[N, C, H/stride, W/stride]` that stage 1 quantises.
     public func analysisLatent(images: Tensor) -> Tensor {
-        let s = configuration.stride
-        precondition(images.shape.count == 4 && images.shape[1] == 3 && images.shape[2] % s == 0
-                     && images.shape[3] % s == 0 && images.shape[2] > 0 && images.shape[3] > 0,
-                     "images must be [N, 3, H, W] with H and W positive multiples of the stride \(s), found \(images.shape)")
+        checkImages(images)
         return analysis.forward(images)
     }
 

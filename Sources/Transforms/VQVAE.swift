@@ -148,7 +148,7 @@ public final class VQVAE {
                                symbols: quantized.symbols, usage: quantized.usage)
     }
 
-    private func checkImages(_ images: Tensor) {
+    func checkImages(_ images: Tensor) {
         precondition(images.shape.count == 4 && images.shape[1] == 3, "images must be [N, 3, H, W], found \(images.shape)")
         let s = configuration.stride
         precondition(images.shape[2] % s == 0 && images.shape[3] % s == 0 && images.shape[2] > 0 && images.shape[3] > 0,

@@ -56,16 +56,37 @@ enum BlockTransforms {
             let found = analyse(input)  // [G_k, outer.height, outer.width] per stage
             precondition(found.count == groups.count)
             for (k, stageGroups) in groups.enumerated() {
-                for g in 0..<stageGroups {
-                    for y in 0..<core.height {
-                        let source = (g * outer.height + core.top - outer.top + y) * outer.width + core.left - outer.left
-                        let target = (g * h + core.top + y) * w + core.left
-                        for x in 0..<core.width { symbols[k][target + x] = found[k][source + x] }
-                    }
-                }
+                copyCore(found[k], planes: stageGroups, outer: outer, core: core, into: &symbols[k], height: h, width: w)
             }
         }
         return symbols
+    }
+
+    /// The analysis output `[C, h, w]` of `image`, block by block like ``stageSymbols(of:stride:groups:halo:block:analyse:)``:
+    /// `analyse` maps a crop `[1, 3, H, W]` to its latent `[1, C, H/stride, W/stride]`.
+    static func latent(of image: Image, stride: Int, channels: Int, halo: Int, latentHeight h: Int,
+                       latentWidth w: Int, block: Int, analyse: (Tensor) -> Tensor) -> [Float] {
+        var latent = [Float](repeating: 0, count: channels * h * w)
+        for core in blocks(height: h, width: w, block: block) {
+            let outer = expand(core, by: halo, height: h, width: w)
+            let input = Pixels.tensor(from: image, top: outer.top * stride, left: outer.left * stride,
+                                      height: outer.height * stride, width: outer.width * stride)
+            copyCore(analyse(input).data, planes: channels, outer: outer, core: core, into: &latent, height: h, width: w)
+        }
+        return latent
+    }
+
+    /// Copies the `core` positions of `planes` planes over the rect `outer` into the same planes of
+    /// the grid `height × width`.
+    private static func copyCore<Value>(_ source: [Value], planes: Int, outer: LatentRect, core: LatentRect,
+                                        into grid: inout [Value], height h: Int, width w: Int) {
+        for p in 0..<planes {
+            for y in 0..<core.height {
+                let from = (p * outer.height + core.top - outer.top + y) * outer.width + core.left - outer.left
+                let to = (p * h + core.top + y) * w + core.left
+                for x in 0..<core.width { grid[to + x] = source[from + x] }
+            }
+        }
     }
 
     /// The image `width × height` synthesised, block by block, from the stages' symbols

@@ -16,7 +16,7 @@ extension CodeSearch {
         let config = model.configuration
         let channels = config.latentChannels
         let (analysis, books, halo) = model.withTransforms { transforms in
-            (analysisLatent(of: image, stride: config.stride, channels: channels, halo: transforms.analysisHalo,
+            (BlockTransforms.latent(of: image, stride: config.stride, channels: channels, halo: transforms.analysisHalo,
                             latentHeight: h, latentWidth: w, block: block) { transforms.analysisLatent(images: $0) },
              transforms.codebooks, transforms.synthesisHalo)
         }

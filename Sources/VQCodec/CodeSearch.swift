@@ -45,9 +45,13 @@ enum CodeSearch {
         /// Distance between the positions decided together in one sweep.
         var spacing: Int
 
-        /// The plan of effort 1…3; nil for effort 0 (nearest codes, no search).
-        static func forEffort(_ effort: Int) -> Plan? {
-            switch effort {
+        /// The plan of `options.effort` (1…3); nil for effort 0 (nearest codes, no search).
+        /// Checks the effort and the trade-off the caller set.
+        static func forOptions(_ options: VQCodec.EncodeOptions) -> Plan? {
+            precondition(VQCodec.effortRange.contains(options.effort), "effort \(options.effort) outside \(VQCodec.effortRange)")
+            precondition(options.rateDistortionSlope.map { $0.isFinite && $0 >= 0 } ?? true,
+                         "the rate–distortion slope must be finite and ≥ 0")
+            switch options.effort {
             case 1: return Plan(candidates: 4, passes: 1, spacing: 2)
             case 2: return Plan(candidates: 8, passes: 2, spacing: 2)
             case 3: return Plan(candidates: 16, passes: 4, spacing: 2)
@@ -198,33 +202,12 @@ enum CodeSearch {
                                 sweeps: sweeps, keptSweeps: kept, changedSymbols: changed))
     }
 
-    /// The analysis output `[C, h, w]` of `image`, block by block (each block from a crop with the
-    /// analysis halo, as the encoder computes it).
-    static func analysisLatent(of image: Image, stride: Int, channels: Int, halo: Int, latentHeight h: Int,
-                               latentWidth w: Int, block: Int, analyse: (Tensor) -> Tensor) -> [Float] {
-        var latent = [Float](repeating: 0, count: channels * h * w)
-        for core in BlockTransforms.blocks(height: h, width: w, block: block) {
-            let outer = BlockTransforms.expand(core, by: halo, height: h, width: w)
-            let input = Pixels.tensor(from: image, top: outer.top * stride, left: outer.left * stride,
-                                      height: outer.height * stride, width: outer.width * stride)
-            let found = analyse(input)
-            for c in 0..<channels {
-                for y in 0..<core.height {
-                    let source = (c * outer.height + core.top - outer.top + y) * outer.width + core.left - outer.left
-                    let target = (c * h + core.top + y) * w + core.left
-                    for x in 0..<core.width { latent[target + x] = found.data[source + x] }
-                }
-            }
-        }
-        return latent
-    }
-
     /// The subject of a one-stage model's search: its codebooks, the analysis output, and the
     /// plain encoder's symbols (the nearest codes, computed exactly as it computes them).
     static func subject(of image: Image, model: CodecModel, latentHeight h: Int, latentWidth w: Int, block: Int) -> Subject {
         let config = model.configuration
         let (target, codebooks, synthesisHalo) = model.withTransforms { vqvae in
-            (analysisLatent(of: image, stride: config.stride, channels: config.latentChannels, halo: vqvae.analysisHalo,
+            (BlockTransforms.latent(of: image, stride: config.stride, channels: config.latentChannels, halo: vqvae.analysisHalo,
                             latentHeight: h, latentWidth: w, block: block) { vqvae.analysisLatent(images: $0) },
              vqvae.codebooks, vqvae.synthesisHalo)
         }
@@ -275,13 +258,8 @@ enum CodeSearch {
             let crop = Tiles.extract(symbols, groups: groups, latentWidth: w, latentHeight: h, rect: outer)
             var latent = codebooks.latent(symbols: crop, batch: 1, height: outer.height, width: outer.width)
             if let fixed = subject.fixed {
-                for c in 0..<channels {
-                    for y in 0..<outer.height {
-                        let source = (c * h + outer.top + y) * w + outer.left
-                        let target = (c * outer.height + y) * outer.width
-                        for x in 0..<outer.width { latent.data[target + x] += fixed[source + x] }
-                    }
-                }
+                let earlier = Tiles.extract(fixed, groups: channels, latentWidth: w, latentHeight: h, rect: outer)
+                for i in latent.data.indices { latent.data[i] += earlier[i] }
             }
             let target = Pixels.tensor(from: image, top: outer.top * stride, left: outer.left * stride,
                                        height: outer.height * stride, width: outer.width * stride)

@@ -142,17 +142,14 @@ public enum VQCodec {
         try fields.validate(limits: options.limits)
 
         let block = blockPositions(options.transformBlockPixels, stride: config.stride)
-        precondition(effortRange.contains(options.effort), "effort \(options.effort) outside \(effortRange)")
         let symbols: [Int32]
-        if let plan = CodeSearch.Plan.forEffort(options.effort) {
-            let slope = options.rateDistortionSlope
-            precondition(slope.map { $0.isFinite && $0 >= 0 } ?? true, "the rate–distortion slope must be finite and ≥ 0")
+        if let plan = CodeSearch.Plan.forOptions(options) {
             let subject = CodeSearch.subject(of: image, model: model, latentHeight: latent.height,
                                              latentWidth: latent.width, block: block)
             symbols = try CodeSearch.symbols(
                 of: image, subject: subject, tiles: (0..<fields.tileCount).map(fields.latentRect(ofTile:)),
-                latentHeight: latent.height, latentWidth: latent.width, block: block, plan: plan, slope: slope,
-                threads: options.threads).symbols
+                latentHeight: latent.height, latentWidth: latent.width, block: block, plan: plan,
+                slope: options.rateDistortionSlope, threads: options.threads).symbols
         } else {
             symbols = BlockTransforms.symbols(of: image, model: model, block: block)
         }
@@ -280,13 +277,14 @@ public enum VQCodec {
 
 /// Cutting the symbolic image `[G, h, w]` into tiles and putting it back together.
 enum Tiles {
-    static func extract(_ symbols: [Int32], groups: Int, latentWidth w: Int, latentHeight h: Int, rect: LatentRect) -> [Int32] {
-        var tile = [Int32](repeating: 0, count: groups * rect.height * rect.width)
+    /// The values of `rect` (symbols, or latent channels with `groups` = channels) from a `[G, h, w]` map.
+    static func extract<Value>(_ symbols: [Value], groups: Int, latentWidth w: Int, latentHeight h: Int, rect: LatentRect) -> [Value] {
+        var tile: [Value] = []
+        tile.reserveCapacity(groups * rect.height * rect.width)
         for g in 0..<groups {
             for y in 0..<rect.height {
-                for x in 0..<rect.width {
-                    tile[(g * rect.height + y) * rect.width + x] = symbols[(g * h + rect.top + y) * w + rect.left + x]
-                }
+                let start = (g * h + rect.top + y) * w + rect.left
+                tile.append(contentsOf: symbols[start..<(start + rect.width)])
             }
         }
         return tile

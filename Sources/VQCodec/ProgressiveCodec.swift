@@ -51,7 +51,6 @@ extension VQCodec {
     public static func encode(_ image: Image, model: ProgressiveCodecModel, stages: Int? = nil,
                               options: EncodeOptions = EncodeOptions()) throws -> ProgressiveEncodeResult {
         precondition(options.tileSize > 0 && options.threads > 0)
-        precondition(effortRange.contains(options.effort), "effort \(options.effort) outside \(effortRange)")
         let config = model.configuration
         let count = stages ?? model.stageCount
         guard (1...model.stageCount).contains(count) else {
@@ -69,9 +68,7 @@ extension VQCodec {
         let groups = stageList.map(\.groups)
         let block = blockPositions(options.transformBlockPixels, stride: config.stride)
         let symbols: [[Int32]]
-        if let plan = CodeSearch.Plan.forEffort(options.effort) {
-            precondition(options.rateDistortionSlope.map { $0.isFinite && $0 >= 0 } ?? true,
-                         "the rate–distortion slope must be finite and ≥ 0")
+        if let plan = CodeSearch.Plan.forOptions(options) {
             symbols = try CodeSearch.stageSymbols(
                 of: image, model: model, stages: count, tiles: (0..<fields.tileCount).map(fields.latentRect(ofTile:)),
                 latentHeight: h, latentWidth: w, block: block, plan: plan, slope: options.rateDistortionSlope,

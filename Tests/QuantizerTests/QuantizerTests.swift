@@ -94,7 +94,6 @@ final class QuantizerTests: XCTestCase {
             XCTAssertEqual(candidates[((group * 12 + p) * count)..<((group * 12 + p + 1) * count)].map(Int.init),
                            Array(expected.prefix(count)), "group \(group) position \(p)")
         } }
-        XCTAssertEqual(Array(books.vector(group: 1, code: 5)), Array(vectors[((k + 5) * d)..<((k + 6) * d)]))
     }
 
     func testLatentOfSymbolsIsTheCodebookVectors() {

@@ -43,7 +43,9 @@ final class CodeSearchTests: XCTestCase {
         let config = model.configuration
         let (h, w) = ((image.height + 7) / 8, (image.width + 7) / 8)
         let tiles = [LatentRect(top: 0, left: 0, height: h, width: w)]
-        let plan = CodeSearch.Plan.forEffort(1)!
+        var effortOne = VQCodec.EncodeOptions()
+        effortOne.effort = 1
+        let plan = try XCTUnwrap(CodeSearch.Plan.forOptions(effortOne))
         let subject = CodeSearch.subject(of: image, model: model, latentHeight: h, latentWidth: w, block: 64)
         let (symbols, report) = try CodeSearch.symbols(of: image, subject: subject, tiles: tiles, latentHeight: h,
                                                        latentWidth: w, block: 64, plan: plan, slope: 10, threads: 2)
