@@ -40,10 +40,13 @@ let package = Package(
         .target(name: "Transforms", dependencies: ["Engine", "Quantizer", "SafeTensors", "SeededRandom"]),
         // Entropy coding: integer frequency tables and a 64-bit range coder.
         .target(name: "RangeCoder"),
+        // The integer prior's inner loops in C: Int16 products with Int32 sums, AVX2 chosen at run
+        // time where the CPU has it. Integer arithmetic only (Tests/IntegerPriorTests reads it).
+        .target(name: "CIntegerKernels"),
         // The integer PixelCNN prior: the only source of the range coder's tables. Integer
-        // arithmetic only, by construction: it sees model files and the coder, nothing float- or
-        // BLAS-based (Tests/IntegerPriorTests checks its imports too).
-        .target(name: "IntegerPrior", dependencies: ["SafeTensors", "RangeCoder"]),
+        // arithmetic only, by construction: it sees model files, its integer kernels and the
+        // coder, nothing float- or BLAS-based (Tests/IntegerPriorTests checks its imports too).
+        .target(name: "IntegerPrior", dependencies: ["SafeTensors", "RangeCoder", "CIntegerKernels"]),
         // The float PixelCNN prior (training, evaluation) and the freezer that derives the integer prior.
         .target(name: "Prior", dependencies: ["Engine", "IntegerPrior", "RangeCoder", "SafeTensors", "SeededRandom"]),
         // The .vqc container: header, tile table, CRCs, limits.
@@ -81,7 +84,7 @@ let package = Package(
         .testTarget(name: "EngineTests", dependencies: ["Engine", "SafeTensors", "SeededRandom"]),
         .testTarget(name: "QuantizerTests", dependencies: ["Quantizer", "Engine", "SeededRandom"]),
         .testTarget(name: "TransformsTests", dependencies: ["Transforms", "Engine", "Quantizer", "SafeTensors", "SeededRandom"]),
-        .testTarget(name: "IntegerPriorTests", dependencies: ["IntegerPrior", "RangeCoder", "SafeTensors"]),
+        .testTarget(name: "IntegerPriorTests", dependencies: ["IntegerPrior", "CIntegerKernels", "RangeCoder", "SafeTensors"]),
         .testTarget(name: "PriorTests", dependencies: ["Prior", "IntegerPrior", "RangeCoder", "Engine", "SafeTensors", "SeededRandom"]),
         .testTarget(name: "TrainingTests", dependencies: [
             "Training", "Transforms", "Prior", "IntegerPrior", "Quantizer", "Images", "Engine", "SafeTensors", "SeededRandom", "FileIO"]),

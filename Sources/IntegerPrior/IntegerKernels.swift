@@ -1,3 +1,5 @@
+import CIntegerKernels
+
 /// The integer prior's building blocks, shared by batch evaluation (the encoder) and incremental
 /// evaluation (the decoder). Every function is exact integer arithmetic; sums cannot overflow
 /// for a validated network (`IntegerPrior` checks the accumulator budget on load), so the order
@@ -7,42 +9,12 @@
 /// each side zero, real column c at padded column `reach + c`. The window of a kernel centred on
 /// column c then starts at padded column c and is contiguous.
 
-/// Σ w[i] · x[i] for i in 0..<n, in Int32.
+/// c[i·ldc + j] &+= Σ_{t < k} a[i·lda + t] · w[j·ldw + t] for i < m, j < n (`CIntegerKernels`:
+/// AVX2 where the CPU has it, the same bits either way).
 @inline(__always)
-func dot(_ w: UnsafePointer<Int16>, _ x: UnsafePointer<Int16>, _ n: Int) -> Int32 {
-    var sum: Int32 = 0
-    for i in 0..<n { sum &+= Int32(truncatingIfNeeded: w[i]) &* Int32(truncatingIfNeeded: x[i]) }
-    return sum
-}
-
-/// Four dot products of one weight row with four inputs (one weight load serves four positions).
-@inline(__always)
-func dot4(_ w: UnsafePointer<Int16>, _ x0: UnsafePointer<Int16>, _ x1: UnsafePointer<Int16>,
-          _ x2: UnsafePointer<Int16>, _ x3: UnsafePointer<Int16>, _ n: Int) -> (Int32, Int32, Int32, Int32) {
-    var s0: Int32 = 0, s1: Int32 = 0, s2: Int32 = 0, s3: Int32 = 0
-    for i in 0..<n {
-        let wi = Int32(truncatingIfNeeded: w[i])
-        s0 &+= wi &* Int32(truncatingIfNeeded: x0[i])
-        s1 &+= wi &* Int32(truncatingIfNeeded: x1[i])
-        s2 &+= wi &* Int32(truncatingIfNeeded: x2[i])
-        s3 &+= wi &* Int32(truncatingIfNeeded: x3[i])
-    }
-    return (s0, s1, s2, s3)
-}
-
-/// Dot products of four consecutive weight rows (`stride` apart) with one input.
-@inline(__always)
-func dot4Rows(_ w: UnsafePointer<Int16>, stride: Int, _ x: UnsafePointer<Int16>, _ n: Int) -> (Int32, Int32, Int32, Int32) {
-    let (w0, w1, w2, w3) = (w, w + stride, w + 2 * stride, w + 3 * stride)
-    var s0: Int32 = 0, s1: Int32 = 0, s2: Int32 = 0, s3: Int32 = 0
-    for i in 0..<n {
-        let xi = Int32(truncatingIfNeeded: x[i])
-        s0 &+= Int32(truncatingIfNeeded: w0[i]) &* xi
-        s1 &+= Int32(truncatingIfNeeded: w1[i]) &* xi
-        s2 &+= Int32(truncatingIfNeeded: w2[i]) &* xi
-        s3 &+= Int32(truncatingIfNeeded: w3[i]) &* xi
-    }
-    return (s0, s1, s2, s3)
+func multiplyAccumulate(rows m: Int, outputs n: Int, length k: Int, _ a: UnsafePointer<Int16>, _ lda: Int,
+                        _ w: UnsafePointer<Int16>, _ ldw: Int, into c: UnsafeMutablePointer<Int32>, _ ldc: Int) {
+    vqk_gemm_accumulate(m, n, k, a, lda, w, ldw, c, ldc)
 }
 
 @inline(__always)
@@ -82,31 +54,19 @@ extension IntegerNetwork {
                      condition: (vertical: UnsafePointer<Int32>, horizontal: UnsafePointer<Int32>)? = nil) {
         let (c, c2, cin) = (channels, 2 * channels, block.inputChannels)
         let span = kernelSize * cin
-        for o in 0..<c2 {
-            let bias = block.verticalBias[o]
+        for col in 0..<width {
+            let a = accumulators + col * c2
             if let condition {
-                for col in 0..<width { accumulators[col * c2 + o] = bias &+ condition.vertical[col * c2 + o] }
+                let terms = condition.vertical + col * c2
+                for o in 0..<c2 { a[o] = block.verticalBias[o] &+ terms[o] }
             } else {
-                for col in 0..<width { accumulators[col * c2 + o] = bias }
+                a.update(from: block.verticalBias, count: c2)
             }
-            for (ky, row) in rows.enumerated() {
-                guard let row else { continue }
-                let w = block.vertical + (o * block.verticalRows + ky) * span
-                var col = 0
-                while col + 4 <= width {
-                    let x = row + col * cin
-                    let (s0, s1, s2, s3) = dot4(w, x, x + cin, x + 2 * cin, x + 3 * cin, span)
-                    accumulators[col * c2 + o] &+= s0
-                    accumulators[(col + 1) * c2 + o] &+= s1
-                    accumulators[(col + 2) * c2 + o] &+= s2
-                    accumulators[(col + 3) * c2 + o] &+= s3
-                    col += 4
-                }
-                while col < width {
-                    accumulators[col * c2 + o] &+= dot(w, row + col * cin, span)
-                    col += 1
-                }
-            }
+        }
+        for (ky, row) in rows.enumerated() {
+            guard let row else { continue }
+            multiplyAccumulate(rows: width, outputs: c2, length: span, row, cin,
+                               block.vertical + ky * span, block.verticalRows * span, into: accumulators, c2)
         }
         for col in 0..<width {
             let a = accumulators + col * c2
@@ -120,24 +80,8 @@ extension IntegerNetwork {
                 }
             }
         }
-        for o in 0..<c2 {
-            let w = block.link + o * c2
-            let bias = block.horizontalBias[o]
-            var col = 0
-            while col + 4 <= width {
-                let x = values + col * c2
-                let (s0, s1, s2, s3) = dot4(w, x, x + c2, x + 2 * c2, x + 3 * c2, c2)
-                link[col * c2 + o] = bias &+ s0
-                link[(col + 1) * c2 + o] = bias &+ s1
-                link[(col + 2) * c2 + o] = bias &+ s2
-                link[(col + 3) * c2 + o] = bias &+ s3
-                col += 4
-            }
-            while col < width {
-                link[col * c2 + o] = bias &+ dot(w, values + col * c2, c2)
-                col += 1
-            }
-        }
+        for col in 0..<width { (link + col * c2).update(from: block.horizontalBias, count: c2) }
+        multiplyAccumulate(rows: width, outputs: c2, length: c2, values, c2, block.link, c2, into: link, c2)
         if let condition {
             for i in 0..<width * c2 { link[i] &+= condition.horizontal[i] }
         }
@@ -155,30 +99,13 @@ extension IntegerNetwork {
         }
         let (c2, d) = (2 * channels, conditionChannels)
         let span = 3 * d
-        for o in 0..<c2 {
-            for col in 0..<width { vertical[col * c2 + o] = 0 }
-            for (ky, row) in rows.enumerated() {
-                guard let row else { continue }
-                let w = cv + (o * 3 + ky) * span
-                var col = 0
-                while col + 4 <= width {
-                    let x = row + col * d
-                    let (s0, s1, s2, s3) = dot4(w, x, x + d, x + 2 * d, x + 3 * d, span)
-                    vertical[col * c2 + o] &+= s0
-                    vertical[(col + 1) * c2 + o] &+= s1
-                    vertical[(col + 2) * c2 + o] &+= s2
-                    vertical[(col + 3) * c2 + o] &+= s3
-                    col += 4
-                }
-                while col < width {
-                    vertical[col * c2 + o] &+= dot(w, row + col * d, span)
-                    col += 1
-                }
-            }
-            let centre = rows[1]!
-            let w = ch + o * d
-            for col in 0..<width { horizontal[col * c2 + o] = dot(w, centre + (col + 1) * d, d) }
+        vertical.initialize(repeating: 0, count: width * c2)
+        for (ky, row) in rows.enumerated() {
+            guard let row else { continue }
+            multiplyAccumulate(rows: width, outputs: c2, length: span, row, d, cv + ky * span, 3 * span, into: vertical, c2)
         }
+        horizontal.initialize(repeating: 0, count: width * c2)
+        multiplyAccumulate(rows: width, outputs: c2, length: d, rows[1]! + d, d, ch, d, into: horizontal, c2)
     }
 
     /// Input channels of `block`'s horizontal convolution that output group `group` reads at the
@@ -196,24 +123,9 @@ extension IntegerNetwork {
                        gates: UnsafeMutablePointer<Int16>) {
         let (c, c2, cin) = (channels, 2 * channels, block.inputChannels)
         let taps = (reach + 1) * cin
-        for o in 0..<c2 {
-            let n = reach * cin + centreChannels(block, group: groupOf(o % c, c, groups))
-            let w = block.horizontal + o * taps
-            var col = 0
-            while col + 4 <= width {
-                let x = input + col * cin
-                let (s0, s1, s2, s3) = dot4(w, x, x + cin, x + 2 * cin, x + 3 * cin, n)
-                accumulators[col * c2 + o] = link[col * c2 + o] &+ s0
-                accumulators[(col + 1) * c2 + o] = link[(col + 1) * c2 + o] &+ s1
-                accumulators[(col + 2) * c2 + o] = link[(col + 2) * c2 + o] &+ s2
-                accumulators[(col + 3) * c2 + o] = link[(col + 3) * c2 + o] &+ s3
-                col += 4
-            }
-            while col < width {
-                accumulators[col * c2 + o] = link[col * c2 + o] &+ dot(w, input + col * cin, n)
-                col += 1
-            }
-        }
+        // Every tap: the masked ones are zero in every valid file (checked on load).
+        accumulators.update(from: link, count: width * c2)
+        multiplyAccumulate(rows: width, outputs: c2, length: taps, input, cin, block.horizontal, taps, into: accumulators, c2)
         for col in 0..<width {
             let a = accumulators + col * c2
             for i in 0..<c {
@@ -222,12 +134,12 @@ extension IntegerNetwork {
             }
         }
         let out = block.output
-        for o in 0..<c {
-            let n = (groupOf(o, c, groups) + 1) * (c / groups)
-            let w = out.weight + o * c
-            for col in 0..<width {
-                let sum = out.bias[o] &+ dot(w, gates + col * c, n)
-                let added = activation(out.rescale(sum, o))
+        let sums = accumulators  // free again: the gates hold what the output convolution reads
+        for col in 0..<width { (sums + col * c).update(from: out.bias, count: c) }
+        multiplyAccumulate(rows: width, outputs: c, length: c, gates, c, out.weight, c, into: sums, c)
+        for col in 0..<width {
+            for o in 0..<c {
+                let added = activation(out.rescale(sums[col * c + o], o))
                 let index = (reach + col) * c + o
                 output[index] = block.isFirst ? added : activation(Int64(input[index]) + Int64(added))
             }
@@ -239,26 +151,35 @@ extension IntegerNetwork {
     /// channels of earlier groups, and of `group` itself after the first block); writes group
     /// `group`'s channels of `output` at col. `gates` is this block's `[C]` scratch for this
     /// position: it keeps the gates of earlier groups, which the output convolution reads.
+    /// `sums` is `[2C / G]` Int32 work space.
     @inline(__always)
     func horizontalGroup(_ block: Block, group: Int, column col: Int, input: UnsafePointer<Int16>,
                          link: UnsafePointer<Int32>, output: UnsafeMutablePointer<Int16>,
-                         gates: UnsafeMutablePointer<Int16>) {
+                         gates: UnsafeMutablePointer<Int16>, sums: UnsafeMutablePointer<Int32>) {
         let (c, c2, cin) = (channels, 2 * channels, block.inputChannels)
         let per = c / groups
+        let first = group * per
         let taps = (reach + 1) * cin
         let n = reach * cin + centreChannels(block, group: group)
         let x = input + col * cin
         let l = link + col * c2
-        for i in group * per..<(group + 1) * per {
-            let a = l[i] &+ dot(block.horizontal + i * taps, x, n)
-            let b = l[c + i] &+ dot(block.horizontal + (c + i) * taps, x, n)
-            gates[i] = gate(tanhTable[lookupIndex(block.horizontalIndex, a, i)],
-                            sigmoidTable[lookupIndex(block.horizontalIndex, b, c + i)])
+        // The group's tanh channels first …< per, then its sigmoid channels per ..< 2 per.
+        sums.update(from: l + first, count: per)
+        (sums + per).update(from: l + c + first, count: per)
+        multiplyAccumulate(rows: 1, outputs: per, length: n, x, cin, block.horizontal + first * taps, taps, into: sums, per)
+        multiplyAccumulate(rows: 1, outputs: per, length: n, x, cin, block.horizontal + (c + first) * taps, taps,
+                           into: sums + per, per)
+        for j in 0..<per {
+            let i = first + j
+            gates[i] = gate(tanhTable[lookupIndex(block.horizontalIndex, sums[j], i)],
+                            sigmoidTable[lookupIndex(block.horizontalIndex, sums[per + j], c + i)])
         }
         let out = block.output
-        for o in group * per..<(group + 1) * per {
-            let sum = out.bias[o] &+ dot(out.weight + o * c, gates, (group + 1) * per)
-            let added = activation(out.rescale(sum, o))
+        sums.update(from: out.bias + first, count: per)
+        multiplyAccumulate(rows: 1, outputs: per, length: first + per, gates, c, out.weight + first * c, c, into: sums, per)
+        for j in 0..<per {
+            let o = first + j
+            let added = activation(out.rescale(sums[j], o))
             let index = (reach + col) * c + o
             output[index] = block.isFirst ? added : activation(Int64(input[index]) + Int64(added))
         }
@@ -270,7 +191,7 @@ extension IntegerNetwork {
     ///   are read).
     /// - rectified, hidden: this position's `[C]` and `[headChannels]` scratch; they keep the
     ///   values of earlier groups, which later groups read.
-    /// - logits: `[K]` Int32 scratch.
+    /// - logits: `[max(K, headChannels)]` Int32 scratch.
     @inline(__always)
     func headWeights(group: Int, horizontal: UnsafePointer<Int16>, rectified: UnsafeMutablePointer<Int16>,
                      hidden hiddenValues: UnsafeMutablePointer<Int16>, logits logitValues: UnsafeMutablePointer<Int32>,
@@ -279,37 +200,22 @@ extension IntegerNetwork {
         for i in group * per..<(group + 1) * per { rectified[i] = max(horizontal[i], 0) }
         let hiddenPer = headChannels / groups
         let h = hidden
-        for o in group * hiddenPer..<(group + 1) * hiddenPer {
-            let sum = h.bias[o] &+ dot(h.weight + o * channels, rectified, (group + 1) * per)
-            hiddenValues[o] = Int16(truncatingIfNeeded: clamp(h.rescale(sum, o), 0, Int64(IntegerFormat.activationLimit)))
+        let hiddenFirst = group * hiddenPer
+        let sums = logitValues  // `[max(K, headChannels)]`: first the hidden layer's sums
+        sums.update(from: h.bias + hiddenFirst, count: hiddenPer)
+        multiplyAccumulate(rows: 1, outputs: hiddenPer, length: (group + 1) * per, rectified, channels,
+                           h.weight + hiddenFirst * channels, channels, into: sums, hiddenPer)
+        for j in 0..<hiddenPer {
+            let o = hiddenFirst + j
+            hiddenValues[o] = Int16(truncatingIfNeeded: clamp(h.rescale(sums[j], o), 0, Int64(IntegerFormat.activationLimit)))
         }
         let n = (group + 1) * hiddenPer
         let l = logits
         let first = group * symbols
-        let bias = l.bias + first
-        var s = 0
-        while s + 4 <= symbols {
-            let (s0, s1, s2, s3) = dot4Rows(l.weight + (first + s) * headChannels, stride: headChannels, hiddenValues, n)
-            logitValues[s] = bias[s] &+ s0
-            logitValues[s + 1] = bias[s + 1] &+ s1
-            logitValues[s + 2] = bias[s + 2] &+ s2
-            logitValues[s + 3] = bias[s + 3] &+ s3
-            s += 4
-        }
-        while s < symbols {
-            logitValues[s] = bias[s] &+ dot(l.weight + (first + s) * headChannels, hiddenValues, n)
-            s += 1
-        }
-        var maximum = Int32.min
-        for s in 0..<symbols {
-            let value = Int32(truncatingIfNeeded: clamp(l.rescale(logitValues[s], first + s),
-                                                        -IntegerFormat.logitLimit, IntegerFormat.logitLimit))
-            logitValues[s] = value
-            maximum = max(maximum, value)
-        }
-        for s in 0..<symbols {
-            let distance = min(maximum &- logitValues[s], expLast)
-            weights[s] = UInt32(truncatingIfNeeded: expTable[Int(distance)])
-        }
+        logitValues.update(from: l.bias + first, count: symbols)
+        multiplyAccumulate(rows: 1, outputs: symbols, length: n, hiddenValues, headChannels,
+                           l.weight + first * headChannels, headChannels, into: logitValues, symbols)
+        vqk_logit_weights(symbols, logitValues, l.rescale.multiplier + first, l.rescale.shift + first,
+                          Int32(IntegerFormat.logitLimit), expTable, expLast, logitValues, weights)
     }
 }

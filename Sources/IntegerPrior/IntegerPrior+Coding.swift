@@ -28,7 +28,30 @@ extension IntegerPrior {
     public func decode(height: Int, width: Int, _ decodeSymbol: (_ table: FrequencyTable) throws -> Int) rethrows -> [Int32] {
         precondition(height > 0 && width > 0, "a tile has at least one position, found \(height)×\(width)")
         let scratch = TileScratch(network: network, height: height, width: width, batch: false)
-        return try scratch.decode(decodeSymbol)
+        return try scratch.decode(tables: decodeSymbol)
+    }
+
+    /// Codes a tile's symbols `[G, height, width]` (each in 0..<K) into `encoder`, with the same
+    /// intervals, hence the same bytes, as coding each symbol under its `forEachTable` table,
+    /// without building the tables. Returns the symbols' total −log2 p in bits.
+    public func encode(symbols: [Int32], height: Int, width: Int, into encoder: inout RangeEncoder) -> Double {
+        let (g, k) = (network.groups, network.symbols)
+        precondition(height > 0 && width > 0, "a tile has at least one position, found \(height)×\(width)")
+        precondition(symbols.count == g * height * width, "\(symbols.count) symbols do not fill [\(g), \(height), \(width)]")
+        for (index, s) in symbols.enumerated() where s < 0 || Int(s) >= k {
+            preconditionFailure("symbol \(s) at index \(index) is outside 0..<\(k)")
+        }
+        let scratch = TileScratch(network: network, height: height, width: width, batch: true)
+        return scratch.encode(symbols: symbols, into: &encoder)
+    }
+
+    /// Decodes a tile's symbols `[G, height, width]` from `decoder`, which must hold what
+    /// `encode(symbols:height:width:into:)` (or coding with `forEachTable`'s tables) wrote.
+    /// - Throws: the decoder's `RangeCoderError` (a stream used up).
+    public func decode(height: Int, width: Int, from decoder: inout RangeDecoder) throws -> [Int32] {
+        precondition(height > 0 && width > 0, "a tile has at least one position, found \(height)×\(width)")
+        let scratch = TileScratch(network: network, height: height, width: width, batch: false)
+        return try scratch.decode(from: &decoder)
     }
 
     /// Total −log2 p of a tile's symbols `[G, height, width]` under the integer tables, in bits:
@@ -44,35 +67,56 @@ extension IntegerPrior {
 }
 
 extension TileScratch {
-    /// The encoder's loop (`IntegerPrior.forEachTable`) on this batch scratch; symbols already checked.
-    func forEachTable(symbols: [Int32], _ body: (_ symbol: Int, _ table: FrequencyTable) throws -> Void) rethrows {
+    /// The encoder's loop on this batch scratch (symbols already checked): `body` gets each
+    /// symbol in coding order with its distribution's integer weights (`[K]`, reused for the next
+    /// symbol).
+    func forEachWeights(symbols: [Int32], _ body: (_ symbol: Int, _ weights: UnsafeBufferPointer<UInt32>) throws -> Void) rethrows {
         let net = network
-        let (g, k) = (net.groups, net.symbols)
+        let g = net.groups
         let last = evaluateBatch(symbols: symbols)
-        var table = FrequencyTable(uniformOver: k)
         let (c, reach) = (net.channels, net.reach)
+        let distribution = UnsafeBufferPointer(start: weights, count: net.symbols)
         for r in 0..<height {
             let row = last + r * paddedWidth * c
             for col in 0..<width {
                 for group in 0..<g {
                     net.headWeights(group: group, horizontal: row + (reach + col) * c, rectified: rectified,
                                     hidden: hidden, logits: logits, weights: weights)
-                    assign(&table)
-                    try body(Int(symbols[(group * height + r) * width + col]), table)
+                    try body(Int(symbols[(group * height + r) * width + col]), distribution)
                 }
             }
         }
     }
 
-    /// The decoder's loop (`IntegerPrior.decode`) on this incremental scratch.
-    func decode(_ decodeSymbol: (_ table: FrequencyTable) throws -> Int) rethrows -> [Int32] {
+    /// `forEachWeights` with each distribution as its `FrequencyTable` (reused for the next symbol).
+    func forEachTable(symbols: [Int32], _ body: (_ symbol: Int, _ table: FrequencyTable) throws -> Void) rethrows {
+        var table = FrequencyTable(uniformOver: network.symbols)
+        try forEachWeights(symbols: symbols) { symbol, weights in
+            assign(&table)
+            try body(symbol, table)
+        }
+    }
+
+    /// Codes the tile's symbols into `encoder`; returns their total −log2 p in bits.
+    func encode(symbols: [Int32], into encoder: inout RangeEncoder) -> Double {
+        var bits = 0.0
+        let total = Double(FrequencyTable.total)
+        forEachWeights(symbols: symbols) { symbol, weights in
+            bits -= log2(Double(encoder.encode(symbol: symbol, weights: weights)) / total)
+        }
+        return bits
+    }
+
+    /// The decoder's loop on this incremental scratch: `decodeSymbol` gets each distribution's
+    /// integer weights (`[K]`) in coding order and returns the symbol.
+    func decodeWeights(_ decodeSymbol: (_ weights: UnsafeBufferPointer<UInt32>) throws -> Int) rethrows -> [Int32] {
         let net = network
         let (g, k, c, reach) = (net.groups, net.symbols, net.channels, net.reach)
-        var table = FrequencyTable(uniformOver: k)
         var symbols = [Int32](repeating: 0, count: g * height * width)
         let e = net.embeddingDimension
         let ge = g * e
         let lastBlock = net.blocks.count - 1
+        let distribution = UnsafeBufferPointer(start: weights, count: k)
         for r in 0..<height {
             verticalPass(row: r)
             let embeddedRow = ringRow(0, r)
@@ -81,13 +125,12 @@ extension TileScratch {
                     for (b, block) in net.blocks.enumerated() {
                         net.horizontalGroup(block, group: group, column: col,
                                             input: b == 0 ? UnsafePointer(embeddedRow) : UnsafePointer(horizontal[b - 1]),
-                                            link: link[b], output: horizontal[b], gates: gates[b])
+                                            link: link[b], output: horizontal[b], gates: gates[b], sums: accumulators)
                     }
                     net.headWeights(group: group, horizontal: horizontal[lastBlock] + (reach + col) * c,
                                     rectified: rectified, hidden: hidden, logits: logits,
                                     weights: weights)
-                    assign(&table)
-                    let symbol = try decodeSymbol(table)
+                    let symbol = try decodeSymbol(distribution)
                     precondition(symbol >= 0 && symbol < k, "decoded symbol \(symbol) is outside 0..<\(k)")
                     symbols[(group * height + r) * width + col] = Int32(symbol)
                     (embeddedRow + (reach + col) * ge + group * e)
@@ -96,6 +139,20 @@ extension TileScratch {
             }
         }
         return symbols
+    }
+
+    /// `decode` with each distribution as its `FrequencyTable`.
+    func decode(tables decodeSymbol: (_ table: FrequencyTable) throws -> Int) rethrows -> [Int32] {
+        var table = FrequencyTable(uniformOver: network.symbols)
+        return try decodeWeights { _ in
+            assign(&table)
+            return try decodeSymbol(table)
+        }
+    }
+
+    /// Decodes the tile's symbols from `decoder`.
+    func decode(from decoder: inout RangeDecoder) throws -> [Int32] {
+        try decodeWeights { weights in try decoder.decode(weights: weights, prefixSums: prefixSums) }
     }
 }
 
@@ -132,6 +189,7 @@ final class TileScratch {
     let hidden: UnsafeMutablePointer<Int16>
     let logits: UnsafeMutablePointer<Int32>
     let weights: UnsafeMutablePointer<UInt32>
+    let prefixSums: UnsafeMutablePointer<UInt64>
     private var allocations: [UnsafeMutableRawPointer] = []
 
     init(network: IntegerNetwork, height: Int, width: Int, batch: Bool) {
@@ -152,8 +210,9 @@ final class TileScratch {
         rowGates = zeros(width * c, Int16.self)
         rectified = zeros(c, Int16.self)
         hidden = zeros(network.headChannels, Int16.self)
-        logits = zeros(network.symbols, Int32.self)
+        logits = zeros(max(network.symbols, network.headChannels), Int32.self)
         weights = zeros(network.symbols, UInt32.self)
+        prefixSums = zeros(network.symbols + 1, UInt64.self)
         let d = network.conditionChannels
         condition = d > 0 ? zeros((height + 2) * (width + 2) * d, Int16.self) : nil
         conditionVertical = d > 0 ? zeros(width * 2 * c, Int32.self) : nil

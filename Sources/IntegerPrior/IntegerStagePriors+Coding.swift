@@ -32,7 +32,30 @@ extension IntegerStagePriors {
                        _ decodeSymbol: (_ table: FrequencyTable) throws -> Int) rethrows -> [Int32] {
         precondition(height > 0 && width > 0, "a tile has at least one position, found \(height)×\(width)")
         let scratch = self.scratch(stage: stage, earlier: earlier, height: height, width: width, batch: false)
-        return try scratch.decode(decodeSymbol)
+        return try scratch.decode(tables: decodeSymbol)
+    }
+
+    /// Codes stage `stage`'s symbols of one tile into `encoder` (the bytes `forEachTable`'s tables
+    /// would give, without building them; arguments as there). Returns their total −log2 p in bits.
+    public func encode(stage: Int, symbols: [Int32], earlier: [[Int32]], height: Int, width: Int,
+                       into encoder: inout RangeEncoder) -> Double {
+        let c = configuration(stage: stage)
+        precondition(height > 0 && width > 0, "a tile has at least one position, found \(height)×\(width)")
+        precondition(symbols.count == c.groups * height * width,
+                     "\(symbols.count) symbols do not fill [\(c.groups), \(height), \(width)]")
+        for (index, s) in symbols.enumerated() where s < 0 || Int(s) >= c.codebookSize {
+            preconditionFailure("symbol \(s) at index \(index) is outside 0..<\(c.codebookSize)")
+        }
+        let scratch = self.scratch(stage: stage, earlier: earlier, height: height, width: width, batch: true)
+        return scratch.encode(symbols: symbols, into: &encoder)
+    }
+
+    /// Decodes stage `stage`'s symbols of one tile from `decoder` (arguments as for `decode`).
+    public func decode(stage: Int, height: Int, width: Int, earlier: [[Int32]],
+                       from decoder: inout RangeDecoder) throws -> [Int32] {
+        precondition(height > 0 && width > 0, "a tile has at least one position, found \(height)×\(width)")
+        let scratch = self.scratch(stage: stage, earlier: earlier, height: height, width: width, batch: false)
+        return try scratch.decode(from: &decoder)
     }
 
     /// Total −log2 p of stage `stage`'s symbols of one tile under the integer tables, in bits.

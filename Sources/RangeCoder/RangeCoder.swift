@@ -222,12 +222,27 @@ public struct RangeDecoder: Sendable {
     /// - Throws: `RangeCoderError.streamExhausted` when the stream (plus its padding) is used up.
     @inlinable
     public mutating func decode(table: FrequencyTable) throws(RangeCoderError) -> Int {
+        let unit = currentUnit()
+        let symbol = table.symbol(containing: unit)
+        let (start, end) = table.storage.withUnsafeBufferPointer { ($0[symbol], $0[symbol &+ 1]) }
+        try consume(start: start, end: end)
+        return symbol
+    }
+
+    /// The unit of `0 ..< FrequencyTable.total` the next symbol's interval contains.
+    @inlinable
+    func currentUnit() -> UInt32 {
         assert(code < range && range >= RangeEncoder.minRange)
         let r = range >> UInt64(FrequencyTable.precisionBits)  // ≥ 2^16, never zero
         // The unit `code` falls in; beyond `total` lies the last symbol's extra share (surprise 2).
-        let unit = UInt32(truncatingIfNeeded: Swift.min(code / r, UInt64(FrequencyTable.total - 1)))
-        let symbol = table.symbol(containing: unit)
-        let (start, end) = table.storage.withUnsafeBufferPointer { ($0[symbol], $0[symbol &+ 1]) }
+        return UInt32(truncatingIfNeeded: Swift.min(code / r, UInt64(FrequencyTable.total - 1)))
+    }
+
+    /// Removes the decoded symbol's interval `start ..< end` (units of `FrequencyTable.total`,
+    /// containing `currentUnit()`) from the state, as the encoder's `encode(start:end:)` did.
+    @inlinable
+    mutating func consume(start: UInt32, end: UInt32) throws(RangeCoderError) {
+        let r = range >> UInt64(FrequencyTable.precisionBits)
         // start ≤ unit ≤ code / r, so the subtraction stays non-negative.
         let offset = r &* UInt64(start)
         code &-= offset
@@ -244,6 +259,5 @@ public struct RangeDecoder: Sendable {
             range <<= RangeEncoder.wordBits
         }
         assert(code < range && range >= RangeEncoder.minRange)
-        return symbol
     }
 }

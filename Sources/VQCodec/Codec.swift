@@ -159,11 +159,7 @@ public enum VQCodec {
             let rect = fields.latentRect(ofTile: index)
             let tile = Tiles.extract(symbols, groups: config.groups, latentWidth: latent.width, latentHeight: latent.height, rect: rect)
             var encoder = RangeEncoder()
-            var bits = 0.0
-            model.prior.forEachTable(symbols: tile, height: rect.height, width: rect.width) { symbol, table in
-                encoder.encode(symbol: symbol, table: table)
-                bits -= log2(Double(table.frequency(of: symbol)) / Double(FrequencyTable.total))
-            }
+            let bits = model.prior.encode(symbols: tile, height: rect.height, width: rect.width, into: &encoder)
             var stream = encoder.finish()
             // A tile stream holds at least one byte (Formats/vqc.md); the decoder reads zeros
             // past the end of a stream, so a lone zero byte decodes exactly like an empty stream.
@@ -225,9 +221,7 @@ public enum VQCodec {
             let rect = header.latentRect(ofTile: index)
             do {
                 var decoder = try RangeDecoder(bytes: stream)
-                return .success(try model.prior.decode(height: rect.height, width: rect.width) { table in
-                    try decoder.decode(table: table)
-                })
+                return .success(try model.prior.decode(height: rect.height, width: rect.width, from: &decoder))
             } catch {
                 let failure = CodecError.tileUndecodable(tile: index, reason: "\(error)")
                 if options.salvage { return .failure(failure) }

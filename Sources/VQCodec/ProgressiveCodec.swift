@@ -86,12 +86,8 @@ extension VQCodec {
             let tiles = zip(symbols, groups).map { Tiles.extract($0, groups: $1, latentWidth: w, latentHeight: h, rect: rect) }
             return (0..<count).map { k in
                 var encoder = RangeEncoder()
-                var bits = 0.0
-                model.priors.forEachTable(stage: k + 1, symbols: tiles[k], earlier: Array(tiles[..<k]),
-                                          height: rect.height, width: rect.width) { symbol, table in
-                    encoder.encode(symbol: symbol, table: table)
-                    bits -= log2(Double(table.frequency(of: symbol)) / Double(FrequencyTable.total))
-                }
+                let bits = model.priors.encode(stage: k + 1, symbols: tiles[k], earlier: Array(tiles[..<k]),
+                                               height: rect.height, width: rect.width, into: &encoder)
                 var stream = encoder.finish()
                 // At least one byte per stream (Formats/vqc.md); a lone zero decodes like an empty stream.
                 if stream.isEmpty { stream = [0] }
@@ -156,7 +152,7 @@ extension VQCodec {
                 do {
                     var decoder = try RangeDecoder(bytes: stream)
                     decoded.append(try model.priors.decode(stage: k + 1, height: rect.height, width: rect.width,
-                                                           earlier: decoded) { try decoder.decode(table: $0) })
+                                                           earlier: decoded, from: &decoder))
                 } catch {
                     throw CodecError.streamUndecodable(stage: k + 1, tile: index, reason: "\(error)")
                 }

@@ -6,13 +6,14 @@ import IntegerPrior
 
 /// The integer prior is the only source of the range coder's tables, and its tables must be the
 /// same bits on every machine. The module graph keeps floating-point and BLAS code out of it:
-/// `Package.swift` gives `IntegerPrior` no dependency but `SafeTensors` and `RangeCoder`. SwiftPM
+/// `Package.swift` gives `IntegerPrior` no dependency but `SafeTensors`, `RangeCoder` and its integer
+/// C kernels (`CIntegerKernels`, which `IntegerKernelsTests` reads for floating-point types). SwiftPM
 /// can still let an undeclared import compile when the other module happens to be built first, so
 /// this test reads the sources too.
 final class ModuleSeamTests: XCTestCase {
     static let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
         .deletingLastPathComponent()
-    static let allowedImports: Set<String> = ["Foundation", "RangeCoder", "SafeTensors"]
+    static let allowedImports: Set<String> = ["Foundation", "RangeCoder", "SafeTensors", "CIntegerKernels"]
 
     func testIntegerPriorImportsOnlyTheModelFileReaderAndTheCoder() throws {
         let folder = Self.root.appendingPathComponent("Sources/IntegerPrior")
@@ -30,7 +31,7 @@ final class ModuleSeamTests: XCTestCase {
     func testPackageGivesIntegerPriorNoOtherDependency() throws {
         let manifest = try String(contentsOf: Self.root.appendingPathComponent("Package.swift"), encoding: .utf8)
         let line = try XCTUnwrap(manifest.split(separator: "\n").first { $0.contains(#".target(name: "IntegerPrior""#) })
-        XCTAssertTrue(line.hasSuffix(#"dependencies: ["SafeTensors", "RangeCoder"]),"#), String(line))
+        XCTAssertTrue(line.hasSuffix(#"dependencies: ["SafeTensors", "RangeCoder", "CIntegerKernels"]),"#), String(line))
     }
 
     /// The check itself works: it sees imports in their usual spellings.
@@ -66,5 +67,13 @@ final class ModuleSeamTests: XCTestCase {
         let decoded = try prior.decode(height: height, width: width) { table in try decoder.decode(table: table) }
         XCTAssertEqual(decoded, symbols)
         XCTAssertGreaterThan(prior.bits(symbols: symbols, height: height, width: width), 0)
+
+        // Coding from the weights, without tables: the same bytes, the same bits, the same symbols.
+        var direct = RangeEncoder()
+        let bits = prior.encode(symbols: symbols, height: height, width: width, into: &direct)
+        XCTAssertEqual(direct.finish(), stream)
+        XCTAssertEqual(bits, prior.bits(symbols: symbols, height: height, width: width), accuracy: 1e-9)
+        var directDecoder = try RangeDecoder(bytes: stream)
+        XCTAssertEqual(try prior.decode(height: height, width: width, from: &directDecoder), symbols)
     }
 }
