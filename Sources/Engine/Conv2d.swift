@@ -87,33 +87,47 @@ public final class Conv2d: Layer {
         let oh = g.outputHeight(h), ow = g.outputWidth(w)
         let plane = oh * ow, k = reductionSize, outC = outputChannels
         cachedInput = input
-        let rowsPerChunk = g.isPointwise ? oh : Conv2d.rowsPerChunk(reduction: k, outputHeight: oh, outputWidth: ow)
-        let workers = Parallelism.workerCount(for: n)
+        // A batch of one is spread over the cores by chunks of output rows (pointwise
+        // convolutions too, reading the rows in place); a batch, by images.
+        let chunked = n == 1
+        let rowsPerChunk = g.isPointwise && !chunked ? oh
+            : Conv2d.rowsPerChunk(reduction: k, outputHeight: oh, outputWidth: ow)
+        let chunkCount = (oh + rowsPerChunk - 1) / rowsPerChunk
+        let workers = chunked ? Parallelism.chunkWorkerCount(for: chunkCount) : Parallelism.workerCount(for: n)
         let columnBuffers = g.isPointwise ? [] : columns.pointers(workers: workers, count: k * rowsPerChunk * ow)
         let weights = effectiveWeight()
         let biasValues = bias?.value.data
         return Tensor(shape: [n, outC, oh, ow]) { out in
             input.data.withUnsafeBufferPointer { x in
                 weights.withUnsafeBufferPointer { wp in
-                    Parallelism.forEachSlice(of: n) { worker, items in
-                        for i in items {
-                            let xi = x.baseAddress! + i * c * h * w
-                            let y = out.baseAddress! + i * outC * plane
-                            if let biasValues {
-                                for o in 0..<outC { (y + o * plane).initialize(repeating: biasValues[o], count: plane) }
+                    // Output rows `chunk · rowsPerChunk …` of image i, on `worker`'s column buffer.
+                    let run = { (worker: Int, i: Int, chunk: Int) in
+                        let xi = x.baseAddress! + i * c * h * w
+                        let y = out.baseAddress! + i * outC * plane
+                        let firstRow = chunk * rowsPerChunk
+                        let columnCount = (min(firstRow + rowsPerChunk, oh) - firstRow) * ow
+                        if let biasValues {
+                            for o in 0..<outC {
+                                (y + o * plane + firstRow * ow).initialize(repeating: biasValues[o], count: columnCount)
                             }
-                            for firstRow in stride(from: 0, to: oh, by: rowsPerChunk) {
-                                let rows = firstRow..<min(firstRow + rowsPerChunk, oh)
-                                let columnCount = rows.count * ow
-                                var source = UnsafePointer(xi)
-                                if !g.isPointwise {
-                                    im2col(xi, channels: c, height: h, width: w, geometry: g,
-                                           outputRows: rows, outputWidth: ow, into: columnBuffers[worker])
-                                    source = UnsafePointer(columnBuffers[worker])
-                                }
-                                gemm(transposeA: false, transposeB: false, m: outC, n: columnCount, k: k,
-                                     a: wp.baseAddress!, lda: k, b: source, ldb: columnCount,
-                                     beta: biasValues == nil ? 0 : 1, c: y + firstRow * ow, ldc: plane)
+                        }
+                        var source = UnsafePointer(xi + firstRow * ow)
+                        if !g.isPointwise {
+                            im2col(xi, channels: c, height: h, width: w, geometry: g,
+                                   outputRows: firstRow..<(firstRow + columnCount / ow), outputWidth: ow,
+                                   into: columnBuffers[worker])
+                            source = UnsafePointer(columnBuffers[worker])
+                        }
+                        gemm(transposeA: false, transposeB: false, m: outC, n: columnCount, k: k,
+                             a: wp.baseAddress!, lda: k, b: source, ldb: g.isPointwise ? plane : columnCount,
+                             beta: biasValues == nil ? 0 : 1, c: y + firstRow * ow, ldc: plane)
+                    }
+                    if chunked {
+                        Parallelism.forEachChunk(count: chunkCount) { worker, chunk in run(worker, 0, chunk) }
+                    } else {
+                        Parallelism.forEachSlice(of: n) { worker, items in
+                            for i in items {
+                                for chunk in 0..<chunkCount { run(worker, i, chunk) }
                             }
                         }
                     }

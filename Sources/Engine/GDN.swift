@@ -58,47 +58,58 @@ public final class GDN: Layer {
         if cachedReciprocalNorm.count != input.count {
             cachedReciprocalNorm = [Float](repeating: 0, count: input.count)
         }
-        let workers = Parallelism.workerCount(for: n)
+        // A batch of one is spread over the cores by column blocks; a batch, by images.
+        let chunked = n == 1
+        let blockCount = (plane + block - 1) / block
+        let workers = chunked ? Parallelism.chunkWorkerCount(for: blockCount) : Parallelism.workerCount(for: n)
         let squareBuffers = squares.pointers(workers: workers, count: c * block)
         let gammaBounded = gamma.value.data.map { max($0, 0) }
         let betaBounded = beta.value.data.map { max($0, GDN.betaMinimum) }
         let inverse = self.inverse
         return cachedReciprocalNorm.withUnsafeMutableBufferPointer { norm in
-            input.data.withUnsafeBufferPointer { x in
+            let normBase = norm.baseAddress!
+            return input.data.withUnsafeBufferPointer { x in
                 gammaBounded.withUnsafeBufferPointer { gp in
                     Tensor(shape: input.shape) { y in
-                        Parallelism.forEachSlice(of: n) { worker, items in
+                        // Columns `index · block …` of image i, on `worker`'s buffer.
+                        let run = { (worker: Int, i: Int, index: Int) in
                             let s = squareBuffers[worker]
-                            for i in items {
-                                for start in stride(from: 0, to: plane, by: block) {
-                                    let cols = min(block, plane - start)
-                                    let xi = x.baseAddress! + i * size + start
-                                    let ri = norm.baseAddress! + i * size + start
-                                    let yi = y.baseAddress! + i * size + start
-                                    for ch in 0..<c {
-                                        let xr = xi + ch * plane, sr = s + ch * cols
-                                        for j in 0..<cols { sr[j] = xr[j] * xr[j] }
+                            let start = index * block
+                            let cols = min(block, plane - start)
+                            let xi = x.baseAddress! + i * size + start
+                            let ri = normBase + i * size + start
+                            let yi = y.baseAddress! + i * size + start
+                            for ch in 0..<c {
+                                let xr = xi + ch * plane, sr = s + ch * cols
+                                for j in 0..<cols { sr[j] = xr[j] * xr[j] }
+                            }
+                            gemm(transposeA: false, transposeB: false, m: c, n: cols, k: c,
+                                 a: gp.baseAddress!, lda: c, b: s, ldb: cols, beta: 0, c: ri, ldc: plane)
+                            for ch in 0..<c {
+                                let b = betaBounded[ch]
+                                let xr = xi + ch * plane, rr = ri + ch * plane, yr = yi + ch * plane
+                                if inverse {
+                                    for j in 0..<cols {
+                                        let u = rr[j] + b
+                                        let r = reciprocalSquareRoot(u)
+                                        rr[j] = r
+                                        yr[j] = xr[j] * (u * r)
                                     }
-                                    gemm(transposeA: false, transposeB: false, m: c, n: cols, k: c,
-                                         a: gp.baseAddress!, lda: c, b: s, ldb: cols, beta: 0, c: ri, ldc: plane)
-                                    for ch in 0..<c {
-                                        let b = betaBounded[ch]
-                                        let xr = xi + ch * plane, rr = ri + ch * plane, yr = yi + ch * plane
-                                        if inverse {
-                                            for j in 0..<cols {
-                                                let u = rr[j] + b
-                                                let r = reciprocalSquareRoot(u)
-                                                rr[j] = r
-                                                yr[j] = xr[j] * (u * r)
-                                            }
-                                        } else {
-                                            for j in 0..<cols {
-                                                let r = reciprocalSquareRoot(rr[j] + b)
-                                                rr[j] = r
-                                                yr[j] = xr[j] * r
-                                            }
-                                        }
+                                } else {
+                                    for j in 0..<cols {
+                                        let r = reciprocalSquareRoot(rr[j] + b)
+                                        rr[j] = r
+                                        yr[j] = xr[j] * r
                                     }
+                                }
+                            }
+                        }
+                        if chunked {
+                            Parallelism.forEachChunk(count: blockCount) { worker, index in run(worker, 0, index) }
+                        } else {
+                            Parallelism.forEachSlice(of: n) { worker, items in
+                                for i in items {
+                                    for index in 0..<blockCount { run(worker, i, index) }
                                 }
                             }
                         }

@@ -49,6 +49,44 @@ package enum Parallelism {
     static func workerCount(for count: Int) -> Int {
         max(1, min(batchWorkers, count))
     }
+
+    /// Runs `body(worker, chunk)` for the chunks `0..<count` of one image (output rows of a
+    /// convolution, column blocks of GDN, channels of a pixel shuffle), chunk c on worker
+    /// c mod workers, each worker with single-threaded BLAS and its own scratch (`worker` in
+    /// `0..<chunkWorkerCount(for: count)`). Layers use it for a batch of one, the codec's case.
+    ///
+    /// The layer fixes its chunks from the image's size alone, never from the thread count, and
+    /// each output element is computed within one chunk: the result is the same on any number of
+    /// cores. (BLAS's own threads, which this replaces for a batch of one, split their products
+    /// differently on different core counts, which moved a few decoded samples by one level.)
+    static func forEachChunk(count: Int, _ body: (_ worker: Int, _ chunk: Int) -> Void) {
+        let workers = chunkWorkerCount(for: count)
+        setBLASThreadCount(1)
+        if workers <= 1 {
+            for chunk in 0..<count { body(0, chunk) }
+            return
+        }
+        withoutActuallyEscaping(body) { body in
+            let work = ChunkWork(body: body)
+            DispatchQueue.concurrentPerform(iterations: workers) { worker in
+                var chunk = worker
+                while chunk < count {
+                    work.body(worker, chunk)
+                    chunk += workers
+                }
+            }
+        }
+    }
+
+    /// The number of workers `forEachChunk(count:)` uses.
+    static func chunkWorkerCount(for count: Int) -> Int {
+        max(1, min(batchWorkers, count))
+    }
+}
+
+/// `SliceWork` for `forEachChunk`: workers write disjoint chunks and their own scratch.
+private struct ChunkWork: @unchecked Sendable {
+    let body: (_ worker: Int, _ chunk: Int) -> Void
 }
 
 /// Carries a slice body into `concurrentPerform`'s `@Sendable` closure; `forEachSlice`'s

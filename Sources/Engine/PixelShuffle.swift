@@ -44,22 +44,30 @@ public final class PixelShuffle: Layer {
     private func permute(n: Int, outC: Int, h: Int, w: Int, _ visit: (Int, Int) -> Void) {
         let r = factor
         let plane = h * w
-        Parallelism.forEachSlice(of: n) { _, items in
-            for b in items {
-                var out = b * outC * r * r * plane
-                for c in 0..<outC {
-                    let base = (b * outC + c) * r * r * plane
-                    for hh in 0..<h {
-                        for i in 0..<r {
-                            let row = base + i * r * plane + hh * w
-                            for ww in 0..<w {
-                                for j in 0..<r {
-                                    visit(out, row + j * plane + ww)
-                                    out += 1
-                                }
+        // Output channel c of image b: a pure copy, so any split gives the same tensor.
+        withoutActuallyEscaping(visit) { visit in
+            let channel = { (b: Int, c: Int) in
+                var out = (b * outC + c) * r * r * plane
+                let base = out
+                for hh in 0..<h {
+                    for i in 0..<r {
+                        let row = base + i * r * plane + hh * w
+                        for ww in 0..<w {
+                            for j in 0..<r {
+                                visit(out, row + j * plane + ww)
+                                out += 1
                             }
                         }
                     }
+                }
+            }
+            if n == 1 {
+                Parallelism.forEachChunk(count: outC) { _, c in channel(0, c) }
+                return
+            }
+            Parallelism.forEachSlice(of: n) { _, items in
+                for b in items {
+                    for c in 0..<outC { channel(b, c) }
                 }
             }
         }

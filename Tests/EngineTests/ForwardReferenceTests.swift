@@ -152,4 +152,24 @@ final class ForwardReferenceTests: XCTestCase {
         for (a, b) in zip(split.1.data, single.1.data) { XCTAssertEqual(a, b, accuracy: 1e-5) }
         for (a, b) in zip(split.2, single.2) { XCTAssertEqual(a, b, accuracy: 1e-4 * max(1, abs(b))) }
     }
+
+    /// A batch of one (the codec's case) is split into chunks fixed by the image's size, each
+    /// computed with single-threaded BLAS: the synthesis gives the same bits on any number of cores.
+    func testOneImageGivesTheSameBitsOnAnyNumberOfCores() {
+        var random = TestRandom(seed: 29)
+        // The synthesis network's layer kinds, a pointwise convolution, and shapes with several chunks.
+        let net = Sequential([
+            Conv2d(name: "s.0", inputChannels: 16, outputChannels: 16, kernelSize: 3, padding: 1, using: &random),
+            GDN(name: "s.1", channels: 16, inverse: true),
+            Conv2d(name: "s.2", inputChannels: 16, outputChannels: 64, kernelSize: 3, padding: 1, using: &random),
+            PixelShuffle(factor: 2),
+            GDN(name: "s.4", channels: 16, inverse: true),
+            Conv2d(name: "s.5", inputChannels: 16, outputChannels: 12, kernelSize: 1, using: &random),
+            PixelShuffle(factor: 2),
+        ])
+        let x = random.tensor([1, 16, 96, 64])  // 4 row chunks per 3×3 convolution, 2 and 6 GDN blocks
+        let results = [1, 2, 3, 5].map { workers in Parallelism.$batchWorkers.withValue(workers) { net.forward(x) } }
+        XCTAssertEqual(results[0].shape, [1, 3, 384, 256])
+        for result in results.dropFirst() { XCTAssertEqual(result.data, results[0].data) }
+    }
 }
