@@ -86,7 +86,7 @@ public final class Conv2d: Layer {
         let g = geometry
         let oh = g.outputHeight(h), ow = g.outputWidth(w)
         let plane = oh * ow, k = reductionSize, outC = outputChannels
-        cachedInput = input
+        cachedInput = ForwardCaches.kept ? input : nil
         // A batch of one is spread over the cores by chunks of output rows (pointwise
         // convolutions too, reading the rows in place); a batch, by images.
         let chunked = n == 1

@@ -28,6 +28,7 @@ public final class GDN: Layer {
     /// `1 / sqrt(beta + gamma · x²)` for every element of the last input.
     private var cachedReciprocalNorm: [Float] = []
     private let squares = WorkerScratch()
+    private let norms = WorkerScratch()
     private let weighted = WorkerScratch()
     private let mixed = WorkerScratch()
     private let partials = WorkerScratch()
@@ -54,8 +55,13 @@ public final class GDN: Layer {
         let (n, c, h, w) = input.nchw
         precondition(c == channels, "GDN \(gamma.name) expects \(channels) channels, found \(c)")
         let plane = h * w, size = c * plane, block = blockWidth(plane: plane)
-        cachedInput = input
-        if cachedReciprocalNorm.count != input.count {
+        // Kept for backward: the input and 1/norm at every element. Otherwise 1/norm of one
+        // column block at a time, in each worker's own buffer.
+        let keep = ForwardCaches.kept
+        cachedInput = keep ? input : nil
+        if !keep {
+            cachedReciprocalNorm = []
+        } else if cachedReciprocalNorm.count != input.count {
             cachedReciprocalNorm = [Float](repeating: 0, count: input.count)
         }
         // A batch of one is spread over the cores by column blocks; a batch, by images.
@@ -63,11 +69,12 @@ public final class GDN: Layer {
         let blockCount = (plane + block - 1) / block
         let workers = chunked ? Parallelism.chunkWorkerCount(for: blockCount) : Parallelism.workerCount(for: n)
         let squareBuffers = squares.pointers(workers: workers, count: c * block)
+        let normBuffers = keep ? [] : norms.pointers(workers: workers, count: c * block)
         let gammaBounded = gamma.value.data.map { max($0, 0) }
         let betaBounded = beta.value.data.map { max($0, GDN.betaMinimum) }
         let inverse = self.inverse
         return cachedReciprocalNorm.withUnsafeMutableBufferPointer { norm in
-            let normBase = norm.baseAddress!
+            let normBase = norm.baseAddress  // nil when nothing is kept
             return input.data.withUnsafeBufferPointer { x in
                 gammaBounded.withUnsafeBufferPointer { gp in
                     Tensor(shape: input.shape) { y in
@@ -77,17 +84,19 @@ public final class GDN: Layer {
                             let start = index * block
                             let cols = min(block, plane - start)
                             let xi = x.baseAddress! + i * size + start
-                            let ri = normBase + i * size + start
+                            // 1/norm rows of this block: in the kept tensor (stride `plane`) or
+                            // in the worker's buffer (stride `cols`).
+                            let (ri, normStride) = keep ? (normBase! + i * size + start, plane) : (normBuffers[worker], cols)
                             let yi = y.baseAddress! + i * size + start
                             for ch in 0..<c {
                                 let xr = xi + ch * plane, sr = s + ch * cols
                                 for j in 0..<cols { sr[j] = xr[j] * xr[j] }
                             }
                             gemm(transposeA: false, transposeB: false, m: c, n: cols, k: c,
-                                 a: gp.baseAddress!, lda: c, b: s, ldb: cols, beta: 0, c: ri, ldc: plane)
+                                 a: gp.baseAddress!, lda: c, b: s, ldb: cols, beta: 0, c: ri, ldc: normStride)
                             for ch in 0..<c {
                                 let b = betaBounded[ch]
-                                let xr = xi + ch * plane, rr = ri + ch * plane, yr = yi + ch * plane
+                                let xr = xi + ch * plane, rr = ri + ch * normStride, yr = yi + ch * plane
                                 if inverse {
                                     for j in 0..<cols {
                                         let u = rr[j] + b

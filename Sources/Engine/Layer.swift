@@ -57,3 +57,12 @@ extension Tensor {
 public enum ParameterGradients {
     @TaskLocal public static var enabled = true
 }
+
+/// Whether `forward` passes keep what `backward` needs (their inputs, GDN's normalisers). The
+/// codec's blockwise transforms never run backward and turn it off: each layer's input can then
+/// be freed as soon as the next layer has it, and GDN works in a small per-core buffer instead of
+/// writing a whole-tensor normaliser (less memory, fewer fresh pages). The outputs are the same
+/// bits either way. Read once at the start of each `forward`, on the calling task.
+public enum ForwardCaches {
+    @TaskLocal public static var kept = true
+}

@@ -23,7 +23,7 @@ public final class PixelShuffle: Layer {
         let outC = c / (r * r)
         return input.data.withUnsafeBufferPointer { x in
             Tensor(shape: [n, outC, h * r, w * r]) { y in
-                permute(n: n, outC: outC, h: h, w: w) { out, inp in y[out] = x[inp] }
+                permute(n: n, outC: outC, h: h, w: w, spread: x.baseAddress!, into: y.baseAddress!)
             }
         }
     }
@@ -34,41 +34,61 @@ public final class PixelShuffle: Layer {
         precondition(gradOutput.shape == [n, c / (r * r), h * r, w * r], "gradient shape \(gradOutput.shape) does not match output")
         return gradOutput.data.withUnsafeBufferPointer { dy in
             Tensor(shape: inputShape) { dx in
-                permute(n: n, outC: c / (r * r), h: h, w: w) { out, inp in dx[inp] = dy[out] }
+                permute(n: n, outC: c / (r * r), h: h, w: w, gather: dy.baseAddress!, into: dx.baseAddress!)
             }
         }
     }
 
-    /// Calls `visit(outputIndex, inputIndex)` for every element, images split over the cores.
-    @inline(__always)
-    private func permute(n: Int, outC: Int, h: Int, w: Int, _ visit: (Int, Int) -> Void) {
-        let r = factor
-        let plane = h * w
-        // Output channel c of image b: a pure copy, so any split gives the same tensor.
-        withoutActuallyEscaping(visit) { visit in
-            let channel = { (b: Int, c: Int) in
-                var out = (b * outC + c) * r * r * plane
-                let base = out
-                for hh in 0..<h {
-                    for i in 0..<r {
-                        let row = base + i * r * plane + hh * w
-                        for ww in 0..<w {
-                            for j in 0..<r {
-                                visit(out, row + j * plane + ww)
-                                out += 1
-                            }
-                        }
+    /// Forward: `output[n, c, h·r + i, w·r + j] = input[n, c·r² + i·r + j, h, w]`; images split
+    /// over the cores, or for one image its output channels. A pure copy: any split gives the
+    /// same tensor.
+    private func permute(n: Int, outC: Int, h: Int, w: Int, spread x: UnsafePointer<Float>,
+                         into y: UnsafeMutablePointer<Float>) {
+        let (r, plane) = (factor, h * w)
+        forEachChannel(n: n, outC: outC) { b, c in
+            let base = (b * outC + c) * r * r * plane
+            var out = y + base
+            for hh in 0..<h {
+                for i in 0..<r {
+                    let row = x + base + i * r * plane + hh * w
+                    for ww in 0..<w {
+                        for j in 0..<r { out[ww * r + j] = row[j * plane + ww] }
                     }
+                    out += w * r
                 }
             }
-            if n == 1 {
-                Parallelism.forEachChunk(count: outC) { _, c in channel(0, c) }
-                return
-            }
-            Parallelism.forEachSlice(of: n) { _, items in
-                for b in items {
-                    for c in 0..<outC { channel(b, c) }
+        }
+    }
+
+    /// Backward: the inverse permutation, `dx[n, c·r² + i·r + j, h, w] = dy[n, c, h·r + i, w·r + j]`.
+    private func permute(n: Int, outC: Int, h: Int, w: Int, gather dy: UnsafePointer<Float>,
+                         into dx: UnsafeMutablePointer<Float>) {
+        let (r, plane) = (factor, h * w)
+        forEachChannel(n: n, outC: outC) { b, c in
+            let base = (b * outC + c) * r * r * plane
+            var out = dy + base
+            for hh in 0..<h {
+                for i in 0..<r {
+                    let row = dx + base + i * r * plane + hh * w
+                    for ww in 0..<w {
+                        for j in 0..<r { row[j * plane + ww] = out[ww * r + j] }
+                    }
+                    out += w * r
                 }
+            }
+        }
+    }
+
+    /// `body(image, outputChannel)` for every pair: images split over the cores, or the channels
+    /// of a batch of one.
+    private func forEachChannel(n: Int, outC: Int, _ body: (Int, Int) -> Void) {
+        if n == 1 {
+            Parallelism.forEachChunk(count: outC) { _, c in body(0, c) }
+            return
+        }
+        Parallelism.forEachSlice(of: n) { _, items in
+            for b in items {
+                for c in 0..<outC { body(b, c) }
             }
         }
     }

@@ -14,8 +14,10 @@ import Transforms
 /// Only the float summation order of the matrix products may differ between crop sizes; measured
 /// on the shipped models the pixels were identical (VQCodecTests.BlockTransformTests).
 ///
-/// Blocks run one after another (the transforms are not reentrant; each block's matrix products
-/// use every core), and write their pixels into the output image as they finish.
+/// Blocks run one after another (the transforms are not reentrant; each layer spreads a block over
+/// every core in chunks fixed by the block's size, so the result does not depend on the core
+/// count), and write their pixels into the output image as they finish. No backward pass follows,
+/// so the layers keep no caches for one (`ForwardCaches`).
 enum BlockTransforms {
     /// The symbols `[G, h, w]` of `image`: analysis and nearest codes, block by block.
     static func symbols(of image: Image, model: CodecModel, block: Int) -> [Int32] {
@@ -53,7 +55,8 @@ enum BlockTransforms {
             let outer = expand(core, by: halo, height: h, width: w)
             let input = Pixels.tensor(from: image, top: outer.top * stride, left: outer.left * stride,
                                       height: outer.height * stride, width: outer.width * stride)
-            let found = analyse(input)  // [G_k, outer.height, outer.width] per stage
+            // [G_k, outer.height, outer.width] per stage; no backward follows.
+            let found = ForwardCaches.$kept.withValue(false) { analyse(input) }
             precondition(found.count == groups.count)
             for (k, stageGroups) in groups.enumerated() {
                 copyCore(found[k], planes: stageGroups, outer: outer, core: core, into: &symbols[k], height: h, width: w)
@@ -71,7 +74,8 @@ enum BlockTransforms {
             let outer = expand(core, by: halo, height: h, width: w)
             let input = Pixels.tensor(from: image, top: outer.top * stride, left: outer.left * stride,
                                       height: outer.height * stride, width: outer.width * stride)
-            copyCore(analyse(input).data, planes: channels, outer: outer, core: core, into: &latent, height: h, width: w)
+            let found = ForwardCaches.$kept.withValue(false) { analyse(input).data }  // no backward follows
+            copyCore(found, planes: channels, outer: outer, core: core, into: &latent, height: h, width: w)
         }
         return latent
     }
@@ -105,7 +109,7 @@ enum BlockTransforms {
             let crops = zip(stageSymbols, groups).map { symbols, g in
                 Tiles.extract(symbols, groups: g, latentWidth: w, latentHeight: h, rect: outer)
             }
-            let reconstruction = synthesise(crops, outer)
+            let reconstruction = ForwardCaches.$kept.withValue(false) { synthesise(crops, outer) }  // no backward follows
             let rows = (core.top * stride)..<min((core.top + core.height) * stride, height)
             let columns = (core.left * stride)..<min((core.left + core.width) * stride, width)
             Pixels.write(reconstruction, originTop: outer.top * stride, originLeft: outer.left * stride,

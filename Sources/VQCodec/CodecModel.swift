@@ -23,7 +23,10 @@ public final class CodecModel: @unchecked Sendable {
 
     let vqvae: VQVAE
     let prior: IntegerPrior
-    let floatPrior: PixelCNNPrior?
+    /// The file's float prior, read when first asked for (`eval` and `rd` compare the two
+    /// rates; coding never needs it, so encode and decode do not pay for building it).
+    private var floatPriorLoaded: Result<PixelCNNPrior?, any Error>?
+    private var readFloatPrior: (() throws -> PixelCNNPrior?)?
     private let transformLock = NSLock()
 
     /// Loads a model file.
@@ -43,7 +46,10 @@ public final class CodecModel: @unchecked Sendable {
         }
         vqvae = try VQVAE(file: file)
         prior = try IntegerPrior(file: file)
-        floatPrior = file.metadata["prior.config"] != nil ? try PixelCNNPrior(file: file) : nil
+        if file.metadata["prior.config"] != nil {
+            // From the bytes already read (the file on disk may have changed since).
+            readFloatPrior = { [file] in try PixelCNNPrior(file: file) }
+        }
         configuration = vqvae.configuration
         guard prior.groups == configuration.groups && prior.codebookSize == configuration.codebookSize else {
             throw CodecError.modelInconsistent(
@@ -61,6 +67,18 @@ public final class CodecModel: @unchecked Sendable {
     func withTransforms<T>(_ body: (VQVAE) throws -> T) rethrows -> T {
         transformLock.lock(); defer { transformLock.unlock() }
         return try body(vqvae)
+    }
+
+    /// The float prior (nil when the file has none), read on first use; under the transform
+    /// lock, like every use of it (it keeps per-call caches).
+    func floatPrior() throws -> PixelCNNPrior? {
+        try withTransforms { _ in
+            if floatPriorLoaded == nil {
+                floatPriorLoaded = Result { try readFloatPrior?() }
+                readFloatPrior = nil
+            }
+            return try floatPriorLoaded!.get()
+        }
     }
 
     /// A header-safe name: the metadata's `name` if valid, otherwise the file name without

@@ -46,7 +46,7 @@ extension VQCodec {
         let config = model.configuration
         let positions = Double(header.latent.height * header.latent.width)
         var floatBits: Double?
-        if let floatPrior = model.floatPrior {
+        if let floatPrior = try model.floatPrior() {
             var total = 0.0
             for index in 0..<header.tileCount {
                 let rect = header.latentRect(ofTile: index)
