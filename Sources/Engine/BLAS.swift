@@ -48,6 +48,19 @@ package func setBLASThreadCount(_ count: Int) {
     #endif
 }
 
+/// Single-threaded BLAS for the whole process, with OpenBLAS's idle worker threads stopped
+/// (they spin for a while after the library loads, taking CPU time from the codec's threads;
+/// measured on the 2-core machine: decoding kodim05 took 0.03 s longer with them, about 6 %).
+/// The engine spreads its work over the cores itself, each piece with single-threaded BLAS;
+/// only a batch split turned off (`Parallelism.batchWorkers` = 1, the engine benchmark's
+/// comparison) asks BLAS for threads again, and OpenBLAS then starts them anew.
+package func useSingleThreadedBLAS() {
+    setBLASThreadCount(1)
+    #if !canImport(Accelerate)
+    vqcodec_stop_idle_blas_threads()
+    #endif
+}
+
 /// Which of OpenBLAS's kernels runs the matrix products.
 ///
 /// OpenBLAS picks its kernels from the CPU when the library loads, unless `OPENBLAS_CORETYPE`

@@ -1,4 +1,5 @@
 import ArgumentParser
+import Engine
 import FileIO
 import VQCodec
 
@@ -13,6 +14,7 @@ struct VQCodecCommand: ParsableCommand {
 
     static func main() {
         AtomicFile.installInterruptCleanup()
+        useSingleThreadedBLAS()
         do {
             var command = try parseAsRoot()
             try command.run()
