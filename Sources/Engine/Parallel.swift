@@ -59,7 +59,7 @@ package enum Parallelism {
     /// each output element is computed within one chunk: the result is the same on any number of
     /// cores. (BLAS's own threads, which this replaces for a batch of one, split their products
     /// differently on different core counts, which moved a few decoded samples by one level.)
-    static func forEachChunk(count: Int, _ body: (_ worker: Int, _ chunk: Int) -> Void) {
+    package static func forEachChunk(count: Int, _ body: (_ worker: Int, _ chunk: Int) -> Void) {
         let workers = chunkWorkerCount(for: count)
         setBLASThreadCount(1)
         if workers <= 1 {
@@ -79,7 +79,7 @@ package enum Parallelism {
     }
 
     /// The number of workers `forEachChunk(count:)` uses.
-    static func chunkWorkerCount(for count: Int) -> Int {
+    package static func chunkWorkerCount(for count: Int) -> Int {
         max(1, min(batchWorkers, count))
     }
 }

@@ -63,15 +63,22 @@ public struct Codebooks: Sendable, Equatable {
             }
         }
         let (groups, codebookSize, dimension, channels) = (self.groups, self.codebookSize, self.dimension, self.channels)
-        let v = UnsafeMutablePointer<Float>.allocate(capacity: dimension)
-        defer { v.deallocate() }
-        latent.data.withUnsafeBufferPointer { x in
-            vectors.withUnsafeBufferPointer { c in
-                transposed.withUnsafeBufferPointer { t in
-                    norms.withUnsafeBufferPointer { norms in
-                        for b in 0..<n {
-                            for g in 0..<groups {
-                                for p in 0..<plane {
+        // Each vector's code depends on that vector alone: runs of positions go to the cores.
+        let run = 256
+        let runs = (plane + run - 1) / run
+        let workers = Parallelism.chunkWorkerCount(for: n * groups * runs)
+        let buffers = UnsafeMutablePointer<Float>.allocate(capacity: workers * dimension)
+        defer { buffers.deallocate() }
+        symbols.withUnsafeMutableBufferPointer { out in
+            let out = out.baseAddress!
+            latent.data.withUnsafeBufferPointer { x in
+                vectors.withUnsafeBufferPointer { c in
+                    transposed.withUnsafeBufferPointer { t in
+                        norms.withUnsafeBufferPointer { norms in
+                            Parallelism.forEachChunk(count: n * groups * runs) { worker, chunk in
+                                let (b, g, first) = (chunk / (groups * runs), chunk / runs % groups, chunk % runs * run)
+                                let v = buffers + worker * dimension
+                                for p in first..<min(first + run, plane) {
                                     for i in 0..<dimension { v[i] = x[((b * channels) + g * dimension + i) * plane + p] }
                                     var best = 0
                                     var bestDistance = Float.infinity
@@ -97,7 +104,7 @@ public struct Codebooks: Sendable, Equatable {
                                         let d = norms[g * codebookSize + k] - 2 * dot
                                         if d < bestDistance { bestDistance = d; best = k }
                                     }
-                                    symbols[(b * groups + g) * plane + p] = Int32(best)
+                                    out[(b * groups + g) * plane + p] = Int32(best)
                                 }
                             }
                         }
