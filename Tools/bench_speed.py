@@ -95,7 +95,9 @@ def main():
     levels = args.quality
     if not levels:
         listing = run([args.binary, "models"])
-        levels = [int(m.group(1)) for m in re.finditer(r"^\s*(\d+)\*?\s", listing, re.MULTILINE)]
+        # The quality levels' table: the lines up to the first blank one (a progressive model's
+        # own levels follow it).
+        levels = [int(m.group(1)) for m in re.finditer(r"^\s*(\d+)\*?\s", listing.split("\n\n")[0], re.MULTILINE)]
 
     with tempfile.TemporaryDirectory() as folder:
         small = Image.open(args.image).convert("RGB")
