@@ -89,11 +89,10 @@ public final class Conv2d: Layer {
         cachedInput = ForwardCaches.kept ? input : nil
         // A batch of one is spread over the cores by chunks of output rows (pointwise
         // convolutions too, reading the rows in place); a batch, by images.
-        let chunked = n == 1
-        let rowsPerChunk = g.isPointwise && !chunked ? oh
+        let rowsPerChunk = g.isPointwise && n > 1 ? oh
             : Conv2d.rowsPerChunk(reduction: k, outputHeight: oh, outputWidth: ow)
         let chunkCount = (oh + rowsPerChunk - 1) / rowsPerChunk
-        let workers = chunked ? Parallelism.chunkWorkerCount(for: chunkCount) : Parallelism.workerCount(for: n)
+        let workers = Parallelism.workerCount(images: n, chunks: chunkCount)
         let columnBuffers = g.isPointwise ? [] : columns.pointers(workers: workers, count: k * rowsPerChunk * ow)
         let weights = effectiveWeight()
         let biasValues = bias?.value.data
@@ -101,7 +100,7 @@ public final class Conv2d: Layer {
             input.data.withUnsafeBufferPointer { x in
                 weights.withUnsafeBufferPointer { wp in
                     // Output rows `chunk · rowsPerChunk …` of image i, on `worker`'s column buffer.
-                    let run = { (worker: Int, i: Int, chunk: Int) in
+                    Parallelism.forEachImageChunk(images: n, chunks: chunkCount) { worker, i, chunk in
                         let xi = x.baseAddress! + i * c * h * w
                         let y = out.baseAddress! + i * outC * plane
                         let firstRow = chunk * rowsPerChunk
@@ -121,15 +120,6 @@ public final class Conv2d: Layer {
                         gemm(transposeA: false, transposeB: false, m: outC, n: columnCount, k: k,
                              a: wp.baseAddress!, lda: k, b: source, ldb: g.isPointwise ? plane : columnCount,
                              beta: biasValues == nil ? 0 : 1, c: y + firstRow * ow, ldc: plane)
-                    }
-                    if chunked {
-                        Parallelism.forEachChunk(count: chunkCount) { worker, chunk in run(worker, 0, chunk) }
-                    } else {
-                        Parallelism.forEachSlice(of: n) { worker, items in
-                            for i in items {
-                                for chunk in 0..<chunkCount { run(worker, i, chunk) }
-                            }
-                        }
                     }
                 }
             }

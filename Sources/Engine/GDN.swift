@@ -65,9 +65,8 @@ public final class GDN: Layer {
             cachedReciprocalNorm = [Float](repeating: 0, count: input.count)
         }
         // A batch of one is spread over the cores by column blocks; a batch, by images.
-        let chunked = n == 1
         let blockCount = (plane + block - 1) / block
-        let workers = chunked ? Parallelism.chunkWorkerCount(for: blockCount) : Parallelism.workerCount(for: n)
+        let workers = Parallelism.workerCount(images: n, chunks: blockCount)
         let squareBuffers = squares.pointers(workers: workers, count: c * block)
         let normBuffers = keep ? [] : norms.pointers(workers: workers, count: c * block)
         let gammaBounded = gamma.value.data.map { max($0, 0) }
@@ -79,7 +78,7 @@ public final class GDN: Layer {
                 gammaBounded.withUnsafeBufferPointer { gp in
                     Tensor(shape: input.shape) { y in
                         // Columns `index · block …` of image i, on `worker`'s buffer.
-                        let run = { (worker: Int, i: Int, index: Int) in
+                        Parallelism.forEachImageChunk(images: n, chunks: blockCount) { worker, i, index in
                             let s = squareBuffers[worker]
                             let start = index * block
                             let cols = min(block, plane - start)
@@ -110,15 +109,6 @@ public final class GDN: Layer {
                                         rr[j] = r
                                         yr[j] = xr[j] * r
                                     }
-                                }
-                            }
-                        }
-                        if chunked {
-                            Parallelism.forEachChunk(count: blockCount) { worker, index in run(worker, 0, index) }
-                        } else {
-                            Parallelism.forEachSlice(of: n) { worker, items in
-                                for i in items {
-                                    for index in 0..<blockCount { run(worker, i, index) }
                                 }
                             }
                         }

@@ -78,6 +78,26 @@ package enum Parallelism {
         }
     }
 
+    /// `body(worker, image, chunk)` for chunks `0..<chunks` of images `0..<n`, each image's chunks
+    /// in order: a batch of one chunk by chunk over the cores (`forEachChunk`), a batch image by
+    /// image (`forEachSlice`). `worker` is in `0..<workerCount(images: n, chunks: chunks)`.
+    static func forEachImageChunk(images n: Int, chunks: Int, _ body: (_ worker: Int, _ image: Int, _ chunk: Int) -> Void) {
+        if n == 1 {
+            forEachChunk(count: chunks) { worker, chunk in body(worker, 0, chunk) }
+            return
+        }
+        forEachSlice(of: n) { worker, items in
+            for image in items {
+                for chunk in 0..<chunks { body(worker, image, chunk) }
+            }
+        }
+    }
+
+    /// The number of workers `forEachImageChunk(images:chunks:)` uses.
+    static func workerCount(images n: Int, chunks: Int) -> Int {
+        n == 1 ? chunkWorkerCount(for: chunks) : workerCount(for: n)
+    }
+
     /// The number of workers `forEachChunk(count:)` uses.
     package static func chunkWorkerCount(for count: Int) -> Int {
         max(1, min(batchWorkers, count))

@@ -82,14 +82,6 @@ public final class PixelShuffle: Layer {
     /// `body(image, outputChannel)` for every pair: images split over the cores, or the channels
     /// of a batch of one.
     private func forEachChannel(n: Int, outC: Int, _ body: (Int, Int) -> Void) {
-        if n == 1 {
-            Parallelism.forEachChunk(count: outC) { _, c in body(0, c) }
-            return
-        }
-        Parallelism.forEachSlice(of: n) { _, items in
-            for b in items {
-                for c in 0..<outC { body(b, c) }
-            }
-        }
+        Parallelism.forEachImageChunk(images: n, chunks: outC) { _, b, c in body(b, c) }
     }
 }

@@ -9,14 +9,8 @@ extension IntegerPrior {
     /// - The table passed to `body` is reused for the next symbol: copy it to keep it.
     public func forEachTable(symbols: [Int32], height: Int, width: Int,
                              _ body: (_ symbol: Int, _ table: FrequencyTable) throws -> Void) rethrows {
-        let net = network
-        let (g, k) = (net.groups, net.symbols)
-        precondition(height > 0 && width > 0, "a tile has at least one position, found \(height)×\(width)")
-        precondition(symbols.count == g * height * width, "\(symbols.count) symbols do not fill [\(g), \(height), \(width)]")
-        for (index, s) in symbols.enumerated() where s < 0 || Int(s) >= k {
-            preconditionFailure("symbol \(s) at index \(index) is outside 0..<\(k)")
-        }
-        let scratch = TileScratch(network: net, height: height, width: width, batch: true)
+        checkTile(symbols: symbols, height: height, width: width)
+        let scratch = TileScratch(network: network, height: height, width: width, batch: true)
         try scratch.forEachTable(symbols: symbols, body)
     }
 
@@ -35,12 +29,7 @@ extension IntegerPrior {
     /// intervals, hence the same bytes, as coding each symbol under its `forEachTable` table,
     /// without building the tables. Returns the symbols' total −log2 p in bits.
     public func encode(symbols: [Int32], height: Int, width: Int, into encoder: inout RangeEncoder) -> Double {
-        let (g, k) = (network.groups, network.symbols)
-        precondition(height > 0 && width > 0, "a tile has at least one position, found \(height)×\(width)")
-        precondition(symbols.count == g * height * width, "\(symbols.count) symbols do not fill [\(g), \(height), \(width)]")
-        for (index, s) in symbols.enumerated() where s < 0 || Int(s) >= k {
-            preconditionFailure("symbol \(s) at index \(index) is outside 0..<\(k)")
-        }
+        checkTile(symbols: symbols, height: height, width: width)
         let scratch = TileScratch(network: network, height: height, width: width, batch: true)
         return scratch.encode(symbols: symbols, into: &encoder)
     }
@@ -63,6 +52,16 @@ extension IntegerPrior {
             total -= log2(Double(table.frequency(of: symbol)) / scale)
         }
         return total
+    }
+
+    /// A tile's symbols `[G, height, width]`, each in 0..<K: a caller's mistake otherwise.
+    private func checkTile(symbols: [Int32], height: Int, width: Int) {
+        let (g, k) = (network.groups, network.symbols)
+        precondition(height > 0 && width > 0, "a tile has at least one position, found \(height)×\(width)")
+        precondition(symbols.count == g * height * width, "\(symbols.count) symbols do not fill [\(g), \(height), \(width)]")
+        for (index, s) in symbols.enumerated() where s < 0 || Int(s) >= k {
+            preconditionFailure("symbol \(s) at index \(index) is outside 0..<\(k)")
+        }
     }
 }
 

@@ -13,13 +13,7 @@ extension IntegerStagePriors {
     /// - The table passed to `body` is reused for the next symbol: copy it to keep it.
     public func forEachTable(stage: Int, symbols: [Int32], earlier: [[Int32]], height: Int, width: Int,
                              _ body: (_ symbol: Int, _ table: FrequencyTable) throws -> Void) rethrows {
-        let c = configuration(stage: stage)
-        precondition(height > 0 && width > 0, "a tile has at least one position, found \(height)×\(width)")
-        precondition(symbols.count == c.groups * height * width,
-                     "\(symbols.count) symbols do not fill [\(c.groups), \(height), \(width)]")
-        for (index, s) in symbols.enumerated() where s < 0 || Int(s) >= c.codebookSize {
-            preconditionFailure("symbol \(s) at index \(index) is outside 0..<\(c.codebookSize)")
-        }
+        checkTile(stage: stage, symbols: symbols, height: height, width: width)
         let scratch = self.scratch(stage: stage, earlier: earlier, height: height, width: width, batch: true)
         try scratch.forEachTable(symbols: symbols, body)
     }
@@ -39,13 +33,7 @@ extension IntegerStagePriors {
     /// would give, without building them; arguments as there). Returns their total −log2 p in bits.
     public func encode(stage: Int, symbols: [Int32], earlier: [[Int32]], height: Int, width: Int,
                        into encoder: inout RangeEncoder) -> Double {
-        let c = configuration(stage: stage)
-        precondition(height > 0 && width > 0, "a tile has at least one position, found \(height)×\(width)")
-        precondition(symbols.count == c.groups * height * width,
-                     "\(symbols.count) symbols do not fill [\(c.groups), \(height), \(width)]")
-        for (index, s) in symbols.enumerated() where s < 0 || Int(s) >= c.codebookSize {
-            preconditionFailure("symbol \(s) at index \(index) is outside 0..<\(c.codebookSize)")
-        }
+        checkTile(stage: stage, symbols: symbols, height: height, width: width)
         let scratch = self.scratch(stage: stage, earlier: earlier, height: height, width: width, batch: true)
         return scratch.encode(symbols: symbols, into: &encoder)
     }
@@ -66,6 +54,18 @@ extension IntegerStagePriors {
             total -= log2(Double(table.frequency(of: symbol)) / scale)
         }
         return total
+    }
+
+    /// Stage `stage`'s symbols of one tile `[G_k, height, width]`, each in 0..<K_k: a caller's
+    /// mistake otherwise.
+    private func checkTile(stage: Int, symbols: [Int32], height: Int, width: Int) {
+        let c = configuration(stage: stage)
+        precondition(height > 0 && width > 0, "a tile has at least one position, found \(height)×\(width)")
+        precondition(symbols.count == c.groups * height * width,
+                     "\(symbols.count) symbols do not fill [\(c.groups), \(height), \(width)]")
+        for (index, s) in symbols.enumerated() where s < 0 || Int(s) >= c.codebookSize {
+            preconditionFailure("symbol \(s) at index \(index) is outside 0..<\(c.codebookSize)")
+        }
     }
 
     /// A scratch for stage `stage` with its condition filled from `earlier` (checked here).
