@@ -23,8 +23,8 @@ let package = Package(
 
         // Files: atomic writes shared by every stage that produces a file.
         .target(name: "FileIO"),
-        // Images: the codec's image type and PNG reading/writing through libpng.
-        .target(name: "Images", dependencies: ["CPNG", "FileIO"]),
+        // Images: the codec's image type; PNG reading through libpng, writing through zlib.
+        .target(name: "Images", dependencies: ["CPNG", "CZlib", "FileIO"]),
         // One seeded random generator for the whole package: trainers, benchmarks and tests.
         .target(name: "SeededRandom"),
         // Model files: the safetensors reader and writer (tensors, metadata, limits for untrusted files).
@@ -77,7 +77,7 @@ let package = Package(
         .executableTarget(name: "vqcodec-fuzz", dependencies: ["FuzzHarness"]),
 
         .testTarget(name: "FileIOTests", dependencies: ["FileIO"]),
-        .testTarget(name: "ImagesTests", dependencies: ["Images", "FileIO", "SeededRandom"]),
+        .testTarget(name: "ImagesTests", dependencies: ["Images", "CZlib", "FileIO", "SeededRandom"]),
         .testTarget(name: "RangeCoderTests", dependencies: ["RangeCoder", "SeededRandom"]),
         .testTarget(name: "ContainerTests", dependencies: ["Container", "SeededRandom"]),
         .testTarget(name: "SafeTensorsTests", dependencies: ["SafeTensors", "FileIO", "SeededRandom"]),

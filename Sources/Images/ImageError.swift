@@ -16,7 +16,7 @@ public enum ImageError: Error, Equatable, CustomStringConvertible {
     case tooLarge(path: String, width: Int, height: Int, limits: ImageLimits)
     /// At least one pixel is not fully opaque (alpha channel or tRNS chunk).
     case transparencyNotSupported(path: String)
-    /// libpng could not encode the image (`message` is libpng's).
+    /// The image could not be encoded as PNG (too large, or zlib failed; `message` says which).
     case encodingFailed(message: String)
 
     public var description: String {

@@ -1,4 +1,5 @@
-// Every call into libpng lives in this file. We use only the simplified `png_image` API
+// Every call into libpng lives in this file; libpng reads PNGs (PNGWriter.swift writes them).
+// We use only the simplified `png_image` API
 // (libpng 1.6): it reports failures through return codes and `png_image.message` instead of
 // longjmp, which Swift cannot unwind through. The rest of the module never sees a png type.
 //
@@ -111,44 +112,6 @@ enum LibPNG {
             return .success((header, layout, samples))
         }
         return try result.get()
-    }
-
-    /// Encodes 8-bit gray (`channels` 1) or RGB (`channels` 3) samples, interleaved row-major, as
-    /// a PNG with png_image_write_to_memory. Compression is most of the cost, so it runs once into
-    /// a buffer of three quarters of the raw size (decoded photos come to about 0.6); only a PNG
-    /// larger than that is compressed a second time, into a buffer of the size libpng reported.
-    static func encode(width: Int, height: Int, channels: Int, samples: [UInt8]) throws(ImageError) -> [UInt8] {
-        precondition(channels == 1 || channels == 3)
-        precondition(samples.count == width * height * channels)
-        guard let w = UInt32(exactly: width), let h = UInt32(exactly: height),
-              let stride = Int32(exactly: width * channels) else {
-            throw .encodingFailed(message: "a \(width)x\(height) image is too large for PNG")
-        }
-        var image = png_image()
-        image.version = UInt32(PNG_IMAGE_VERSION)
-        image.width = w
-        image.height = h
-        image.format = channels == 3 ? PNG_FORMAT_FLAG_COLOR : 0
-        defer { png_image_free(&image) }
-
-        func attempt(capacity: Int) -> (written: Bool, size: Int, output: [UInt8]) {
-            var output = [UInt8](repeating: 0, count: capacity)
-            var size = png_alloc_size_t(capacity)
-            let written = output.withUnsafeMutableBytes { out in
-                samples.withUnsafeBytes { pixels in
-                    png_image_write_to_memory(&image, out.baseAddress, &size, 0, pixels.baseAddress, stride, nil)
-                }
-            }
-            return (written != 0, Int(size), output)
-        }
-        var (written, size, output) = attempt(capacity: samples.count / 4 * 3 + 65536)
-        if !written && size > output.count {
-            // Too small a buffer: libpng finished anyway and reports the size it needs.
-            (written, size, output) = attempt(capacity: size)
-        }
-        guard written, size > 0, size <= output.count else { throw .encodingFailed(message: message(of: &image)) }
-        output.removeLast(output.count - size)
-        return output
     }
 
     /// libpng's message from `png_image.message` (a NUL-terminated C string of at most 64 bytes).

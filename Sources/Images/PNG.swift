@@ -1,6 +1,6 @@
 import FileIO
 
-/// Reading and writing PNG files (through libpng's simplified API).
+/// Reading PNG files (through libpng's simplified API) and writing them (filters in Swift, zlib).
 ///
 /// Reading accepts every PNG colour type and bit depth (1, 2, 4, 8, 16; palette; interlaced):
 /// - gray and gray+alpha become ``Image/ColorType/gray``; RGB, RGBA and palette become ``Image/ColorType/rgb``;
@@ -80,19 +80,23 @@ public enum PNG {
         return Image(width: header.width, height: header.height, colorType: colorType, pixels: pixels)
     }
 
-    /// Encodes `image` as an 8-bit gray or RGB PNG tagged sRGB (an sRGB chunk), with libpng's
-    /// default zlib compression and no interlacing. The same image always gives the same bytes.
-    public static func encode(_ image: Image) throws(ImageError) -> [UInt8] {
-        try LibPNG.encode(width: image.width, height: image.height, channels: image.channels, samples: image.pixels)
+    /// Encodes `image` as an 8-bit gray or RGB PNG tagged sRGB (an sRGB chunk), without
+    /// interlacing, compressed at `compression` (PNGWriter.swift). The same image and
+    /// compression always give the same bytes, on any number of cores.
+    public static func encode(_ image: Image, compression: PNGCompression = .default) throws(ImageError) -> [UInt8] {
+        try PNGWriter.encode(width: image.width, height: image.height, channels: image.channels,
+                             samples: image.pixels, compression: compression)
     }
 
-    /// Writes `image` to `path` as a PNG, atomically (`AtomicFile.write`): the file appears
-    /// complete or not at all, and an existing file is replaced only on success.
+    /// Writes `image` to `path` as a PNG (``encode(_:compression:)``), atomically
+    /// (`AtomicFile.write`): the file appears complete or not at all, and an existing file is
+    /// replaced only on success.
     /// - Parameter inputs: files being read by the caller; if `path` names one of them
     ///   (even through another spelling or a link), the write is refused with
     ///   `.file(.outputIsInput(path:))` and nothing is touched.
-    public static func write(_ image: Image, to path: String, refusingToOverwrite inputs: [String] = []) throws(ImageError) {
-        let bytes = try encode(image)
+    public static func write(_ image: Image, to path: String, refusingToOverwrite inputs: [String] = [],
+                             compression: PNGCompression = .default) throws(ImageError) {
+        let bytes = try encode(image, compression: compression)
         do { try AtomicFile.write(bytes, to: path, refusingToOverwrite: inputs) } catch { throw .file(error) }
     }
 

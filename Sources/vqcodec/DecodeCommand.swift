@@ -61,9 +61,16 @@ struct DecodeCommand: ParsableCommand {
     @Option(name: .long, help: "With --out-dir: files decoded at once (each job loads its own copy of the model).")
     var jobs = 1
 
+    @Option(name: .long, help: ArgumentHelp(
+        "How hard to compress the PNG: a zlib level from 0 (fastest, largest) to 9 (smallest, slowest). "
+            + "The pixels are the same at every level; 2 writes files about 2 % larger than zlib's default 6, several times faster.",
+        valueName: "level"))
+    var pngCompression = PNGCompression.default.level
+
     @OptionGroup var limits: CodingLimitOptions
 
     func validate() throws {
+        guard PNGCompression(level: pngCompression) != nil else { throw ValidationError("--png-compression must be between 0 and 9") }
         guard (1...256).contains(threads) else { throw ValidationError("--threads must be between 1 and 256") }
         guard (1...64).contains(jobs) else { throw ValidationError("--jobs must be between 1 and 64") }
         if let quality, quality < 1 { throw ValidationError("-q must be at least 1") }
@@ -113,7 +120,7 @@ struct DecodeCommand: ParsableCommand {
         let result: VQCodec.DecodeResult
         do { result = try VQCodec.decode(bytes, model: codecModel, options: options) } catch { throw fail(error, subject: input) }
         let seconds = Date().timeIntervalSince(start)
-        do { try PNG.write(result.image, to: output, refusingToOverwrite: inputs) } catch { throw fail(error) }
+        do { try PNG.write(result.image, to: output, refusingToOverwrite: inputs, compression: PNGCompression(level: pngCompression)!) } catch { throw fail(error) }
         let line = "\(output): \(header.width) × \(header.height) \(header.colorType == .gray ? "gray" : "RGB"), "
             + "\(format(header.bitsPerPixel, 4)) bpp, \(format(seconds, 2)) s"
         guard result.isComplete else {
@@ -162,7 +169,7 @@ extension DecodeCommand {
         let result: VQCodec.ProgressiveDecodeResult
         do { result = try VQCodec.decode(bytes, model: codecModel, stages: wanted, options: options) } catch { throw fail(error, subject: input) }
         let seconds = Date().timeIntervalSince(start)
-        do { try PNG.write(result.image, to: output, refusingToOverwrite: inputs) } catch { throw fail(error) }
+        do { try PNG.write(result.image, to: output, refusingToOverwrite: inputs, compression: PNGCompression(level: pngCompression)!) } catch { throw fail(error) }
         let decoded = result.stagesDecoded
         let bitsPerPixel = 8 * Double(header.fileByteCount(stages: decoded)) / (Double(header.width) * Double(header.height))
         let line = "\(output): \(header.width) × \(header.height) \(header.fields.colorType == .gray ? "gray" : "RGB"), "

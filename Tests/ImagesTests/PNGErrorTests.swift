@@ -99,19 +99,22 @@ final class PNGErrorTests: XCTestCase {
         XCTAssertEqual(try folderContents(), ["out.png"])
     }
 
-    /// Noise does not compress: its PNG outgrows the first buffer (three quarters of the raw
-    /// size), so the encoder takes its second path; both give exact round trips.
-    func testIncompressibleImagesRoundTripThroughTheLargerBuffer() throws {
+    /// Noise does not compress: each piece's deflate output is larger than its input (stored
+    /// blocks), at every level; smooth images shrink. Both give exact round trips.
+    func testIncompressibleAndSmoothImagesRoundTripAtEveryLevel() throws {
         var random = SplitMix64(seed: 0x9E37_79B9_7F4A_7C15)
         let pixels = (0..<(320 * 320 * 3)).map { _ in UInt8(truncatingIfNeeded: random.next() >> 56) }
         let noise = Image(width: 320, height: 320, colorType: .rgb, pixels: pixels)
-        let bytes = try PNG.encode(noise)
-        XCTAssertGreaterThan(bytes.count, pixels.count / 4 * 3 + 65536, "the test must reach the second path")
-        XCTAssertEqual(try PNG.decode(bytes, name: "noise"), noise)
         let smooth = Image(width: 320, height: 320, colorType: .rgb, pixels: (0..<(320 * 320 * 3)).map { UInt8($0 / 960 % 256) })
-        let small = try PNG.encode(smooth)
-        XCTAssertLessThan(small.count, 65536)
-        XCTAssertEqual(try PNG.decode(small, name: "smooth"), smooth)
+        for level in 0...9 {
+            let compression = PNGCompression(level: level)!
+            let bytes = try PNG.encode(noise, compression: compression)
+            XCTAssertGreaterThan(bytes.count, pixels.count, "level \(level)")
+            XCTAssertEqual(try PNG.decode(bytes, name: "noise"), noise, "level \(level)")
+            let small = try PNG.encode(smooth, compression: compression)
+            if level > 0 { XCTAssertLessThan(small.count, 65536, "level \(level)") }
+            XCTAssertEqual(try PNG.decode(small, name: "smooth"), smooth, "level \(level)")
+        }
     }
 
     func testWriteIntoMissingFolderFailsCleanly() throws {
