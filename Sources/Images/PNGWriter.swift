@@ -154,8 +154,6 @@ enum PNGWriter {
                                   into target: UnsafeMutablePointer<UInt8>, scratch: UnsafeMutablePointer<UInt8>) {
         let row = samples + y * rowBytes
         let sub = scratch, up = scratch + rowBytes, average = scratch + 2 * rowBytes, paeth = scratch + 3 * rowBytes
-        @inline(__always) func magnitude(_ v: UInt8) -> Int { v < 128 ? Int(v) : 256 - Int(v) }
-        var sums = (0, 0, 0, 0, 0)
         if y == 0 {
             // The row above is all zeros: up is none, average and Paeth reduce to half-left and left.
             for i in 0..<rowBytes {
@@ -174,31 +172,49 @@ enum PNGWriter {
                 average[i] = x &- b >> 1
                 paeth[i] = x &- b
             }
+            // One simple loop per filter, so that the compiler vectorises each.
+            for i in bpp..<max(bpp, rowBytes) { sub[i] = row[i] &- row[i - bpp] }
+            for i in bpp..<max(bpp, rowBytes) { up[i] = row[i] &- prior[i] }
             for i in bpp..<max(bpp, rowBytes) {
-                let x = row[i], a = row[i - bpp], b = prior[i], c = prior[i - bpp]
-                sub[i] = x &- a
-                up[i] = x &- b
-                average[i] = x &- UInt8((UInt16(a) + UInt16(b)) >> 1)
-                let p = Int(a) + Int(b) - Int(c)
-                let pa = abs(p - Int(a)), pb = abs(p - Int(b)), pc = abs(p - Int(c))
-                paeth[i] = x &- (pa <= pb && pa <= pc ? a : pb <= pc ? b : c)
+                average[i] = row[i] &- UInt8(truncatingIfNeeded: (UInt16(row[i - bpp]) &+ UInt16(prior[i])) >> 1)
+            }
+            for i in bpp..<max(bpp, rowBytes) {
+                let a = Int16(row[i - bpp]), b = Int16(prior[i]), c = Int16(prior[i - bpp])
+                // p = a + b − c; |p − a| = |b − c|, |p − b| = |a − c|, |p − c| = |a + b − 2c|.
+                let bc = b &- c, ac = a &- c, abc = bc &+ ac
+                let pa = bc < 0 ? 0 &- bc : bc, pb = ac < 0 ? 0 &- ac : ac, pc = abc < 0 ? 0 &- abc : abc
+                let predictor = pa <= pb && pa <= pc ? a : pb <= pc ? b : c
+                paeth[i] = row[i] &- UInt8(truncatingIfNeeded: predictor)
             }
         }
-        for i in 0..<rowBytes {
-            sums.0 += magnitude(row[i])
-            sums.1 += magnitude(sub[i])
-            sums.2 += magnitude(up[i])
-            sums.3 += magnitude(average[i])
-            sums.4 += magnitude(paeth[i])
-        }
+        let sums = (magnitudeSum(row, rowBytes), magnitudeSum(sub, rowBytes), magnitudeSum(up, rowBytes),
+                    magnitudeSum(average, rowBytes), magnitudeSum(paeth, rowBytes))
         var best = 0, bestSum = sums.0
-        for (type, sum) in [(1, sums.1), (2, sums.2), (3, sums.3), (4, sums.4)] where sum < bestSum {
-            best = type
-            bestSum = sum
-        }
+        if sums.1 < bestSum { best = 1; bestSum = sums.1 }
+        if sums.2 < bestSum { best = 2; bestSum = sums.2 }
+        if sums.3 < bestSum { best = 3; bestSum = sums.3 }
+        if sums.4 < bestSum { best = 4; bestSum = sums.4 }
         target[0] = UInt8(best)
         let chosen: UnsafePointer<UInt8> = best == 0 ? row : UnsafePointer(scratch + (best - 1) * rowBytes)
         (target + 1).update(from: chosen, count: rowBytes)
+    }
+
+    /// The sum of |v| over `count` bytes read as signed (libpng's measure of a filtered row).
+    @inline(__always)
+    private static func magnitudeSum(_ bytes: UnsafePointer<UInt8>, _ count: Int) -> Int {
+        var total = 0
+        var start = 0
+        while start < count {
+            let end = min(count, start + 1 << 16)
+            var sum: UInt32 = 0   // at most 128 per byte: 2^16 bytes cannot overflow it
+            for i in start..<end {
+                let v = bytes[i]
+                sum &+= UInt32(v < 128 ? v : 0 &- v)
+            }
+            total += Int(sum)
+            start = end
+        }
+        return total
     }
 
     // MARK: Compression
