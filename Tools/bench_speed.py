@@ -15,6 +15,7 @@ into the figures (ratio columns):
     swift build -c release
     python3 Tools/bench_speed.py                      # all levels, 5 repetitions
     python3 Tools/bench_speed.py -q 2 --repetitions 3 --threads 2
+    python3 Tools/bench_speed.py --model vq8-rvq4 -q 1 -q 2 -q 3 -q 4   # a progressive model's levels
 
 The 768x512 image is Kodak's kodim05 (any other with --image); the 4-megapixel one is made from it
 with a Lanczos resize to 2448x1632 in a temporary folder.
@@ -85,6 +86,8 @@ def main():
     parser.add_argument("--binary", default=os.path.join(ROOT, ".build", "release", "vqcodec"))
     parser.add_argument("--image", default=os.path.join(ROOT, "..", "shared", "data", "kodak", "kodim05.png"))
     parser.add_argument("-q", "--quality", type=int, action="append", help="quality level (repeat; default: all)")
+    parser.add_argument("--model", help="a model to time at its -q levels (a shipped name such as vq8-rvq4, or a "
+                        "model file) instead of the shipped quality levels; needs -q")
     parser.add_argument("--repetitions", type=int, default=5)
     parser.add_argument("--threads", type=int, default=os.cpu_count())
     parser.add_argument("--no-compressai", action="store_true", help="skip the CompressAI reference")
@@ -93,6 +96,9 @@ def main():
         sys.exit(f"{args.binary} not found: build it with swift build -c release")
 
     levels = args.quality
+    if args.model and not levels:
+        sys.exit("--model needs the levels to time: -q K (repeat)")
+    model = ["--model", args.model] if args.model else []
     if not levels:
         listing = run([args.binary, "models"])
         # The quality levels' table: the lines up to the first blank one (a progressive model's
@@ -110,7 +116,7 @@ def main():
             image.save(path)
             cases.append((label, image, path))
 
-        print(f"vqcodec {args.binary}, threads {args.threads}, median of {args.repetitions}; "
+        print(f"vqcodec {args.binary}{', model ' + args.model if args.model else ''}, threads {args.threads}, median of {args.repetitions}; "
               f"cpu count {os.cpu_count()}, load average {os.getloadavg()[0]:.2f}")
         network = None if args.no_compressai else compressai_model(args.threads)
         for label, image, path in cases:
@@ -134,7 +140,7 @@ def main():
                 coded = os.path.join(folder, f"q{level}.vqc")
                 back = os.path.join(folder, f"q{level}.png")
                 threads = ["--threads", str(args.threads)]
-                encode_s = median_seconds(lambda: run([args.binary, "encode", "-q", str(level), path, coded] + threads),
+                encode_s = median_seconds(lambda: run([args.binary, "encode", "-q", str(level), path, coded] + model + threads),
                                           args.repetitions)
                 decode_s = median_seconds(lambda: run([args.binary, "decode", coded, back] + threads), args.repetitions)
                 bpp = os.path.getsize(coded) * 8 / (image.size[0] * image.size[1])

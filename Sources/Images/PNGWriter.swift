@@ -58,6 +58,10 @@ enum PNGWriter {
             throw .encodingFailed(message: "a \(width)x\(height) image is too large for PNG")
         }
         let rowBytes = width * channels
+        // zlib counts a call's input and output in 32 bits; a piece holds at least one row.
+        guard rowBytes < 1 << 30 else {
+            throw .encodingFailed(message: "rows of \(rowBytes) bytes (\(width) pixels) are too long to compress")
+        }
         let rowsPerPiece = rowsPerPiece(rowBytes: rowBytes)
         let pieceCount = (height + rowsPerPiece - 1) / rowsPerPiece
         var results = [Result<Piece, ZlibFailure>?](repeating: nil, count: pieceCount)
