@@ -63,7 +63,7 @@ struct DecodeCommand: ParsableCommand {
 
     @Option(name: .long, help: ArgumentHelp(
         "How hard to compress the PNG: a zlib level from 0 (fastest, largest) to 9 (smallest, slowest). "
-            + "The pixels are the same at every level; 2 writes files about 2 % larger than zlib's default 6, several times faster.",
+            + "The pixels are the same at every level; 2 writes files about 7 % larger than the default 6 in about half the time.",
         valueName: "level"))
     var pngCompression = PNGCompression.default.level
 

@@ -162,6 +162,6 @@ final class PNGWriterTests: XCTestCase {
         XCTAssertNil(PNGCompression(level: -1))
         XCTAssertNil(PNGCompression(level: 10))
         XCTAssertEqual(PNGCompression(level: 0)?.level, 0)
-        XCTAssertEqual(PNGCompression.default.level, 2)
+        XCTAssertEqual(PNGCompression.default.level, 6)
     }
 }
