@@ -61,6 +61,27 @@ final class CodingCommandTests: XCTestCase {
         }
     }
 
+    /// `decode --png-compression` changes the PNG's size, never its pixels; levels outside 0–9
+    /// are refused before anything is written.
+    func testPNGCompressionLevelsGiveTheSamePixels() throws {
+        XCTAssertEqual(try CLI.run(["encode", photo, path("p.vqc"), "--model", model]).status, 0)
+        var sizes: [Int] = []
+        var images: [[UInt8]] = []
+        for level in ["0", "6", "9"] {
+            let decoded = try CLI.run(["decode", path("p.vqc"), path("l\(level).png"), "--model", model, "--png-compression", level])
+            XCTAssertEqual(decoded.status, 0, decoded.stderr)
+            sizes.append(try XCTUnwrap(FileManager.default.attributesOfItem(atPath: path("l\(level).png"))[.size] as? Int))
+            images.append(try pixels(path("l\(level).png")))
+        }
+        XCTAssertEqual(images[0], images[1])
+        XCTAssertEqual(images[0], images[2])
+        XCTAssertGreaterThan(sizes[0], sizes[1], "level 0 stores the rows")
+        let refused = try CLI.run(["decode", path("p.vqc"), path("x.png"), "--model", model, "--png-compression", "10"])
+        XCTAssertEqual(refused.status, 64)
+        XCTAssertTrue(refused.stderr.contains("--png-compression must be between 0 and 9"), refused.stderr)
+        XCTAssertFalse(FileManager.default.fileExists(atPath: path("x.png")))
+    }
+
     func testDecodeFindsTheModelBesideTheFile() throws {
         try FileManager.default.copyItem(atPath: model, toPath: path("tiny.safetensors"))
         XCTAssertEqual(try CLI.run(["encode", photo, path("p.vqc"), "--model", model]).status, 0)
