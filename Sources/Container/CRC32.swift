@@ -1,4 +1,5 @@
-// The one file that calls zlib. Everything else in vqcodec computes CRCs through `crc32(_:)` or `CRC32`.
+// The one file of Container that calls zlib: the container computes its CRCs through `crc32(_:)` or
+// `CRC32`. (The PNG writer, in Images, which comes before Container, calls zlib in its own file.)
 internal import CZlib
 
 /// CRC-32 as defined by zlib, PNG and Ethernet (ISO-HDLC: reflected polynomial 0xEDB88320,

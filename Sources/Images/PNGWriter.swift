@@ -17,7 +17,7 @@ import Dispatch
 /// How hard the PNG writer compresses: a zlib level from 0 (stored, fastest, largest) to 9
 /// (slowest, smallest). Pixels are the same at every level; only the file size and the time
 /// to write it change.
-public struct PNGCompression: Sendable, Equatable, CustomStringConvertible {
+public struct PNGCompression: Sendable, Equatable {
     /// The zlib level, 0...9.
     public let level: Int
 
@@ -31,12 +31,8 @@ public struct PNGCompression: Sendable, Equatable, CustomStringConvertible {
     /// On the 24 Kodak photos decoded at level 4, 0.1 % smaller than libpng's files; level 2
     /// writes them 7 % larger in about half the time (docs/performance.md).
     public static let `default` = PNGCompression(level: 6)!
-    /// Level 1: the fastest that still compresses.
-    public static let fastest = PNGCompression(level: 1)!
     /// Level 9: the smallest files zlib makes.
     public static let smallest = PNGCompression(level: 9)!
-
-    public var description: String { "zlib level \(level)" }
 }
 
 enum PNGWriter {

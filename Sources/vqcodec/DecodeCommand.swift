@@ -67,6 +67,9 @@ struct DecodeCommand: ParsableCommand {
         valueName: "level"))
     var pngCompression = PNGCompression.default.level
 
+    /// `--png-compression` as the writer takes it (checked in `validate()`).
+    var pngLevel: PNGCompression { PNGCompression(level: pngCompression)! }
+
     @OptionGroup var limits: CodingLimitOptions
 
     func validate() throws {
@@ -120,7 +123,7 @@ struct DecodeCommand: ParsableCommand {
         let result: VQCodec.DecodeResult
         do { result = try VQCodec.decode(bytes, model: codecModel, options: options) } catch { throw fail(error, subject: input) }
         let seconds = Date().timeIntervalSince(start)
-        do { try PNG.write(result.image, to: output, refusingToOverwrite: inputs, compression: PNGCompression(level: pngCompression)!) } catch { throw fail(error) }
+        do { try PNG.write(result.image, to: output, refusingToOverwrite: inputs, compression: pngLevel) } catch { throw fail(error) }
         let line = "\(output): \(header.width) × \(header.height) \(header.colorType == .gray ? "gray" : "RGB"), "
             + "\(format(header.bitsPerPixel, 4)) bpp, \(format(seconds, 2)) s"
         guard result.isComplete else {
@@ -169,7 +172,7 @@ extension DecodeCommand {
         let result: VQCodec.ProgressiveDecodeResult
         do { result = try VQCodec.decode(bytes, model: codecModel, stages: wanted, options: options) } catch { throw fail(error, subject: input) }
         let seconds = Date().timeIntervalSince(start)
-        do { try PNG.write(result.image, to: output, refusingToOverwrite: inputs, compression: PNGCompression(level: pngCompression)!) } catch { throw fail(error) }
+        do { try PNG.write(result.image, to: output, refusingToOverwrite: inputs, compression: pngLevel) } catch { throw fail(error) }
         let decoded = result.stagesDecoded
         let bitsPerPixel = 8 * Double(header.fileByteCount(stages: decoded)) / (Double(header.width) * Double(header.height))
         let line = "\(output): \(header.width) × \(header.height) \(header.fields.colorType == .gray ? "gray" : "RGB"), "
