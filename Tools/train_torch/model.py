@@ -170,6 +170,59 @@ def make_synthesis(stride=8, width=128, latent_channels=64, output_channels=3) -
     return nn.Sequential(*layers)
 
 
+@torch.no_grad()
+def widen_transforms(analysis: nn.Sequential, synthesis: nn.Sequential, source: dict[str, torch.Tensor],
+                     stride: int, width: int):
+    """Loads the transforms of a narrower model (`source`: `analysis.*` and `synthesis.*` of width
+    `width`, same stride and latent channels) into `analysis` and `synthesis` of a larger width so
+    that they compute exactly the source's functions (Net2Net's function-preserving widening).
+
+    The old channels keep their weights; every weight from a new hidden channel into an old one,
+    and from a new channel into the latent or the image, is zero, so the new channels cannot change
+    what the old ones compute. Weights into the new channels keep their fresh initialisation (their
+    activations are non-zero, so the zero weights out of them receive gradients at once), their
+    biases are zero, and their GDN parameters are the fresh ones (β = 1, γ = 0.1·I) with no γ
+    between old and new channels. PixelShuffle keeps sub-pixel planes 4c…4c+3 of channel c, so
+    channel c's planes are at the same indices in the wider convolution."""
+    new_width = analysis[0].out_channels
+    if width > new_width:
+        raise ValueError(f"cannot widen width {width} to the narrower {new_width}")
+    w = width
+    d = _downsamplings(stride)
+
+    def conv(module: nn.Conv2d, key: str, rows: int | None, cols: int | None):
+        weight, bias = source[key + ".weight"], source[key + ".bias"]
+        r = weight.shape[0] if rows is None else rows
+        c = weight.shape[1] if cols is None else cols
+        if list(weight.shape) != [r, c, *module.weight.shape[2:]]:
+            raise ValueError(f"{key}.weight has shape {list(weight.shape)}, expected {[r, c, *module.weight.shape[2:]]}")
+        module.weight[:r, c:] = 0                      # new inputs into old outputs
+        module.weight[:r, :c] = weight
+        module.bias[:r] = bias
+        module.bias[r:] = 0
+        if r == module.weight.shape[0]:                # an output layer: nothing new comes out of it
+            module.weight[:, c:] = 0
+
+    def gdn(module: GDN, key: str):
+        module.beta[:w] = source[key + ".beta"]
+        module.gamma[:w, :w] = source[key + ".gamma"]
+        module.gamma[:w, w:] = 0
+        module.gamma[w:, :w] = 0
+
+    for i in range(d):
+        conv(analysis[2 * i], f"analysis.{2 * i}", w, None if i == 0 else w)
+        gdn(analysis[2 * i + 1], f"analysis.{2 * i + 1}")
+    conv(analysis[2 * d], f"analysis.{2 * d}", None, w)
+    conv(synthesis[0], "synthesis.0", w, None)
+    gdn(synthesis[1], "synthesis.1")
+    index = 2
+    for _ in range(d - 1):
+        conv(synthesis[index], f"synthesis.{index}", 4 * w, w)
+        gdn(synthesis[index + 2], f"synthesis.{index + 2}")
+        index += 3
+    conv(synthesis[index], f"synthesis.{index}", None, w)
+
+
 # ---------------------------------------------------------------------------------------------
 # Quantizer (Sources/Quantizer/Codebooks.swift, EMAQuantizer.swift)
 

@@ -32,7 +32,8 @@ from train_torch import data as datasets  # noqa: E402
 from train_torch import modelfile, train  # noqa: E402
 from train_torch.model import (GDN, EMAQuantizer, PixelCNNPrior, PriorConfig, ProgressiveVQVAE,  # noqa: E402
                                ProgressivePrior, ResidualQuantizer, RVQConfig, StageConditionalPrior,
-                               StagePriorConfig, VQVAE, VQVAEConfig, perplexity, stage_counts)
+                               StagePriorConfig, VQVAE, VQVAEConfig, perplexity, stage_counts,
+                               widen_transforms)
 
 ROOT = Path(__file__).resolve().parent.parent.parent
 SHIPPED_CONFIG = '{"codebookSize":512,"groups":4,"latentChannels":64,"stride":8,"width":64}'
@@ -730,9 +731,63 @@ def test_init_from_starts_the_transforms_from_another_models(tmp_path):
     assert "initFrom" in modelfile.read(str(warm))[1]["rvq.recipe"]
     wrong = tmp_path / "wrong.safetensors"
     command = rvq_command(folder, wrong, 1, "--init-from", str(source))
-    command[command.index("--width") + 1] = "16"
-    assert train.main(command) == 64                                        # transforms of another shape
+    command[command.index("--latent-channels") + 1] = "16"
+    assert train.main(command) == 64                                        # transforms of another latent
     assert train.main(rvq_command(folder, tmp_path / "x.safetensors", 1, "--init-from", str(tmp_path / "none"))) == 64
+
+
+@pytest.mark.parametrize("stride", [4, 8])
+def test_widened_transforms_compute_what_the_narrow_ones_do(stride):
+    torch.manual_seed(3)
+    narrow = ProgressiveVQVAE(RVQConfig(stride, 8, 6, ((1, 16),)))
+    for module in (narrow.analysis, narrow.synthesis):          # GDN parameters away from their initial values
+        for layer in module:
+            if isinstance(layer, GDN):
+                layer.beta.data.uniform_(0.5, 1.5)
+                layer.gamma.data.uniform_(0, 0.2)
+    source = {f"{prefix}.{k}": v for prefix, m in (("analysis", narrow.analysis), ("synthesis", narrow.synthesis))
+              for k, v in m.state_dict().items()}
+    wide = ProgressiveVQVAE(RVQConfig(stride, 20, 6, ((1, 16),)))
+    widen_transforms(wide.analysis, wide.synthesis, source, stride, 8)
+    image = torch.rand(2, 3, 4 * stride, 3 * stride)
+    latent = torch.randn(2, 6, 4, 3)
+    with torch.no_grad():
+        assert torch.allclose(wide.analysis(image), narrow.analysis(image), atol=1e-5)
+        assert torch.allclose(wide.synthesis(latent), narrow.synthesis(latent), atol=1e-5)
+        # The new channels are live: their activations are not zero, so the zero weights out of them learn.
+        hidden = wide.synthesis[:2](latent)
+        assert hidden[:, 8:].abs().max() > 0
+    loss = wide.synthesis(latent).square().mean()
+    loss.backward()
+    assert wide.synthesis[2].weight.grad[:, 8:].abs().max() > 0
+    with pytest.raises(ValueError):
+        widen_transforms(narrow.analysis, narrow.synthesis, {f"{k}": v for k, v in source.items()}, stride, 20)
+
+
+def test_init_from_widens_a_narrower_model_and_init_codebooks_takes_its_codebooks(tmp_path):
+    folder, _ = make_two_folders(tmp_path)
+    source = tmp_path / "source.safetensors"
+    assert train.main(rvq_command(folder, source, 2, "--seed", "9")) == 0
+    wide = tmp_path / "wide.safetensors"
+    command = rvq_command(folder, wide, 1, "--init-from", str(source), "--init-codebooks", "--lr", "1e-12")
+    command[command.index("--width") + 1] = "12"
+    assert train.main(command) == 0
+    a, b = modelfile.read(str(source))[0], modelfile.read(str(wide))[0]
+    assert list(b["analysis.0.weight"].shape) == [12, 3, 5, 5]
+    assert torch.allclose(b["analysis.0.weight"][:8], a["analysis.0.weight"], atol=1e-6)
+    assert torch.count_nonzero(b["synthesis.0.weight"][8:]) > 0
+    assert torch.allclose(b["synthesis.2.weight"][:32, 8:], torch.zeros(32, 4, 3, 3), atol=1e-6)
+    # One EMA step (decay 0.99) moves each code by about a hundredth of its distance to its batch mean.
+    codebook = "quantizer.stage2.codebook"
+    assert torch.allclose(a[codebook], b[codebook], atol=0.05 * a[codebook].abs().max().item())
+    assert '"initCodebooks":true' in modelfile.read(str(wide))[1]["rvq.recipe"]
+    narrower = rvq_command(folder, tmp_path / "n.safetensors", 1, "--init-from", str(source))
+    narrower[narrower.index("--width") + 1] = "4"
+    assert train.main(narrower) == 64                                       # cannot narrow
+    other = rvq_command(folder, tmp_path / "o.safetensors", 1, "--init-from", str(source), "--init-codebooks")
+    other[other.index("--stages") + 1] = "1x16,2x32"
+    assert train.main(other) == 64                                          # codebooks of other stages
+    assert train.main(rvq_command(folder, tmp_path / "c.safetensors", 1, "--init-codebooks")) == 64
 
 
 def test_recipes_record_paths_relative_to_the_repository(tmp_path):

@@ -37,7 +37,8 @@ if __package__ in (None, ""):
 from train_torch import data as datasets  # noqa: E402
 from train_torch import modelfile  # noqa: E402
 from train_torch.model import (PixelCNNPrior, PriorConfig, ProgressivePrior, ProgressiveVQVAE, RVQConfig,  # noqa: E402
-                               StagePriorConfig, VQVAE, VQVAEConfig, perplexity, psnr, stage_counts)
+                               StagePriorConfig, VQVAE, VQVAEConfig, perplexity, psnr, stage_counts,
+                               widen_transforms)
 
 # ---------------------------------------------------------------------------------------------
 # Shared machinery
@@ -443,7 +444,7 @@ def train_vqvae(args, dist_: Distributed) -> int:
 
 
 RVQ_KEYS = ["stride", "width", "latent_channels", "stages", "steps", "batch", "crop", "lr", "warmup", "seed", "name",
-            "amp", "hold_out_every", "full_probability", "eval_crop", "commitment", "init_from"]
+            "amp", "hold_out_every", "full_probability", "eval_crop", "commitment", "init_from", "init_codebooks"]
 
 
 def transforms_of(path: str) -> tuple[dict, dict[str, torch.Tensor]]:
@@ -545,10 +546,14 @@ def train_rvq(args, dist_: Distributed) -> int:
             "eval_crop": args.eval_crop if args.eval_crop is not None else 256,
             "commitment": args.commitment or "stages",
             "init_from": os.path.realpath(args.init_from) if args.init_from else None,
+            "init_codebooks": bool(args.init_codebooks),
             "command_line": " ".join(sys.argv),
         }
+        if run["init_codebooks"] and not run["init_from"]:
+            raise Usage("--init-codebooks needs --init-from (the progressive model whose codebooks to take)")
     run.setdefault("commitment", "stages")
     run.setdefault("init_from", None)
+    run.setdefault("init_codebooks", False)
     config = RVQConfig(run["stride"], run["width"], run["latent_channels"], tuple(map(tuple, run["stages"])))
     problem = config.problem()
     if problem:
@@ -571,14 +576,36 @@ def train_rvq(args, dist_: Distributed) -> int:
     torch.manual_seed(run["seed"])
     model = ProgressiveVQVAE(config, run["commitment"]).to(dist_.device)
     if run["init_from"] and not checkpoint:
-        # A warm start: the transforms of a trained model of the same shape; the stage codebooks
-        # still start from the first batch's residuals.
+        # A warm start: the transforms of a trained model of the same shape, or of a narrower one
+        # widened so that it computes the same functions; the stage codebooks start from the first
+        # batch's residuals unless --init-codebooks takes them from the same file.
         shape, weights = transforms_of(run["init_from"])
         wanted = {"stride": config.stride, "width": config.width, "latentChannels": config.latentChannels}
-        if shape != wanted:
-            raise Usage(f"--init-from {run['init_from']}: its transforms are {shape}, this run's are {wanted}")
-        for prefix, module in (("analysis.", model.analysis), ("synthesis.", model.synthesis)):
-            module.load_state_dict({k[len(prefix):]: v for k, v in weights.items() if k.startswith(prefix)}, strict=True)
+        narrower = (shape["stride"] == config.stride and shape["latentChannels"] == config.latentChannels
+                    and shape["width"] < config.width)
+        if shape != wanted and not narrower:
+            raise Usage(f"--init-from {run['init_from']}: its transforms are {shape}, this run's are {wanted} "
+                        "(a narrower width is widened; stride and latent channels must match)")
+        if narrower:
+            try:
+                widen_transforms(model.analysis, model.synthesis, weights, config.stride, shape["width"])
+            except (ValueError, KeyError) as error:
+                raise Usage(f"--init-from {run['init_from']}: cannot widen its transforms: {error}")
+        else:
+            for prefix, module in (("analysis.", model.analysis), ("synthesis.", model.synthesis)):
+                module.load_state_dict({k[len(prefix):]: v for k, v in weights.items() if k.startswith(prefix)},
+                                       strict=True)
+        if run["init_codebooks"]:
+            tensors, metadata = modelfile.read(run["init_from"])
+            source_stages = json.loads(metadata.get(modelfile.RVQ_CONFIG, "{}")).get("stages")
+            if source_stages != [list(stage) for stage in config.stages]:
+                raise Usage(f"--init-codebooks: {run['init_from']} has stages {source_stages}, this run's are "
+                            f"{[list(stage) for stage in config.stages]}")
+            for k, q in enumerate(model.quantizer.stages()):
+                q.codebook.copy_(tensors[f"quantizer.stage{k + 1}.codebook"].float())
+                q.cluster_size.fill_(1)
+                q.cluster_sum.copy_(q.codebook)
+                q.initialised.fill_(True)
     parameters = list(model.analysis.parameters()) + list(model.synthesis.parameters())
     optimizer = make_optimizer(parameters, run["lr"])
     step, elapsed_before = 0, 0.0
@@ -635,6 +662,8 @@ def train_rvq(args, dist_: Distributed) -> int:
                           heldOutImages=len(held_paths))
             if run["init_from"]:
                 recipe.update(initFrom=os.path.basename(run["init_from"]))
+            if run["init_codebooks"]:
+                recipe.update(initCodebooks=True)
             metadata = {modelfile.RVQ_CONFIG: config.json(), modelfile.NAME: run["name"],
                         "rvq.recipe": modelfile.compact_json(recipe)}
             metrics = dict(last_metrics or {})
@@ -1281,7 +1310,11 @@ def parser() -> argparse.ArgumentParser:
                    help="quantiser dropout: probability that an example keeps all stages, else a count uniform "
                         "in 1…S (default 0.5)")
     q.add_argument("--init-from", help="start the transforms from this model file's (one-stage or progressive, "
-                   "same stride, width and latent channels); the stage codebooks start from the first batch")
+                   "same stride and latent channels; a narrower width is widened so that the transforms compute "
+                   "what the file's do); the stage codebooks start from the first batch")
+    q.add_argument("--init-codebooks", action="store_true", default=None,
+                   help="with --init-from a progressive model of the same stages: start the stage codebooks from "
+                        "its codebooks")
     q.add_argument("--commitment", choices=["stages", "total"],
                    help="commitment loss: each used stage's residual to its code (stages, default) or the latent "
                         "to the decoded sum only (total)")
