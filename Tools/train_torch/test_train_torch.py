@@ -714,6 +714,32 @@ def test_stage_prior_run_writes_conditioned_priors_beside_the_progressive_model(
     assert not any("condition" in k for k in names) and '"conditionChannels":8' not in metadata["rvq.prior.config"]
 
 
+def test_stage_prior_run_starts_from_another_files_priors_with_init_from(tmp_path):
+    folder, second = make_two_folders(tmp_path)
+    model = tmp_path / "rvq.safetensors"
+    assert train.main(rvq_command(folder, model, 2)) == 0
+
+    def prior_command(out, *extra):
+        return ["rvq-prior", "--model", str(model), "--data", str(folder), "--data", str(second), "--out", str(out),
+                "--steps", "1", "--batch", "2", "--crop", "4", "--channels", "4", "--blocks", "1", "--embedding", "2",
+                "--head", "4", "--hold-out-every", "2", "--threads", "1", "--device", "cpu", *extra]
+
+    source = tmp_path / "source.safetensors"
+    assert train.main(prior_command(source, "--seed", "3")) == 0
+    warm, cold = tmp_path / "warm.safetensors", tmp_path / "cold.safetensors"
+    assert train.main(prior_command(warm, "--init-from", str(source), "--lr", "1e-12")) == 0
+    assert train.main(prior_command(cold, "--lr", "1e-12")) == 0
+    a, b, c = (modelfile.read(str(p))[0] for p in (source, warm, cold))
+    keys = [k for k in a if k.startswith("prior.")]
+    assert keys and all(torch.allclose(a[k], b[k], atol=1e-6) for k in keys)
+    assert not all(torch.allclose(a[k], c[k], atol=1e-6) for k in keys)
+    assert '"initFrom":"source.safetensors"' in modelfile.read(str(warm))[1]["rvq.prior.recipe"]
+    other = prior_command(tmp_path / "other.safetensors", "--init-from", str(source))
+    other[other.index("--channels") + 1] = "6"
+    assert train.main(other) == 64                                          # priors of another size
+    assert train.main(prior_command(tmp_path / "x.safetensors", "--init-from", str(model))) == 64   # no priors in it
+
+
 def test_init_from_starts_the_transforms_from_another_models(tmp_path):
     folder, _ = make_two_folders(tmp_path)
     source = tmp_path / "source.safetensors"

@@ -1003,7 +1003,7 @@ def train_prior(args, dist_: Distributed) -> int:
 
 
 RVQ_PRIOR_KEYS = ["embedding", "channels", "blocks", "kernel", "head", "steps", "batch", "crop", "lr", "warmup", "seed",
-                  "hold_out_every", "amp", "unconditioned"]
+                  "hold_out_every", "amp", "unconditioned", "init_from"]
 
 
 def rvq_checksum(tensors: dict[str, torch.Tensor], metadata: dict[str, str]) -> str:
@@ -1097,10 +1097,13 @@ def train_rvq_prior(args, dist_: Distributed) -> int:
             "seed": args.seed if args.seed is not None else 1,
             "hold_out_every": args.hold_out_every if args.hold_out_every is not None else 10,
             "amp": bool(args.amp), "data": sources, "model": os.path.realpath(args.model),
-            "rvq_checksum": checksum, "unconditioned": bool(args.unconditioned), "command_line": " ".join(sys.argv),
+            "rvq_checksum": checksum, "unconditioned": bool(args.unconditioned),
+            "init_from": os.path.realpath(args.init_from) if args.init_from else None,
+            "command_line": " ".join(sys.argv),
         }
     c = model.config
     run.setdefault("unconditioned", False)
+    run.setdefault("init_from", None)
     configs = [StagePriorConfig(g, k, run["embedding"], run["channels"], run["blocks"], run["kernel"], run["head"],
                                 0 if i == 0 or run["unconditioned"] else c.latentChannels)
                for i, (g, k) in enumerate(c.stages)]
@@ -1129,6 +1132,19 @@ def train_rvq_prior(args, dist_: Distributed) -> int:
 
     torch.manual_seed(run["seed"])
     prior = ProgressivePrior(configs).to(dist_.device)
+    if run["init_from"] and not checkpoint:
+        # A warm start: the stage priors of another model file (of the same sizes), for instance
+        # those trained on the symbols of the transforms this model's were trained from.
+        if not os.path.exists(run["init_from"]):
+            raise Usage(f"--init-from {run['init_from']}: no such file")
+        try:
+            source = modelfile.load_rvq_prior(*modelfile.read(run["init_from"]))
+        except (ValueError, KeyError, RuntimeError) as error:
+            raise Usage(f"--init-from {run['init_from']}: {error}")
+        if source.configs != prior.configs:
+            raise Usage(f"--init-from {run['init_from']}: its stage priors are {source.json()}, this run's are "
+                        f"{prior.json()} (give the same --channels, --head, --blocks, --kernel and --embedding)")
+        prior.load_state_dict(source.state_dict())
     parameters = list(prior.parameters())
     optimizer = make_optimizer(parameters, run["lr"])
     step, elapsed_before = 0, 0.0
@@ -1168,6 +1184,8 @@ def train_rvq_prior(args, dist_: Distributed) -> int:
             metadata = dict(base_metadata)
             recipe = recipe_common(run, dist_, step, wall)
             recipe.update(model=recorded_path(run["model"]), holdOutEvery=run["hold_out_every"], amp="bf16" if amp else "none")
+            if run["init_from"]:
+                recipe.update(initFrom=os.path.basename(run["init_from"]))
             metadata[modelfile.RVQ_PRIOR_CONFIG] = prior.json()
             metadata["rvq.prior.recipe"] = modelfile.compact_json(recipe)
             if evaluation:
@@ -1346,6 +1364,8 @@ def parser() -> argparse.ArgumentParser:
                     help="hold out every n-th image of each folder, by sorted name (default 10; 0: none)")
     rp.add_argument("--evaluate-every", type=int, help="steps between held-out evaluations (default --checkpoint-every)")
     rp.add_argument("--max-seconds", type=float, help="end the run (files saved) after this much wall time")
+    rp.add_argument("--init-from", help="start the stage priors from this model file's (same prior sizes and stages), "
+                    "e.g. priors trained on the transforms this model's were trained from")
     rp.add_argument("--unconditioned", action="store_true", default=None,
                     help="no stage reads the earlier stages (a baseline measuring what the conditioning saves)")
 
