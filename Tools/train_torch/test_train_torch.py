@@ -12,6 +12,7 @@ the same numbers is Tests/ParityTests (`swift test --filter ParityTests`).
 """
 from __future__ import annotations
 
+import json
 import math
 import os
 import shutil
@@ -814,6 +815,48 @@ def test_init_from_widens_a_narrower_model_and_init_codebooks_takes_its_codebook
     other[other.index("--stages") + 1] = "1x16,2x32"
     assert train.main(other) == 64                                          # codebooks of other stages
     assert train.main(rvq_command(folder, tmp_path / "c.safetensors", 1, "--init-codebooks")) == 64
+
+
+def test_headroom_reports_each_stage_count_and_the_unquantised_synthesis(tmp_path, capsys):
+    from train_torch import headroom
+    folder, second = make_two_folders(tmp_path)
+    model_path = tmp_path / "rvq.safetensors"
+    assert train.main(rvq_command(folder, model_path, 2)) == 0
+    capsys.readouterr()
+    assert headroom.main([str(model_path), str(second), "--json", "--threads", "1"]) == 0
+    figures = json.loads(capsys.readouterr().out)
+    model, _, _ = modelfile.load_rvq(str(model_path))
+    expected_unquantised, expected_stages = [], [[], []]
+    with torch.no_grad():
+        for path in datasets.list_images(str(second)):
+            x = datasets.padded_image(datasets.load_rgb(path), 8)
+            latent = model.analysis(x)
+            expected_unquantised.append(-10 * math.log10(((model.synthesis(latent).clamp(0, 1) - x) ** 2).mean().item()))
+            _, parts = model.quantizer.quantize(latent)
+            for n in range(2):
+                y = model.synthesis(sum(parts[:n + 1])).clamp(0, 1)
+                expected_stages[n].append(-10 * math.log10(((y - x) ** 2).mean().item()))
+    assert figures["images"] == 3
+    assert figures["psnrUnquantised"] == pytest.approx(np.mean(expected_unquantised), abs=1e-3)
+    assert figures["psnrByStages"] == pytest.approx([np.mean(v) for v in expected_stages], abs=1e-3)
+    assert headroom.main([str(model_path), str(tmp_path / "none")]) == 64
+    assert "no such folder" in capsys.readouterr().err
+
+
+def test_a_resumed_log_keeps_its_header_when_the_trainer_logs_more_columns(tmp_path, capsys):
+    log = tmp_path / "run.log.csv"
+    log.write_text("step,seconds,loss,held_out_psnr_1\n1,0.5,0.2,20.0\n")
+    progress = train.Progress(str(log), 10, 1, 0.5)
+    progress.report(2, "", {"loss": "0.1", "held_out_psnr_1": "21.0", "held_out_psnr_unquantised": "22.0"})
+    progress.close()
+    rows = log.read_text().splitlines()
+    assert rows[0] == "step,seconds,loss,held_out_psnr_1"
+    assert rows[2].split(",")[0] == "2" and rows[2].split(",")[2:] == ["0.1", "21.0"]
+    fresh = tmp_path / "fresh.log.csv"
+    progress = train.Progress(str(fresh), 10, 0, 0.0)
+    progress.report(1, "", {"loss": "0.1", "held_out_psnr_unquantised": "22.0"})
+    progress.close()
+    assert fresh.read_text().splitlines()[0] == "step,seconds,loss,held_out_psnr_unquantised"
 
 
 def test_recipes_record_paths_relative_to_the_repository(tmp_path):

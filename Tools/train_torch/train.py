@@ -165,9 +165,14 @@ class Progress:
 
     def __init__(self, csv_path: str | None, total: int, first: int, elapsed: float):
         self.total, self.first, self.start, self.elapsed_before = total, first, time.time(), elapsed
+        # A resumed run appends to its log under the header it has: columns a newer trainer adds
+        # are left out of that file rather than shifting the others.
+        self.header: list[str] | None = None
+        if csv_path and os.path.exists(csv_path) and os.path.getsize(csv_path) > 0:
+            with open(csv_path, newline="") as existing:
+                self.header = next(csv.reader(existing), None)
         self.file = open(csv_path, "a", newline="") if csv_path else None
         self.writer = csv.writer(self.file) if self.file else None
-        self.header_written = bool(csv_path and os.path.getsize(csv_path) > 0)
 
     @property
     def session_seconds(self) -> float:
@@ -179,10 +184,10 @@ class Progress:
         print(f"step {step}/{self.total}  {text}  {rate:.2f} steps/s  eta {eta / 60:.1f} min", flush=True)
         if self.writer:
             row = {"step": step, "seconds": round(self.elapsed_before + self.session_seconds, 1), **row}
-            if not self.header_written:
-                self.writer.writerow(row.keys())
-                self.header_written = True
-            self.writer.writerow(row.values())
+            if self.header is None:
+                self.header = list(row.keys())
+                self.writer.writerow(self.header)
+            self.writer.writerow([row.get(key, "") for key in self.header])
             self.file.flush()
 
     def close(self):
@@ -483,17 +488,21 @@ def held_out_images(paths: list[str], crop: int, stride: int) -> list[torch.Tens
 @torch.no_grad()
 def evaluate_stages(model: ProgressiveVQVAE, images: list[torch.Tensor], device) -> dict:
     """Held-out quality at every stage count n = 1 … S: mean PSNR over the images of the
-    reconstruction from the first n stages (pixels clamped to [0, 1], unrounded), and the rate
+    reconstruction from the first n stages (pixels clamped to [0, 1], unrounded); the PSNR of the
+    synthesis of the unquantised analysis output (what the transforms allow at any rate); and the rate
     bound without a prior: the zeroth-order entropy of each group's held-out symbols (bits per
     pixel, summed over the first n stages), beside the fixed bound Σ G·log2 K / stride²."""
     model.eval()
     config = model.config
     count = len(config.stages)
     psnrs = [0.0] * count
+    unquantised = 0.0
     histograms = [torch.zeros(g, k, dtype=torch.float64) for g, k in config.stages]
     for x in images:
         x = x.to(device)
-        symbols, parts = model.quantizer.quantize(model.analysis(x))
+        analysed = model.analysis(x)
+        unquantised += psnr(torch.mean((model.synthesis(analysed).clamp(0, 1) - x) ** 2).item())
+        symbols, parts = model.quantizer.quantize(analysed)
         latent = torch.zeros_like(parts[0])
         for n in range(count):
             latent = latent + parts[n]
@@ -509,6 +518,7 @@ def evaluate_stages(model: ProgressiveVQVAE, images: list[torch.Tensor], device)
         entropy.append(float(-(p[p > 0] * torch.log2(p[p > 0])).sum()) / area)
     return {"heldOutImages": len(images),
             "heldOutPsnrByStages": [round(v / max(1, len(images)), 4) for v in psnrs],
+            "heldOutPsnrUnquantised": round(unquantised / max(1, len(images)), 4),
             "heldOutEntropyBitsPerPixelByStages": [round(sum(entropy[:n + 1]), 5) for n in range(count)],
             "boundBitsPerPixelByStages": [round(config.bits_per_position(n + 1) / area, 5) for n in range(count)],
             "heldOutCodesUsed": [[int((row > 0).sum()) for row in h] for h in histograms]}
@@ -740,7 +750,8 @@ def train_rvq(args, dist_: Distributed) -> int:
                         + (f"  skipped {window['skipped']} non-finite" if window["skipped"] else ""))
                 if evaluated:
                     text += ("  held-out PSNR by stages " + " ".join(f"{v:.2f}" for v in evaluation["heldOutPsnrByStages"])
-                             + " dB, entropy " + " ".join(f"{v:.3f}" for v in evaluation["heldOutEntropyBitsPerPixelByStages"])
+                             + f" dB (unquantised {evaluation['heldOutPsnrUnquantised']:.2f}), entropy "
+                             + " ".join(f"{v:.3f}" for v in evaluation["heldOutEntropyBitsPerPixelByStages"])
                              + " bpp")
                 row = {"loss": f"{mean_mse + mean_commit:.6g}", "mse": f"{mean_mse:.6g}",
                        "psnr_db": f"{psnr(mean_mse):.4f}", "commitment": f"{mean_commit:.6g}",
@@ -753,6 +764,7 @@ def train_rvq(args, dist_: Distributed) -> int:
                 for n in range(stages):
                     row[f"held_out_entropy_bpp_{n + 1}"] = (
                         f"{evaluation['heldOutEntropyBitsPerPixelByStages'][n]:.5f}" if evaluated else "")
+                row["held_out_psnr_unquantised"] = f"{evaluation['heldOutPsnrUnquantised']:.4f}" if evaluated else ""
                 progress.report(step, text, row)
             window.update(steps=0, mse=0.0, commit=0.0, norm=0.0, skipped=0)
             for c in window["counts"]:
