@@ -80,6 +80,14 @@ def load_rvq(path: str) -> tuple[ProgressiveVQVAE, dict[str, torch.Tensor], dict
     for prefix, module in (("analysis.", model.analysis), ("synthesis.", model.synthesis)):
         state = {k[len(prefix):]: v.float() for k, v in tensors.items() if k.startswith(prefix)}
         module.load_state_dict(state, strict=True)
+    load_stage_codebooks(model, tensors, path)
+    return model, tensors, metadata
+
+
+@torch.no_grad()
+def load_stage_codebooks(model: ProgressiveVQVAE, tensors: dict[str, torch.Tensor], path: str):
+    """Copies `quantizer.stage{k}.codebook` into `model`'s stages, their EMA state restarted as for
+    a coding file (each code counts as seen once, its sum the code itself)."""
     for k, q in enumerate(model.quantizer.stages()):
         key = f"quantizer.stage{k + 1}.codebook"
         if key not in tensors:
@@ -90,7 +98,6 @@ def load_rvq(path: str) -> tuple[ProgressiveVQVAE, dict[str, torch.Tensor], dict
         q.cluster_size.fill_(1)
         q.cluster_sum.copy_(q.codebook)
         q.initialised.fill_(True)
-    return model, tensors, metadata
 
 
 def rvq_prior_tensors(prior: ProgressivePrior, half: bool = False) -> dict[str, torch.Tensor]:

@@ -611,11 +611,7 @@ def train_rvq(args, dist_: Distributed) -> int:
             if source_stages != [list(stage) for stage in config.stages]:
                 raise Usage(f"--init-codebooks: {run['init_from']} has stages {source_stages}, this run's are "
                             f"{[list(stage) for stage in config.stages]}")
-            for k, q in enumerate(model.quantizer.stages()):
-                q.codebook.copy_(tensors[f"quantizer.stage{k + 1}.codebook"].float())
-                q.cluster_size.fill_(1)
-                q.cluster_sum.copy_(q.codebook)
-                q.initialised.fill_(True)
+            modelfile.load_stage_codebooks(model, tensors, run["init_from"])
     parameters = list(model.analysis.parameters()) + list(model.synthesis.parameters())
     optimizer = make_optimizer(parameters, run["lr"])
     step, elapsed_before = 0, 0.0
