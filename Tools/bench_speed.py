@@ -142,7 +142,8 @@ def main():
                 threads = ["--threads", str(args.threads)]
                 encode_s = median_seconds(lambda: run([args.binary, "encode", "-q", str(level), path, coded] + model + threads),
                                           args.repetitions)
-                decode_s = median_seconds(lambda: run([args.binary, "decode", coded, back] + threads), args.repetitions)
+                decode_s = median_seconds(lambda: run([args.binary, "decode", coded, back] + model + threads),
+                                          args.repetitions)
                 bpp = os.path.getsize(coded) * 8 / (image.size[0] * image.size[1])
                 print(f"{label:18} {level:>5} {bpp:7.4f} {encode_s:9.3f} {decode_s:9.3f} "
                       f"{encode_s / jpeg_encode_s:9.1f} {decode_s / jpeg_decode_s:9.1f}"

@@ -200,8 +200,6 @@ def widen_transforms(analysis: nn.Sequential, synthesis: nn.Sequential, source: 
         module.weight[:r, :c] = weight
         module.bias[:r] = bias
         module.bias[r:] = 0
-        if r == module.weight.shape[0]:                # an output layer: nothing new comes out of it
-            module.weight[:, c:] = 0
 
     def gdn(module: GDN, key: str):
         module.beta[:w] = source[key + ".beta"]
