@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Store a vqcodec model's float weights in half precision.
 
-    python3 Tools/compact_model.py [--decode-only] IN.safetensors OUT.safetensors
+    python3 Tools/compact_model.py [--decode-only] [--half-codebooks] IN.safetensors OUT.safetensors
 
 Converts the F32 tensors of the analysis and synthesis transforms and of the float prior
 (`analysis.*`, `synthesis.*`, `prior.*`) to F16 (round to nearest even). The codebook stays F32
@@ -15,6 +15,12 @@ the float stage priors `prior.stage<k>.*` and `rvq.prior.config`), which coding 
 reads (only `eval`'s float-prior rate and `train prior --init-from` do): for retired models, kept
 so that old files decode. The model's identity does not change (the checksum covers `prior_int.*`,
 the codebook and the synthesis, Formats/model.md), so its .vqc files decode as before.
+
+--half-codebooks stores the codebooks (`quantizer.codebook`, `quantizer.stage<k>.codebook`) in F16
+too. The integer prior keeps its own copy of what it reads (`prior_int.*`), so the coding tables
+do not change; the encoder's nearest-code search and the decoded latent use the rounded vectors,
+which changes the model's identity. Measured on a width-96 progressive model, Kodak: the same
+PSNR to 0.01 dB and rate to 0.0001 bpp at every stage, 262 KB smaller.
 """
 import sys
 
@@ -23,11 +29,12 @@ from safetensors import safe_open
 from safetensors.numpy import save_file
 
 HALF = ("analysis.", "synthesis.", "prior.")
+CODEBOOKS = ("quantizer.codebook", "quantizer.stage")
 TRAINING_ONLY = ("quantizer.cluster_", "quantizer.steps_unused")
 FLOAT_PRIOR = "prior."
 
 
-def compact(source: str, target: str, decode_only: bool = False) -> None:
+def compact(source: str, target: str, decode_only: bool = False, half_codebooks: bool = False) -> None:
     tensors = {}
     with safe_open(source, framework="numpy") as f:
         metadata = f.metadata() or {}
@@ -35,7 +42,8 @@ def compact(source: str, target: str, decode_only: bool = False) -> None:
             if key.startswith(TRAINING_ONLY) or (decode_only and key.startswith(FLOAT_PRIOR)):
                 continue
             value = f.get_tensor(key)
-            if key.startswith(HALF) and value.dtype == np.float32:
+            codebook = half_codebooks and key.startswith(CODEBOOKS) and key.endswith("codebook")
+            if (key.startswith(HALF) or codebook) and value.dtype == np.float32:
                 value = value.astype(np.float16)
             tensors[key] = value
     if decode_only:
@@ -43,21 +51,24 @@ def compact(source: str, target: str, decode_only: bool = False) -> None:
             raise ValueError(f"{source} has no integer prior: without its float prior it could not code at all")
         metadata.pop("prior.config", None)
         metadata.pop("rvq.prior.config", None)   # a progressive model's float stage priors (prior.stage<k>.*)
-        metadata["weights"] = ("analysis and synthesis in F16, float prior dropped (decode-only, "
-                               "Tools/compact_model.py --decode-only)")
+        metadata["weights"] = ("analysis and synthesis" + (" and codebooks" if half_codebooks else "")
+                               + " in F16, float prior dropped (decode-only, Tools/compact_model.py --decode-only"
+                               + (" --half-codebooks)" if half_codebooks else ")"))
     else:
-        metadata["weights"] = "analysis, synthesis and float prior in F16 (Tools/compact_model.py)"
+        metadata["weights"] = ("analysis, synthesis" + (", codebooks" if half_codebooks else "")
+                               + " and float prior in F16 (Tools/compact_model.py"
+                               + (" --half-codebooks)" if half_codebooks else ")"))
     save_file(tensors, target, metadata=metadata)
 
 
 def main(argv: list[str]) -> int:
-    decode_only = "--decode-only" in argv
-    paths = [a for a in argv if a != "--decode-only"]
+    decode_only, half_codebooks = "--decode-only" in argv, "--half-codebooks" in argv
+    paths = [a for a in argv if a not in ("--decode-only", "--half-codebooks")]
     if len(paths) != 2 or any(a.startswith("-") for a in paths):
         print(__doc__.strip(), file=sys.stderr)
         return 64
     try:
-        compact(paths[0], paths[1], decode_only)
+        compact(paths[0], paths[1], decode_only, half_codebooks)
     except ValueError as error:
         print(f"compact_model: {error}", file=sys.stderr)
         return 65

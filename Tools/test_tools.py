@@ -307,6 +307,18 @@ def test_compact_model_halves_floats_and_decode_only_drops_the_float_prior(tmp_p
     assert "prior.config" not in slim_meta and slim_meta["prior_int.config"] == "{}"
     np.testing.assert_array_equal(slim["prior_int.embed.weight"], tensors["prior_int.embed.weight"])
 
+    assert compact_model.main(["--decode-only", "--half-codebooks", str(source), str(tmp_path / "h.safetensors")]) == 0
+    small, small_meta = read(tmp_path / "h.safetensors")
+    assert small["quantizer.codebook"].dtype == np.float16 and small["prior_int.embed.weight"].dtype == np.int16
+    assert "codebooks" in small_meta["weights"]
+    stages = {"quantizer.stage1.codebook": np.ones((1, 4, 2), np.float32),
+              "prior_int.stage1.embedding": np.ones((1, 4, 2), np.int16)}
+    save_file(stages, str(tmp_path / "rvq.safetensors"), metadata={"rvq.config": "{}", "rvq.prior_int.config": "{}"})
+    compact_model.compact(str(tmp_path / "rvq.safetensors"), str(tmp_path / "rvq-h.safetensors"), half_codebooks=True)
+    rvq, _ = read(tmp_path / "rvq-h.safetensors")
+    assert sorted(rvq) == ["prior_int.stage1.embedding", "quantizer.stage1.codebook"]
+    assert rvq["quantizer.stage1.codebook"].dtype == np.float16
+
     del tensors["prior_int.embed.weight"]
     save_file(tensors, str(source), metadata={"vqvae.config": "{}", "prior.config": "{}"})
     assert compact_model.main(["--decode-only", str(source), str(tmp_path / "x.safetensors")]) == 65

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import json
 import math
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 
 import torch
 import torch.distributed as dist
@@ -877,6 +877,38 @@ class ProgressivePrior(nn.Module):
             for key, value in prior.export_state(zero_masked=True).items():
                 state[f"stage{k + 1}.{key}"] = value
         return state
+
+
+@torch.no_grad()
+def warm_start_stage_priors(target: "ProgressivePrior", source: "ProgressivePrior") -> list[int]:
+    """Loads `source`'s stage priors into `target`, whose stages must have the same configuration
+    except perhaps the head's hidden width. A stage with a narrower head keeps, in each group, the
+    hidden channels that carry the most (‖hidden row‖ · ‖logits column‖, masked weights), with
+    their weights; the rest of the stage is copied whole. A warm start, not the same function.
+    Returns the (1-based) stages whose head was narrowed."""
+    if len(target.configs) != len(source.configs):
+        raise ValueError(f"{len(source.configs)} stage priors, this run has {len(target.configs)}")
+    narrowed = []
+    for k, (t, s, tc, sc) in enumerate(zip(target.stages(), source.stages(), target.configs, source.configs)):
+        if replace(tc, headChannels=sc.headChannels) != sc:
+            raise ValueError(f"stage {k + 1}: its prior is {asdict(sc)}, this run's is {asdict(tc)} "
+                             "(only the head's width may differ)")
+        if tc.headChannels > sc.headChannels:
+            raise ValueError(f"stage {k + 1}: cannot widen the head from {sc.headChannels} to {tc.headChannels}")
+        state = s.state_dict()
+        if tc.headChannels < sc.headChannels:
+            g, old, new = sc.groups, sc.headChannels // sc.groups, tc.headChannels // tc.groups
+            hidden = s.head.hidden.weight * s.head.hidden.mask            # [H, C, 1, 1]
+            logits = s.head.logits.weight * s.head.logits.mask            # [L, H, 1, 1]
+            weight = hidden.flatten(1).norm(dim=1) * logits.flatten(2).norm(dim=(0, 2))
+            keep = torch.cat([group * old + weight[group * old:(group + 1) * old].argsort(descending=True)[:new].sort().values
+                              for group in range(g)])
+            state["head.hidden.weight"] = s.head.hidden.weight[keep].clone()
+            state["head.hidden.bias"] = s.head.hidden.bias[keep].clone()
+            state["head.logits.weight"] = s.head.logits.weight[:, keep].clone()
+            narrowed.append(k + 1)
+        t.load_state_dict(state)
+    return narrowed
 
 
 def perplexity(counts: torch.Tensor) -> list[float]:

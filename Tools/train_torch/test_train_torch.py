@@ -34,7 +34,7 @@ from train_torch import modelfile, train  # noqa: E402
 from train_torch.model import (GDN, EMAQuantizer, PixelCNNPrior, PriorConfig, ProgressiveVQVAE,  # noqa: E402
                                ProgressivePrior, ResidualQuantizer, RVQConfig, StageConditionalPrior,
                                StagePriorConfig, VQVAE, VQVAEConfig, perplexity, stage_counts,
-                               widen_transforms)
+                               warm_start_stage_priors, widen_transforms)
 
 ROOT = Path(__file__).resolve().parent.parent.parent
 SHIPPED_CONFIG = '{"codebookSize":512,"groups":4,"latentChannels":64,"stride":8,"width":64}'
@@ -739,6 +739,57 @@ def test_stage_prior_run_starts_from_another_files_priors_with_init_from(tmp_pat
     other[other.index("--channels") + 1] = "6"
     assert train.main(other) == 64                                          # priors of another size
     assert train.main(prior_command(tmp_path / "x.safetensors", "--init-from", str(model))) == 64   # no priors in it
+
+
+def test_a_narrower_head_starts_from_the_hidden_channels_that_carry_the_most():
+    torch.manual_seed(4)
+    wide = [StagePriorConfig(1, 16, 2, 4, 1, 3, 8, 0), StagePriorConfig(2, 16, 2, 4, 1, 3, 8, 6)]
+    narrow = [wide[0], StagePriorConfig(2, 16, 2, 4, 1, 3, 4, 6)]
+    source, target = ProgressivePrior(wide), ProgressivePrior(narrow)
+    with torch.no_grad():
+        source.stage2.head.hidden.weight.mul_(torch.arange(1, 9).float().reshape(8, 1, 1, 1) % 5)
+    assert warm_start_stage_priors(target, source) == [2]
+    for key, value in source.stage1.state_dict().items():                 # an unchanged stage: copied whole
+        assert torch.equal(target.stage1.state_dict()[key], value)
+    # Hidden channels 0-3 are group 0, 4-7 group 1; row scales 1 2 3 4 | 0 1 2 3 (×(h+1) mod 5):
+    # with logits columns of equal size in expectation, each group keeps its two largest rows.
+    weight = (source.stage2.head.hidden.weight * source.stage2.head.hidden.mask).flatten(1).norm(dim=1)
+    weight = weight * (source.stage2.head.logits.weight * source.stage2.head.logits.mask).flatten(2).norm(dim=(0, 2))
+    expected = torch.cat([g * 4 + weight[g * 4:(g + 1) * 4].topk(2).indices.sort().values for g in range(2)])
+    assert torch.equal(target.stage2.head.hidden.weight, source.stage2.head.hidden.weight[expected])
+    assert torch.equal(target.stage2.head.logits.weight, source.stage2.head.logits.weight[:, expected])
+    assert torch.equal(target.stage2.block0.vertical.weight, source.stage2.block0.vertical.weight)
+    symbols = [torch.randint(0, 16, (1, 1, 3, 3)), torch.randint(0, 16, (1, 2, 3, 3))]
+    logits = target.stage2(symbols[1], torch.randn(1, 6, 3, 3))             # the narrowed stage runs
+    assert logits.shape == (1, 32, 3, 3)
+    with pytest.raises(ValueError, match="only the head"):
+        warm_start_stage_priors(ProgressivePrior([wide[0], StagePriorConfig(2, 16, 2, 6, 1, 3, 4, 6)]), source)
+    with pytest.raises(ValueError, match="cannot widen"):
+        warm_start_stage_priors(source, target)
+
+
+def test_stage_prior_run_takes_a_head_width_per_stage(tmp_path):
+    folder, second = make_two_folders(tmp_path)
+    model = tmp_path / "rvq.safetensors"
+    assert train.main(rvq_command(folder, model, 2)) == 0
+
+    def prior_command(out, head, *extra):
+        return ["rvq-prior", "--model", str(model), "--data", str(folder), "--data", str(second), "--out", str(out),
+                "--steps", "1", "--batch", "2", "--crop", "4", "--channels", "4", "--blocks", "1", "--embedding", "2",
+                "--head", head, "--hold-out-every", "2", "--threads", "1", "--device", "cpu", *extra]
+
+    source = tmp_path / "source.safetensors"
+    assert train.main(prior_command(source, "8")) == 0
+    narrow = tmp_path / "narrow.safetensors"
+    assert train.main(prior_command(narrow, "8,4", "--init-from", str(source))) == 0
+    names, metadata = shapes(narrow)
+    assert names["prior.stage1.head.logits.weight"][:2] == [16, 8]
+    assert names["prior.stage2.head.logits.weight"][:2] == [32, 4]
+    configs = json.loads(metadata["rvq.prior.config"])
+    assert [c["headChannels"] for c in configs] == [8, 4]
+    assert train.main(prior_command(tmp_path / "x.safetensors", "8,4,4")) == 64    # three widths, two stages
+    with pytest.raises(SystemExit):
+        train.main(prior_command(tmp_path / "y.safetensors", "8,x"))
 
 
 def test_init_from_starts_the_transforms_from_another_models(tmp_path):

@@ -38,7 +38,7 @@ from train_torch import data as datasets  # noqa: E402
 from train_torch import modelfile  # noqa: E402
 from train_torch.model import (PixelCNNPrior, PriorConfig, ProgressivePrior, ProgressiveVQVAE, RVQConfig,  # noqa: E402
                                StagePriorConfig, VQVAE, VQVAEConfig, perplexity, psnr, stage_counts,
-                               widen_transforms)
+                               warm_start_stage_priors, widen_transforms)
 
 # ---------------------------------------------------------------------------------------------
 # Shared machinery
@@ -1014,6 +1014,17 @@ RVQ_PRIOR_KEYS = ["embedding", "channels", "blocks", "kernel", "head", "steps", 
                   "hold_out_every", "amp", "unconditioned", "init_from"]
 
 
+def head_widths(text: str) -> int | list[int]:
+    """--head of rvq-prior: "128" (every stage) or "128,128,64,64" (one per stage)."""
+    try:
+        widths = [int(part) for part in text.split(",")]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a width or a comma-separated list of widths")
+    if any(w < 1 for w in widths):
+        raise argparse.ArgumentTypeError(f"{text!r}: widths must be at least 1")
+    return widths[0] if len(widths) == 1 else widths
+
+
 def rvq_checksum(tensors: dict[str, torch.Tensor], metadata: dict[str, str]) -> str:
     """SHA-256 of the progressive model's transforms, codebooks and configuration."""
     h = hashlib.sha256(metadata.get(modelfile.RVQ_CONFIG, "").encode())
@@ -1112,7 +1123,11 @@ def train_rvq_prior(args, dist_: Distributed) -> int:
     c = model.config
     run.setdefault("unconditioned", False)
     run.setdefault("init_from", None)
-    configs = [StagePriorConfig(g, k, run["embedding"], run["channels"], run["blocks"], run["kernel"], run["head"],
+    heads = run["head"] if isinstance(run["head"], list) else [run["head"]] * len(c.stages)
+    if len(heads) != len(c.stages):
+        raise Usage(f"--head {','.join(map(str, heads))} gives {len(heads)} widths; the model has {len(c.stages)} "
+                    "stages (give one width for all, or one per stage)")
+    configs = [StagePriorConfig(g, k, run["embedding"], run["channels"], run["blocks"], run["kernel"], heads[i],
                                 0 if i == 0 or run["unconditioned"] else c.latentChannels)
                for i, (g, k) in enumerate(c.stages)]
     for i, config in enumerate(configs):
@@ -1149,10 +1164,14 @@ def train_rvq_prior(args, dist_: Distributed) -> int:
             source = modelfile.load_rvq_prior(*modelfile.read(run["init_from"]))
         except (ValueError, KeyError, RuntimeError) as error:
             raise Usage(f"--init-from {run['init_from']}: {error}")
-        if source.configs != prior.configs:
-            raise Usage(f"--init-from {run['init_from']}: its stage priors are {source.json()}, this run's are "
-                        f"{prior.json()} (give the same --channels, --head, --blocks, --kernel and --embedding)")
-        prior.load_state_dict(source.state_dict())
+        try:
+            narrowed = warm_start_stage_priors(prior, source)
+        except ValueError as error:
+            raise Usage(f"--init-from {run['init_from']}: {error} (give the same --channels, --blocks, --kernel "
+                        "and --embedding; --head may be narrower)")
+        if narrowed and dist_.main:
+            print(f"--init-from: the heads of stages {', '.join(map(str, narrowed))} narrowed (the hidden "
+                  "channels that carry the most kept)", flush=True)
     parameters = list(prior.parameters())
     optimizer = make_optimizer(parameters, run["lr"])
     step, elapsed_before = 0, 0.0
@@ -1165,7 +1184,8 @@ def train_rvq_prior(args, dist_: Distributed) -> int:
         if crop < run["crop"]:
             print(f"note: the smallest training map has {largest} positions on a side; crops are {crop}, not {run['crop']}")
         print(f"{len(training)} training maps, {len(held)} held out; {stages} stage priors (E {run['embedding']}, "
-              f"C {run['channels']}, {run['blocks']} blocks, kernel {run['kernel']}, head {run['head']}; "
+              f"C {run['channels']}, {run['blocks']} blocks, kernel {run['kernel']}, head "
+              f"{','.join(map(str, heads))}; "
               + ("unconditioned" if run["unconditioned"] else
                  f"stages 2…{stages} read the decoded latent of the stages before them")
               + f"), {sum(p.numel() for p in parameters)} "
@@ -1367,7 +1387,9 @@ def parser() -> argparse.ArgumentParser:
     rp.add_argument("--channels", type=int, help="channels of each stack (default 64)")
     rp.add_argument("--blocks", type=int, help="gated blocks (default 4)")
     rp.add_argument("--kernel", type=int, help="kernel size of the gated blocks, odd (default 3)")
-    rp.add_argument("--head", type=int, help="channels of the head's hidden layer (default 128)")
+    rp.add_argument("--head", type=head_widths,
+                    help="channels of the head's hidden layer: one width for every stage, or one per stage "
+                         "separated by commas, e.g. 128,128,64,64 (default 128)")
     rp.add_argument("--hold-out-every", type=int,
                     help="hold out every n-th image of each folder, by sorted name (default 10; 0: none)")
     rp.add_argument("--evaluate-every", type=int, help="steps between held-out evaluations (default --checkpoint-every)")
