@@ -51,7 +51,7 @@ def compact(source: str, target: str, decode_only: bool = False, half_codebooks:
             raise ValueError(f"{source} has no integer prior: without its float prior it could not code at all")
         metadata.pop("prior.config", None)
         metadata.pop("rvq.prior.config", None)   # a progressive model's float stage priors (prior.stage<k>.*)
-        metadata["weights"] = ("analysis and synthesis" + (" and codebooks" if half_codebooks else "")
+        metadata["weights"] = (("analysis, synthesis and codebooks" if half_codebooks else "analysis and synthesis")
                                + " in F16, float prior dropped (decode-only, Tools/compact_model.py --decode-only"
                                + (" --half-codebooks)" if half_codebooks else ")"))
     else:
