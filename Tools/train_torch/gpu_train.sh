@@ -15,8 +15,12 @@
 # training wall time (a phase that reaches its bound saves its model and stops early); NAME
 # (default rvq-s8-w128); WORK (checkpoints, default runs/gpu-train-work); THREADS for the CPU;
 # VQCODEC, a vqcodec binary that freezes the result (default: vqcodec on PATH); INIT_FROM, a model
-# file whose transforms phase I starts from (same stride, width and latent channels; e.g.
-# Models/shipped/vq8-q5.safetensors with WIDTH=64).
+# file whose transforms phase I starts from (same stride and latent channels, the same or a smaller
+# width; e.g. Models/shipped/vq8-rvq4.safetensors with WIDTH=96 or 128), and with INIT_CODEBOOKS=1
+# its stage codebooks too (a progressive model of the same stages). Phase II: CHANNELS (default 48)
+# and HEAD (default 128,128,64,64, one width per stage), the shipped progressive model's prior
+# sizes. With a vqcodec binary the frozen model is also compacted (F16 transforms and codebooks, no
+# float priors: NAME-ship.safetensors), the form a shipped model takes; its size is printed.
 # Resume after an interruption by running the same command again: each phase continues from its
 # checkpoint in WORK.
 set -euo pipefail
@@ -70,7 +74,7 @@ else
             --batch 16 --crop 256 --lr 2e-4 --warmup 300 --log-every 100 --evaluate-every 1000
             --checkpoint-every 1000 --eval-crop 256 --workers 8 --cache-mb 4096)
     phase2=(--steps 6000 --batch 32 --crop 16 --lr 1e-3 --warmup 200 --log-every 200 --evaluate-every 1000
-            --checkpoint-every 1000)
+            --checkpoint-every 1000 --channels "${CHANNELS:-48}" --head "${HEAD:-128,128,64,64}")
     seconds1="${PHASE1_SECONDS:-420}"
     seconds2="${PHASE2_SECONDS:-150}"
 fi
@@ -79,6 +83,7 @@ phase1_file="$work/$name.phase1.safetensors"
 model_file="$work/$name.safetensors"
 resume1=(); [ -f "$phase1_file.ckpt.pt" ] && resume1=(--resume)
 init=(); [ -n "${INIT_FROM:-}" ] && [ ${#resume1[@]} -eq 0 ] && init=(--init-from "$INIT_FROM")
+[ ${#init[@]} -gt 0 ] && [ "${INIT_CODEBOOKS:-0}" = 1 ] && init+=(--init-codebooks)
 resume2=(); [ -f "$model_file.prior.ckpt.pt" ] && resume2=(--resume)
 
 started=$(date +%s)
@@ -107,7 +112,10 @@ cp "$model_file.prior.log.csv" "$out/$name.prior.log.csv"
 vqcodec_bin="${VQCODEC:-vqcodec}"
 if command -v "$vqcodec_bin" > /dev/null 2>&1; then
     "$vqcodec_bin" freeze "$out/$name.safetensors" "$out/$name-codec.safetensors"
-    echo "== done in $(( $(date +%s) - started )) s: $out/$name-codec.safetensors (float: $out/$name.safetensors; logs $out/$name.*) =="
+    python3 "$root/Tools/compact_model.py" --decode-only --half-codebooks "$out/$name-codec.safetensors" \
+        "$out/$name-ship.safetensors"
+    echo "== done in $(( $(date +%s) - started )) s: $out/$name-codec.safetensors (float: $out/$name.safetensors;" \
+        "compacted: $out/$name-ship.safetensors, $(wc -c < "$out/$name-ship.safetensors") bytes; logs $out/$name.*) =="
 else
     echo "== done in $(( $(date +%s) - started )) s: $out/$name.safetensors (logs $out/$name.*) =="
     echo "no vqcodec binary here (set VQCODEC); freeze later with: vqcodec freeze $out/$name.safetensors $out/$name-codec.safetensors"
