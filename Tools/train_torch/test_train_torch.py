@@ -792,6 +792,26 @@ def test_stage_prior_run_takes_a_head_width_per_stage(tmp_path):
         train.main(prior_command(tmp_path / "y.safetensors", "8,x"))
 
 
+def test_a_run_started_with_a_relative_init_from_resumes_with_the_same_command(tmp_path, monkeypatch):
+    folder, _ = make_two_folders(tmp_path)
+    assert train.main(rvq_command(folder, tmp_path / "source.safetensors", 1)) == 0
+    monkeypatch.chdir(tmp_path)                        # --init-from as a user types it: relative
+    command = rvq_command(folder, tmp_path / "warm.safetensors", 2, "--init-from", "source.safetensors")
+    report = train.Progress.report
+
+    def stop_after_one(self, step, text, row):
+        report(self, step, text, row)
+        if step == 1:
+            train.STOP["requested"] = 1
+    monkeypatch.setattr(train.Progress, "report", stop_after_one)
+    assert train.main(command) == 130
+    monkeypatch.setattr(train.Progress, "report", report)
+    assert train.main(command + ["--resume"]) == 0                         # the same command, resumed
+    assert '"steps":2' in shapes(tmp_path / "warm.safetensors")[1]["rvq.recipe"]
+    other = rvq_command(folder, tmp_path / "warm.safetensors", 3, "--init-from", str(tmp_path / "second"), "--resume")
+    assert train.main(other) == 64                                          # another file: refused
+
+
 def test_init_from_starts_the_transforms_from_another_models(tmp_path):
     folder, _ = make_two_folders(tmp_path)
     source = tmp_path / "source.safetensors"

@@ -145,12 +145,17 @@ def check_output(out: str, data):
         raise Usage(f"the folder of --out ({folder}) does not exist; create it first")
 
 
+PATH_KEYS = {"init_from"}
+
+
 def resumed_run(args, checkpoint: dict, keys: list[str]) -> dict:
     """With --resume the checkpoint's settings apply; an option given with another value is an error
     (--steps may extend the run)."""
     run = dict(checkpoint["run"])
     for key in keys:
         given = getattr(args, key, None)
+        if key in PATH_KEYS and given is not None:
+            given = os.path.realpath(given)                 # the run keeps the path it resolved
         if given is not None and given != run.get(key):
             if key == "steps":
                 run["steps"] = given
