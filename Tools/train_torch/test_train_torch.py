@@ -545,6 +545,18 @@ def make_two_folders(tmp_path):
     return folder, second
 
 
+def stop_after(monkeypatch, last: int):
+    """Makes a run stop after step `last` as SIGTERM would; returns the original reporter."""
+    report = train.Progress.report
+
+    def stopping(self, step, text, row):
+        report(self, step, text, row)
+        if step == last:
+            train.STOP["requested"] = 1
+    monkeypatch.setattr(train.Progress, "report", stopping)
+    return report
+
+
 def rvq_command(folder, out, steps, *extra):
     return ["rvq", "--data", str(folder), "--data", str(folder.parent / "second"), "--out", str(out),
             "--stride", "8", "--width", "8", "--latent-channels", "8", "--stages", "1x16,2x16", "--crop", "32",
@@ -572,13 +584,7 @@ def test_progressive_run_writes_stage_codebooks_and_resumes_where_it_stopped(tmp
         modelfile.load_vqvae(str(straight))
 
     # Stopped after step 2 (as by SIGTERM), then resumed: the same weights as the straight run.
-    report = train.Progress.report
-
-    def stop_after_two(self, step, text, row):
-        report(self, step, text, row)
-        if step == 2:
-            train.STOP["requested"] = 1
-    monkeypatch.setattr(train.Progress, "report", stop_after_two)
+    report = stop_after(monkeypatch, 2)
     assert train.main(rvq_command(folder, resumed, 4, "--evaluate-every", "2")) == 130
     monkeypatch.setattr(train.Progress, "report", report)
     assert '"steps":2' in shapes(resumed)[1]["rvq.recipe"]
@@ -797,13 +803,7 @@ def test_a_run_started_with_a_relative_init_from_resumes_with_the_same_command(t
     assert train.main(rvq_command(folder, tmp_path / "source.safetensors", 1)) == 0
     monkeypatch.chdir(tmp_path)                        # --init-from as a user types it: relative
     command = rvq_command(folder, tmp_path / "warm.safetensors", 2, "--init-from", "source.safetensors")
-    report = train.Progress.report
-
-    def stop_after_one(self, step, text, row):
-        report(self, step, text, row)
-        if step == 1:
-            train.STOP["requested"] = 1
-    monkeypatch.setattr(train.Progress, "report", stop_after_one)
+    report = stop_after(monkeypatch, 1)
     assert train.main(command) == 130
     monkeypatch.setattr(train.Progress, "report", report)
     assert train.main(command + ["--resume"]) == 0                         # the same command, resumed
