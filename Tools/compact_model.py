@@ -16,13 +16,17 @@ reads (only `eval`'s float-prior rate and `train prior --init-from` do): for ret
 so that old files decode. The model's identity does not change (the checksum covers `prior_int.*`,
 the codebook and the synthesis, Formats/model.md), so its .vqc files decode as before.
 
+OUT is written atomically (a temporary file and a rename) and never over IN.
+
 --half-codebooks stores the codebooks (`quantizer.codebook`, `quantizer.stage<k>.codebook`) in F16
 too. The integer prior keeps its own copy of what it reads (`prior_int.*`), so the coding tables
 do not change; the encoder's nearest-code search and the decoded latent use the rounded vectors,
 which changes the model's identity. Measured on a width-96 progressive model, Kodak: the same
 PSNR to 0.01 dB and rate to 0.0001 bpp at every stage, 262 KB smaller.
 """
+import os
 import sys
+import tempfile
 
 import numpy as np
 from safetensors import safe_open
@@ -35,6 +39,8 @@ FLOAT_PRIOR = "prior."
 
 
 def compact(source: str, target: str, decode_only: bool = False, half_codebooks: bool = False) -> None:
+    if os.path.exists(target) and os.path.samefile(source, target):
+        raise ValueError(f"{target}: refusing to write the output over the input; choose another output path")
     tensors = {}
     with safe_open(source, framework="numpy") as f:
         metadata = f.metadata() or {}
@@ -58,7 +64,26 @@ def compact(source: str, target: str, decode_only: bool = False, half_codebooks:
         metadata["weights"] = ("analysis, synthesis" + (", codebooks" if half_codebooks else "")
                                + " and float prior in F16 (Tools/compact_model.py"
                                + (" --half-codebooks)" if half_codebooks else ")"))
-    save_file(tensors, target, metadata=metadata)
+    write_atomically(tensors, metadata, target)
+
+
+def write_atomically(tensors: dict, metadata: dict, target: str) -> None:
+    """Through a temporary file in the target's folder and a rename: an interrupted run never leaves
+    a partial model, and an existing file at `target` stays whole until the new one is complete.
+    The file gets the permissions a new file gets (safetensors alone writes it owner-only)."""
+    folder = os.path.dirname(os.path.abspath(target))
+    fd, temporary = tempfile.mkstemp(prefix="." + os.path.basename(target) + ".", suffix=".partial", dir=folder)
+    os.close(fd)
+    try:
+        save_file(tensors, temporary, metadata=metadata)
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(temporary, 0o666 & ~umask)
+        os.replace(temporary, target)
+    except BaseException:
+        if os.path.exists(temporary):
+            os.unlink(temporary)
+        raise
 
 
 def main(argv: list[str]) -> int:
@@ -72,6 +97,10 @@ def main(argv: list[str]) -> int:
     except ValueError as error:
         print(f"compact_model: {error}", file=sys.stderr)
         return 65
+    except OSError as error:
+        where = f"{error.filename}: " if error.filename else ""
+        print(f"compact_model: {where}{error.strerror or error}", file=sys.stderr)
+        return 66
     return 0
 
 

@@ -5,6 +5,7 @@
 import csv
 import json
 import math
+import os
 import sys
 from pathlib import Path
 
@@ -318,6 +319,17 @@ def test_compact_model_halves_floats_and_decode_only_drops_the_float_prior(tmp_p
     rvq, _ = read(tmp_path / "rvq-h.safetensors")
     assert sorted(rvq) == ["prior_int.stage1.embedding", "quantizer.stage1.codebook"]
     assert rvq["quantizer.stage1.codebook"].dtype == np.float16
+
+    mode = os.stat(tmp_path / "h.safetensors").st_mode & 0o777
+    umask = os.umask(0)
+    os.umask(umask)
+    assert mode == 0o666 & ~umask                                           # not owner-only
+    before = (tmp_path / "h.safetensors").read_bytes()
+    assert compact_model.main([str(tmp_path / "h.safetensors"), str(tmp_path / "h.safetensors")]) == 65
+    assert (tmp_path / "h.safetensors").read_bytes() == before              # the input is untouched
+    assert compact_model.main([str(tmp_path / "none.safetensors"), str(tmp_path / "y.safetensors")]) == 66
+    assert not (tmp_path / "y.safetensors").exists()
+    assert not [p for p in os.listdir(tmp_path) if p.endswith(".partial")]
 
     del tensors["prior_int.embed.weight"]
     save_file(tensors, str(source), metadata={"vqvae.config": "{}", "prior.config": "{}"})
