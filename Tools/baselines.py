@@ -34,15 +34,14 @@ import csv
 import io
 import json
 import math
-import os
 import sys
-import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional, Sequence
 
 import numpy as np
+from atomic_output import replace_atomically
 from PIL import Image, features
 
 DEFAULT_QUALITIES = {
@@ -189,14 +188,7 @@ def summarise(rows: Sequence[Row], qualities: Sequence[int]) -> dict[str, list]:
 
 def write_atomically(path: Path, text: str) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", newline="") as f:
-            f.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        os.unlink(tmp)
-        raise
+    replace_atomically(str(path), lambda temporary: Path(temporary).write_text(text, newline=""))
 
 
 def csv_text(rows: Sequence[Row]) -> str:

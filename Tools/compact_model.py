@@ -24,23 +24,19 @@ do not change; the encoder's nearest-code search and the decoded latent use the 
 which changes the model's identity. Measured on a width-96 progressive model, Kodak: the same
 PSNR to 0.01 dB and rate to 0.0001 bpp at every stage, 262 KB smaller.
 """
-import os
 import sys
-import tempfile
 
 import numpy as np
+from atomic_output import replace_atomically
 from safetensors import safe_open
 from safetensors.numpy import save_file
 
 HALF = ("analysis.", "synthesis.", "prior.")
-CODEBOOKS = ("quantizer.codebook", "quantizer.stage")
 TRAINING_ONLY = ("quantizer.cluster_", "quantizer.steps_unused")
 FLOAT_PRIOR = "prior."
 
 
 def compact(source: str, target: str, decode_only: bool = False, half_codebooks: bool = False) -> None:
-    if os.path.exists(target) and os.path.samefile(source, target):
-        raise ValueError(f"{target}: refusing to write the output over the input; choose another output path")
     tensors = {}
     with safe_open(source, framework="numpy") as f:
         metadata = f.metadata() or {}
@@ -48,42 +44,26 @@ def compact(source: str, target: str, decode_only: bool = False, half_codebooks:
             if key.startswith(TRAINING_ONLY) or (decode_only and key.startswith(FLOAT_PRIOR)):
                 continue
             value = f.get_tensor(key)
-            codebook = half_codebooks and key.startswith(CODEBOOKS) and key.endswith("codebook")
+            codebook = half_codebooks and key.startswith("quantizer.") and key.endswith(".codebook")
             if (key.startswith(HALF) or codebook) and value.dtype == np.float32:
                 value = value.astype(np.float16)
             tensors[key] = value
+    command = " ".join(["Tools/compact_model.py"] + (["--decode-only"] if decode_only else [])
+                       + (["--half-codebooks"] if half_codebooks else []))
+    halved = ["analysis", "synthesis"] + (["codebooks"] if half_codebooks else [])
     if decode_only:
         if "prior_int.config" not in metadata and "rvq.prior_int.config" not in metadata:
             raise ValueError(f"{source} has no integer prior: without its float prior it could not code at all")
         metadata.pop("prior.config", None)
         metadata.pop("rvq.prior.config", None)   # a progressive model's float stage priors (prior.stage<k>.*)
-        metadata["weights"] = (("analysis, synthesis and codebooks" if half_codebooks else "analysis and synthesis")
-                               + " in F16, float prior dropped (decode-only, Tools/compact_model.py --decode-only"
-                               + (" --half-codebooks)" if half_codebooks else ")"))
+        metadata["weights"] = f"{listed(halved)} in F16, float prior dropped (decode-only, {command})"
     else:
-        metadata["weights"] = ("analysis, synthesis" + (", codebooks" if half_codebooks else "")
-                               + " and float prior in F16 (Tools/compact_model.py"
-                               + (" --half-codebooks)" if half_codebooks else ")"))
-    write_atomically(tensors, metadata, target)
+        metadata["weights"] = f"{listed(halved + ['float prior'])} in F16 ({command})"
+    replace_atomically(target, lambda temporary: save_file(tensors, temporary, metadata=metadata), protect=(source,))
 
 
-def write_atomically(tensors: dict, metadata: dict, target: str) -> None:
-    """Through a temporary file in the target's folder and a rename: an interrupted run never leaves
-    a partial model, and an existing file at `target` stays whole until the new one is complete.
-    The file gets the permissions a new file gets (safetensors alone writes it owner-only)."""
-    folder = os.path.dirname(os.path.abspath(target))
-    fd, temporary = tempfile.mkstemp(prefix="." + os.path.basename(target) + ".", suffix=".partial", dir=folder)
-    os.close(fd)
-    try:
-        save_file(tensors, temporary, metadata=metadata)
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(temporary, 0o666 & ~umask)
-        os.replace(temporary, target)
-    except BaseException:
-        if os.path.exists(temporary):
-            os.unlink(temporary)
-        raise
+def listed(names: list[str]) -> str:
+    return ", ".join(names[:-1]) + " and " + names[-1]
 
 
 def main(argv: list[str]) -> int:

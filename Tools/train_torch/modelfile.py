@@ -8,12 +8,12 @@ no integer prior: `vqcodec freeze IN OUT` derives `prior_int.*` exactly as Swift
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 
 import torch
 from safetensors import safe_open
 from safetensors.torch import save_file
+
+from atomic_output import replace_atomically
 
 from .model import (PixelCNNPrior, PriorConfig, ProgressivePrior, ProgressiveVQVAE, RVQConfig, StagePriorConfig,
                     VQVAE, VQVAEConfig)
@@ -122,20 +122,7 @@ def write_atomically(tensors: dict[str, torch.Tensor], metadata: dict[str, str],
                      protect: tuple[str, ...] = ()) -> None:
     """Writes a safetensors file through a temporary file in the same folder and a rename, so an
     interrupted run never leaves a partial model; refuses to replace any file in `protect`."""
-    for other in protect:
-        if os.path.exists(path) and os.path.exists(other) and os.path.samefile(path, other):
-            raise ValueError(f"{path}: refusing to write the output over the input; choose another output path")
-    folder = os.path.dirname(os.path.abspath(path))
-    fd, temporary = tempfile.mkstemp(prefix="." + os.path.basename(path) + ".", suffix=".partial", dir=folder)
-    os.close(fd)
-    try:
-        save_file(tensors, temporary, metadata=metadata)
-        os.chmod(temporary, 0o644)
-        os.replace(temporary, path)
-    except BaseException:
-        if os.path.exists(temporary):
-            os.unlink(temporary)
-        raise
+    replace_atomically(path, lambda temporary: save_file(tensors, temporary, metadata=metadata), protect)
 
 
 def read(path: str) -> tuple[dict[str, torch.Tensor], dict[str, str]]:
