@@ -590,6 +590,26 @@ class ProgressiveVQVAE(nn.Module):
         mse = F.mse_loss(reconstruction.float(), images.float())
         return reconstruction, mse, commitment, symbols, counts
 
+    def forward_synthesis(self, images, stage_counts):
+        """A training pass that trains the synthesis alone: the analysis and the stage codebooks
+        are fixed (no gradient, no codebook update), so the symbols stay those of the model it
+        starts from and priors trained on them still fit. Returns (reconstruction, mse, zero
+        commitment, symbols per stage, counts per stage [G_k, K_k] of every example's codes)."""
+        with torch.no_grad(), torch.autocast(device_type=images.device.type, enabled=False):
+            latent = self.analysis(images.float())
+            symbols, parts = self.quantizer.quantize(latent)
+            n = images.shape[0]
+            total = torch.zeros_like(latent)
+            for k, part in enumerate(parts):
+                total = total + part * (stage_counts > k).view(n, 1, 1, 1).to(part.dtype)
+            counts = []
+            for (g, kk), s in zip(self.config.stages, symbols):
+                offsets = torch.arange(g, device=s.device).view(1, g, 1, 1) * kk
+                counts.append(torch.bincount((s + offsets).flatten(), minlength=g * kk).view(g, kk))
+        reconstruction = self.synthesis(total)
+        mse = F.mse_loss(reconstruction.float(), images.float())
+        return reconstruction, mse, mse.new_zeros(()), symbols, counts
+
     @torch.no_grad()
     def encode(self, images) -> list[torch.Tensor]:
         """Symbols of every stage, [N, G_k, h, w] each."""

@@ -888,6 +888,68 @@ def test_init_from_widens_a_narrower_model_and_init_codebooks_takes_its_codebook
     assert train.main(rvq_command(folder, tmp_path / "c.safetensors", 1, "--init-codebooks")) == 64
 
 
+def test_train_synthesis_keeps_the_analysis_codebooks_and_symbols(tmp_path):
+    folder, second = make_two_folders(tmp_path)
+    source = tmp_path / "source.safetensors"
+    assert train.main(rvq_command(folder, source, 2, "--seed", "9")) == 0
+    tuned = tmp_path / "tuned.safetensors"
+    assert train.main(rvq_command(folder, tuned, 3, "--init-from", str(source), "--init-codebooks",
+                                  "--train", "synthesis", "--lr", "1e-2")) == 0
+    a, b = modelfile.read(str(source))[0], modelfile.read(str(tuned))[0]
+    kept = [k for k in a if k.startswith(("analysis.", "quantizer."))]
+    assert kept and all(torch.equal(a[k], b[k]) for k in kept)
+    synthesis = [k for k in a if k.startswith("synthesis.")]
+    assert any(not torch.allclose(a[k], b[k]) for k in synthesis)          # it trained
+    assert '"trained":"synthesis"' in modelfile.read(str(tuned))[1]["rvq.recipe"]
+    before, _, _ = modelfile.load_rvq(str(source))
+    after, _, _ = modelfile.load_rvq(str(tuned))
+    image = datasets.padded_image(datasets.load_rgb(datasets.list_images(str(second))[0]), 8)
+    assert all(torch.equal(x, y) for x, y in zip(before.encode(image), after.encode(image)))
+    # It needs the codebooks and the analysis of a model of its own width.
+    assert train.main(rvq_command(folder, tmp_path / "n.safetensors", 1, "--init-from", str(source),
+                                  "--train", "synthesis")) == 64
+    wider = rvq_command(folder, tmp_path / "w.safetensors", 1, "--init-from", str(source), "--init-codebooks",
+                        "--train", "synthesis")
+    wider[wider.index("--width") + 1] = "12"
+    assert train.main(wider) == 64
+
+
+def test_graft_synthesis_puts_a_trained_synthesis_beside_the_priors_of_the_same_symbols(tmp_path, capsys):
+    from train_torch import graft_synthesis
+    folder, second = make_two_folders(tmp_path)
+    source, priors = tmp_path / "source.safetensors", tmp_path / "priors.safetensors"
+    assert train.main(rvq_command(folder, source, 2, "--seed", "9")) == 0
+    assert train.main(["rvq-prior", "--model", str(source), "--data", str(folder), "--data", str(second), "--out",
+                       str(priors), "--steps", "1", "--batch", "2", "--crop", "4", "--channels", "4", "--blocks", "1",
+                       "--embedding", "2", "--head", "4", "--hold-out-every", "2", "--threads", "1", "--device",
+                       "cpu"]) == 0
+    tuned = tmp_path / "tuned.safetensors"
+    assert train.main(rvq_command(folder, tuned, 2, "--init-from", str(source), "--init-codebooks",
+                                  "--train", "synthesis", "--lr", "1e-2", "--name", "tuned")) == 0
+    out = tmp_path / "out.safetensors"
+    assert graft_synthesis.main([str(priors), str(tuned), str(out)]) == 0
+    p, p_meta = modelfile.read(str(priors))
+    t, t_meta = modelfile.read(str(tuned))
+    o, o_meta = modelfile.read(str(out))
+    assert set(o) == set(p)
+    assert all(torch.equal(o[k], t[k] if k.startswith("synthesis.") else p[k]) for k in o)
+    assert o_meta["name"] == "tuned" and o_meta["rvq.recipe"] == t_meta["rvq.recipe"]
+    assert o_meta["rvq.prior.recipe"] == p_meta["rvq.prior.recipe"]
+    # Transforms whose analysis moved would give other symbols: refused, nothing written.
+    moved = tmp_path / "moved.safetensors"
+    assert train.main(rvq_command(folder, moved, 2, "--init-from", str(source), "--init-codebooks",
+                                  "--lr", "1e-2")) == 0
+    refused = tmp_path / "refused.safetensors"
+    capsys.readouterr()
+    assert graft_synthesis.main([str(priors), str(moved), str(refused)]) == 65
+    assert "differs" in capsys.readouterr().err and not refused.exists()
+    before = priors.read_bytes()
+    assert graft_synthesis.main([str(priors), str(tuned), str(priors)]) == 65     # never over an input
+    assert priors.read_bytes() == before
+    assert graft_synthesis.main([str(source), str(tuned), str(refused)]) == 64    # no priors in the first file
+    assert graft_synthesis.main([str(tmp_path / "none"), str(tuned), str(refused)]) == 64
+
+
 def test_headroom_reports_each_stage_count_and_the_unquantised_synthesis(tmp_path, capsys):
     from train_torch import headroom
     folder, second = make_two_folders(tmp_path)

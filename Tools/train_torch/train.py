@@ -454,7 +454,7 @@ def train_vqvae(args, dist_: Distributed) -> int:
 
 
 RVQ_KEYS = ["stride", "width", "latent_channels", "stages", "steps", "batch", "crop", "lr", "warmup", "seed", "name",
-            "amp", "hold_out_every", "full_probability", "eval_crop", "commitment", "init_from", "init_codebooks"]
+            "amp", "hold_out_every", "full_probability", "eval_crop", "commitment", "init_from", "init_codebooks", "train"]
 
 
 def transforms_of(path: str) -> tuple[dict, dict[str, torch.Tensor]]:
@@ -562,13 +562,19 @@ def train_rvq(args, dist_: Distributed) -> int:
             "commitment": args.commitment or "stages",
             "init_from": os.path.realpath(args.init_from) if args.init_from else None,
             "init_codebooks": bool(args.init_codebooks),
+            "train": args.train or "all",
             "command_line": " ".join(sys.argv),
         }
         if run["init_codebooks"] and not run["init_from"]:
             raise Usage("--init-codebooks needs --init-from (the progressive model whose codebooks to take)")
+        if run["train"] == "synthesis" and not run["init_codebooks"]:
+            raise Usage("--train synthesis keeps the analysis and the codebooks of the model it starts from: "
+                        "give --init-from a progressive model of the same shape and --init-codebooks")
     run.setdefault("commitment", "stages")
     run.setdefault("init_from", None)
     run.setdefault("init_codebooks", False)
+    run.setdefault("train", "all")
+    synthesis_only = run["train"] == "synthesis"
     config = RVQConfig(run["stride"], run["width"], run["latent_channels"], tuple(map(tuple, run["stages"])))
     problem = config.problem()
     if problem:
@@ -583,6 +589,8 @@ def train_rvq(args, dist_: Distributed) -> int:
         raise Usage(f"--full-stages-probability must be 0 to 1, found {run['full_probability']}")
     if run["batch"] % dist_.world:
         raise Usage(f"--batch {run['batch']} must be a multiple of the {dist_.world} processes")
+    if synthesis_only and dist_.world > 1:
+        raise Usage("--train synthesis runs in one process; start it without torchrun")
     local_batch = run["batch"] // dist_.world
     amp, amp_note = (bf16_support(dist_.device) if run["amp"] else (False, ""))
 
@@ -601,6 +609,9 @@ def train_rvq(args, dist_: Distributed) -> int:
         if shape != wanted and not narrower:
             raise Usage(f"--init-from {run['init_from']}: its transforms are {shape}, this run's are {wanted} "
                         "(a narrower width is widened; stride and latent channels must match)")
+        if narrower and synthesis_only:
+            raise Usage(f"--train synthesis: {run['init_from']} has width {shape['width']}, this run's is "
+                        f"{config.width}; the analysis it keeps must be the file's own")
         if narrower:
             try:
                 widen_transforms(model.analysis, model.synthesis, weights, config.stride, shape["width"])
@@ -617,7 +628,8 @@ def train_rvq(args, dist_: Distributed) -> int:
                 raise Usage(f"--init-codebooks: {run['init_from']} has stages {source_stages}, this run's are "
                             f"{[list(stage) for stage in config.stages]}")
             modelfile.load_stage_codebooks(model, tensors, run["init_from"])
-    parameters = list(model.analysis.parameters()) + list(model.synthesis.parameters())
+    parameters = (list(model.synthesis.parameters()) if synthesis_only
+                  else list(model.analysis.parameters()) + list(model.synthesis.parameters()))
     optimizer = make_optimizer(parameters, run["lr"])
     step, elapsed_before = 0, 0.0
     if checkpoint:
@@ -645,6 +657,8 @@ def train_rvq(args, dist_: Distributed) -> int:
               f"{run['batch']} × {run['crop']}², lr {run['lr']} (warm-up {run['warmup']}), seed {run['seed']}, "
               f"{dist_.description()}" + (f"; {amp_note}" if amp_note else "")
               + (f"; transforms initialised from {run['init_from']}" if run["init_from"] else "")
+              + ("; training the synthesis alone (analysis and codebooks kept, so the symbols do not change)"
+                 if synthesis_only else "")
               + (f"; resuming at step {step}" if step else ""), flush=True)
 
     loader = torch.utils.data.DataLoader(
@@ -675,6 +689,8 @@ def train_rvq(args, dist_: Distributed) -> int:
                 recipe.update(initFrom=os.path.basename(run["init_from"]))
             if run["init_codebooks"]:
                 recipe.update(initCodebooks=True)
+            if synthesis_only:
+                recipe.update(trained="synthesis")
             metadata = {modelfile.RVQ_CONFIG: config.json(), modelfile.NAME: run["name"],
                         "rvq.recipe": modelfile.compact_json(recipe)}
             metrics = dict(last_metrics or {})
@@ -688,6 +704,11 @@ def train_rvq(args, dist_: Distributed) -> int:
 
     install_stop_handlers()
     model.train()
+    if synthesis_only:
+        model.analysis.eval()
+        model.quantizer.eval()
+        for p in model.analysis.parameters():
+            p.requires_grad_(False)
     time_limited = False
     for images in loader:
         if dist_.any(STOP["requested"] > 0):
@@ -707,7 +728,10 @@ def train_rvq(args, dist_: Distributed) -> int:
         dropout.manual_seed(stream_seed(run["seed"] + 1_000_003 * dist_.rank, step, 4))
         counts_per_example = stage_counts(local_batch, stages, run["full_probability"], dropout, dist_.device)
         with torch.autocast(device_type=dist_.device.type, dtype=torch.bfloat16, enabled=amp):
-            _, mse, commitment, _, counts = net(images, counts_per_example, generator)
+            if synthesis_only:
+                _, mse, commitment, _, counts = model.forward_synthesis(images, counts_per_example)
+            else:
+                _, mse, commitment, _, counts = net(images, counts_per_example, generator)
             loss = mse + commitment
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
@@ -1366,6 +1390,10 @@ def parser() -> argparse.ArgumentParser:
     q.add_argument("--init-codebooks", action="store_true", default=None,
                    help="with --init-from a progressive model of the same stages: start the stage codebooks from "
                         "its codebooks")
+    q.add_argument("--train", choices=["all", "synthesis"], default=None,
+                   help="what trains: the transforms and codebooks (all, default), or the synthesis alone "
+                        "(needs --init-from and --init-codebooks): the analysis and codebooks stay the file's, so "
+                        "its symbols, and stage priors trained on them, stay valid")
     q.add_argument("--commitment", choices=["stages", "total"],
                    help="commitment loss: each used stage's residual to its code (stages, default) or the latent "
                         "to the decoded sum only (total)")
