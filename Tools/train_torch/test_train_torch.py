@@ -1001,3 +1001,30 @@ def test_recipes_record_paths_relative_to_the_repository(tmp_path):
     existing = os.path.join(root, "Tools")
     line = f"train.py rvq --data {existing} --out /no/such/file --lr 1e-4"
     assert train.recorded_command_line(line) == "train.py rvq --data Tools --out /no/such/file --lr 1e-4"
+
+
+def test_held_out_links_the_images_the_trainer_holds_out(tmp_path, capsys):
+    from train_torch import held_out
+    folders = []
+    for name, count in (("one", 12), ("two", 25)):
+        folder = tmp_path / name
+        folder.mkdir()
+        for i in range(count):
+            (folder / f"{i:02d}.png").write_bytes(b"")
+        folders.append(str(folder))
+    groups = datasets.list_sources(folders)
+    _, expected = datasets.split_held_out(groups, 10)
+    assert [os.path.basename(p) for p in expected] == ["09.png", "09.png", "19.png"]
+    links = tmp_path / "links"
+    assert held_out.main([*folders, "--link", str(links)]) == 0
+    assert sorted(os.listdir(links)) == ["one-09.png", "two-09.png", "two-19.png"]
+    assert os.path.realpath(links / "two-19.png") == os.path.realpath(tmp_path / "two" / "19.png")
+    assert held_out.main([*folders, "--link", str(links)]) == 0                 # again: the same links
+    assert len(os.listdir(links)) == 3
+    capsys.readouterr()
+    assert held_out.main(folders) == 0
+    assert capsys.readouterr().out.split() == [os.path.realpath(p) for p in expected]
+    (links / "mine.txt").write_text("keep")
+    assert held_out.main([*folders, "--link", str(links)]) == 64                # a folder of other files: left alone
+    assert (links / "mine.txt").read_text() == "keep"
+    assert held_out.main([str(tmp_path / "none")]) == 64
