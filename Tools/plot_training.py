@@ -83,7 +83,8 @@ def main(argv=None):
                             label=label(path) + (" (training, mixed stage counts)" if progressive else ""), linewidth=1)
             text = (f"{label(path)}: phase I, {steps[-1]} steps, {seconds:.0f} s, "
                     f"last PSNR {psnr[-1]:.2f} dB (training crops)")
-            stages = sorted(int(k.rsplit("_", 1)[1]) for k in rows[0] if k.startswith("held_out_psnr_"))
+            stages = sorted(int(k.rsplit("_", 1)[1]) for k in rows[0]
+                            if k.startswith("held_out_psnr_") and k.rsplit("_", 1)[1].isdigit())
             for n in stages:
                 held = [(int(r["step"]) + shift, float(r[f"held_out_psnr_{n}"])) for r in rows if r.get(f"held_out_psnr_{n}")]
                 if held:

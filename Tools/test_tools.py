@@ -249,8 +249,8 @@ def test_plot_training_draws_a_continued_run_after_its_source(tmp_path, capsys):
 
 def test_plot_training_reads_the_progressive_models_logs(tmp_path, capsys):
     rvq = tmp_path / "rvq-a.safetensors.log.csv"
-    rvq.write_text("step,seconds,loss,mse,psnr_db,held_out_psnr_1,held_out_psnr_2\n"
-                   "100,10,0.1,0.1,20.0,,\n200,20,0.1,0.1,21.0,22.5,24.25\n")
+    rvq.write_text("step,seconds,loss,mse,psnr_db,held_out_psnr_1,held_out_psnr_2,held_out_psnr_unquantised\n"
+                   "100,10,0.1,0.1,20.0,,,\n200,20,0.1,0.1,21.0,22.5,24.25,25.0\n")
     prior = tmp_path / "rvq-a.safetensors.prior.log.csv"
     prior.write_text("step,seconds,bits_per_symbol_1,bits_per_symbol_2,held_out_bits_per_symbol_1,"
                      "held_out_bits_per_symbol_2\n20,4,8.5,8.9,,\n40,8,7.25,8.5,7.0,8.125\n")
