@@ -314,11 +314,15 @@ class EMAQuantizer(nn.Module):
         self.initialised.fill_(True)
 
     @torch.no_grad()
+    def counts(self, symbols):
+        """How often each code occurs in symbols [G, M]: [G, K] (float32)."""
+        counts = torch.zeros(self.groups, self.codebook_size, device=symbols.device)
+        return counts.scatter_add_(1, symbols, torch.ones_like(symbols, dtype=counts.dtype))
+
     def update(self, vectors, symbols, generator):
         """EMA update from vectors [G, M, d] and their symbols [G, M], then dead-code restarts."""
         g_, k, d = self.groups, self.codebook_size, self.dimension
-        counts = torch.zeros(g_, k, device=vectors.device)
-        counts.scatter_add_(1, symbols, torch.ones_like(symbols, dtype=counts.dtype))
+        counts = self.counts(symbols)
         sums = torch.zeros(g_, k, d, device=vectors.device)
         sums.scatter_add_(1, symbols.unsqueeze(-1).expand(-1, -1, d), vectors)
         _reduce(counts)
@@ -511,7 +515,8 @@ class ResidualQuantizer(nn.Module):
 
         latent [N, D, h, w]; stage_counts int64 [N], example i keeping stages 1…n_i. Returns
         (quantized [N, D, h, w] = Σ_{k ≤ n_i} q_k with a straight-through gradient, commitment loss,
-        symbols per stage, counts per stage [G_k, K_k]). The commitment loss is, with target
+        symbols per stage, counts per stage [G_k, K_k], the codebooks updated only in training
+        mode). The commitment loss is, with target
         "stages", Σ_k β·mean‖r_k − sg(q_k)‖² over the examples that use stage k (each used stage
         pulls the latent towards its partial sum, as in SoundStream and DAC); with "total",
         β·mean‖L − sg(Σ_{k≤n_i} q_k)‖² (only the latent the decoder gets). Float32 even under
@@ -531,7 +536,7 @@ class ResidualQuantizer(nn.Module):
                 flat = q.nearest(vectors)
                 s = flat.reshape(q.groups, n, *latent.shape[2:]).permute(1, 0, 2, 3)
                 part = q.lookup(s)                                               # codebooks before the update
-                c = q.update(vectors, flat, generator) if self.training else None   # from every example
+                c = q.update(vectors, flat, generator) if self.training else q.counts(flat)   # every example
                 if bool(use.any()) and self.commitment_target == "stages":
                     err = ((residual - part) ** 2).mean(dim=(1, 2, 3))           # [N]
                     commitment = commitment + self.commitment * (err * use).sum() / use.sum()
@@ -595,18 +600,12 @@ class ProgressiveVQVAE(nn.Module):
         are fixed (no gradient, no codebook update), so the symbols stay those of the model it
         starts from and priors trained on them still fit. Returns (reconstruction, mse, zero
         commitment, symbols per stage, counts per stage [G_k, K_k] of every example's codes)."""
+        if self.quantizer.training:
+            raise RuntimeError("forward_synthesis needs the quantizer in eval mode (no codebook updates)")
         with torch.no_grad(), torch.autocast(device_type=images.device.type, enabled=False):
-            latent = self.analysis(images.float())
-            symbols, parts = self.quantizer.quantize(latent)
-            n = images.shape[0]
-            total = torch.zeros_like(latent)
-            for k, part in enumerate(parts):
-                total = total + part * (stage_counts > k).view(n, 1, 1, 1).to(part.dtype)
-            counts = []
-            for (g, kk), s in zip(self.config.stages, symbols):
-                offsets = torch.arange(g, device=s.device).view(1, g, 1, 1) * kk
-                counts.append(torch.bincount((s + offsets).flatten(), minlength=g * kk).view(g, kk))
-        reconstruction = self.synthesis(total)
+            # float32 even under --amp: the symbols must be those the priors were trained on
+            quantized, _, symbols, counts = self.quantizer(self.analysis(images.float()), stage_counts)
+        reconstruction = self.synthesis(quantized)
         mse = F.mse_loss(reconstruction.float(), images.float())
         return reconstruction, mse, mse.new_zeros(()), symbols, counts
 

@@ -496,7 +496,10 @@ def evaluate_stages(model: ProgressiveVQVAE, images: list[torch.Tensor], device)
     reconstruction from the first n stages (pixels clamped to [0, 1], unrounded); the PSNR of the
     synthesis of the unquantised analysis output (what the transforms allow at any rate); and the rate
     bound without a prior: the zeroth-order entropy of each group's held-out symbols (bits per
-    pixel, summed over the first n stages), beside the fixed bound Σ G·log2 K / stride²."""
+    pixel, summed over the first n stages), beside the fixed bound Σ G·log2 K / stride². Each module
+    is left in the mode it was in (a run that trains the synthesis alone keeps its quantizer in eval
+    mode)."""
+    modes = [(m, m.training) for m in model.modules()]
     model.eval()
     config = model.config
     count = len(config.stages)
@@ -515,7 +518,8 @@ def evaluate_stages(model: ProgressiveVQVAE, images: list[torch.Tensor], device)
             psnrs[n] += psnr(torch.mean((y - x) ** 2).item())
             s = symbols[n].permute(1, 0, 2, 3).reshape(config.stages[n][0], -1).cpu()
             histograms[n].scatter_add_(1, s, torch.ones_like(s, dtype=torch.float64))
-    model.train()
+    for module, training in modes:
+        module.training = training
     area = config.stride ** 2
     entropy = []
     for h in histograms:
@@ -705,10 +709,7 @@ def train_rvq(args, dist_: Distributed) -> int:
     install_stop_handlers()
     model.train()
     if synthesis_only:
-        model.analysis.eval()
-        model.quantizer.eval()
-        for p in model.analysis.parameters():
-            p.requires_grad_(False)
+        model.quantizer.eval()              # no codebook updates; the analysis runs without gradient
     time_limited = False
     for images in loader:
         if dist_.any(STOP["requested"] > 0):
