@@ -63,9 +63,6 @@ public enum ContainerError: Error, Equatable, Sendable, CustomStringConvertible 
     /// Version 2: a stage's section of the header (its groups, codebook size and stream table) does not
     /// match its CRC. The stages before it are not affected.
     case stageTableCRCMismatch(stage: Int, stored: UInt32, computed: UInt32)
-    /// Version 2: a stream does not start where the previous one ends. Offsets are counted from the
-    /// start of the payload, as the file stores them.
-    case inconsistentStreamTable(stage: Int, tile: Int, expectedOffset: UInt64, foundOffset: UInt64)
     /// Version 2: a stream has length 0.
     case emptyStream(stage: Int, tile: Int)
     /// Version 2: the file ends before the end of this stream (the first such stream, in file order);
@@ -150,9 +147,6 @@ public enum ContainerError: Error, Equatable, Sendable, CustomStringConvertible 
         case .stageTableCRCMismatch(let stage, let stored, let computed):
             return "the stream table of stage \(stage) is damaged: its stored CRC-32 is \(hex32(stored)) but its bytes give "
                 + "\(hex32(computed)); " + (stage > 1 ? "\(stagesBefore(stage)) can still be decoded" : "the image cannot be decoded")
-        case .inconsistentStreamTable(let stage, let tile, let expectedOffset, let foundOffset):
-            return "the stream table is inconsistent: stage \(stage), tile \(tile) starts at byte \(foundOffset) of the "
-                + "payload, but the streams before it end at byte \(expectedOffset); \(damaged)"
         case .emptyStream(let stage, let tile):
             return "stage \(stage), tile \(tile) has length 0, but every stream holds at least one byte; \(damaged)"
         case .truncatedStream(let stage, let tile, let expectedEnd, let fileSize):

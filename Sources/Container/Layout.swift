@@ -56,12 +56,18 @@ enum ProgressiveLayout {
     static let stageGroups = 0
     static let stageCodebookSize = 1
     static let stageTable = 3
+    /// One stream-table entry: the stream's length (u32) and CRC-32 (u32). No offset: the streams are
+    /// contiguous, so each starts where the previous one (in file order) ends.
+    static let streamEntryBytes = 8
+    /// Within a stream-table entry: where the length and the CRC are.
+    static let entryLength = 0
+    static let entryCRC = 4
 
-    /// Size of one stage section for `tileCount` tiles: 7 + 16 T.
-    static func stageSectionByteCount(tileCount: Int) -> Int { stageFixedBytes + Layout.tileEntryBytes * tileCount }
+    /// Size of one stage section for `tileCount` tiles: 7 + 8 T.
+    static func stageSectionByteCount(tileCount: Int) -> Int { stageFixedBytes + streamEntryBytes * tileCount }
 
     /// Header size for a model name of `nameLength` bytes, `stageCount` stages and `tileCount` tiles:
-    /// 53 + m + n (7 + 16 T). Where the payload, and stage 1 tile 0's stream, starts.
+    /// 53 + m + n (7 + 8 T). Where the payload, and stage 1 tile 0's stream, starts.
     static func headerByteCount(nameLength: Int, stageCount: Int, tileCount: Int) -> Int {
         preambleFixedBytes + nameLength + stageCount * stageSectionByteCount(tileCount: tileCount)
     }

@@ -52,7 +52,7 @@ struct ProgressivePreamble {
         stageCount = Int(raw.stageCount)
 
         // 6. Every stage section must be present before anything is allocated for one (n·T ≤ 2^32,
-        //    16·n·T + 4 KiB < 2^63: no overflow).
+        //    8·n·T + 4 KiB < 2^63: no overflow).
         let headerEnd = ProgressiveLayout.headerByteCount(nameLength: nameLength, stageCount: stageCount, tileCount: tileCount)
         guard present >= headerEnd else { throw .truncatedHeader(needed: headerEnd, present: present) }
     }
@@ -71,8 +71,8 @@ struct ProgressivePreamble {
 
     /// One stage section, checked (step 7): its CRC, its groups and codebook size, then its stream
     /// table. `payloadEnd` is where the previous stage's streams end, counted from the start of the
-    /// payload, and becomes where this stage's end; `totalGroups` accumulates Σ G. The entries'
-    /// offsets are returned as stored: from the start of the payload.
+    /// payload, and becomes where this stage's end; `totalGroups` accumulates Σ G. Each stream starts
+    /// where the one before it ends; the entries' offsets are returned from the start of the payload.
     func readStage(_ stage: Int, from bytes: [UInt8], payloadEnd: inout UInt64, totalGroups: inout UInt64,
                    limits: ContainerLimits) throws(ContainerError) -> (VQCStage, [TileEntry]) {
         let start = sectionStart(stage)
@@ -90,19 +90,16 @@ struct ProgressivePreamble {
         entries.reserveCapacity(tileCount)  // the section is present: checked in step 6
         let fileLimit = UInt64(Int.max) - UInt64(headerEnd)
         for tile in 0..<tileCount {
-            let entry = start + ProgressiveLayout.stageTable + tile * Layout.tileEntryBytes
-            let offset = bytes.littleEndian(at: entry, count: 8)
-            let length = bytes.littleEndian(at: entry + 8, count: 4)
-            guard offset == payloadEnd else {
-                throw .inconsistentStreamTable(stage: stage, tile: tile, expectedOffset: payloadEnd, foundOffset: offset)
-            }
+            let entry = start + ProgressiveLayout.stageTable + tile * ProgressiveLayout.streamEntryBytes
+            let offset = payloadEnd
+            let length = bytes.littleEndian(at: entry + ProgressiveLayout.entryLength, count: 4)
             guard length > 0 else { throw .emptyStream(stage: stage, tile: tile) }
-            payloadEnd = offset + length  // offset ≤ 2^63, length < 2^32: no overflow
+            payloadEnd = offset + length  // offset < 2^63 (checked below), length < 2^32: no overflow
             guard payloadEnd <= fileLimit else {
                 throw .limitExceeded(.fileSize, value: UInt64(headerEnd) + payloadEnd, limit: UInt64(Int.max))
             }
             entries.append(TileEntry(offset: Int(offset), length: Int(length),
-                                     crc32: UInt32(bytes.littleEndian(at: entry + 12, count: 4))))
+                                     crc32: UInt32(bytes.littleEndian(at: entry + ProgressiveLayout.entryCRC, count: 4))))
         }
         return (VQCStage(groups: Int(groups), codebookSize: Int(codebookSize)), entries)
     }

@@ -15,7 +15,7 @@ public struct ProgressiveVQCHeader: Equatable, Sendable {
     /// needs to write this header again.
     public let fields: ProgressiveVQCHeaderFields
     /// `streams[k - 1][i]`: where stage k's stream of tile i lies in the file (offsets from the start
-    /// of the file, although the file stores them from the start of the payload), stage-major.
+    /// of the file; the file stores only the lengths, the streams being contiguous), stage-major.
     public let streams: [[TileEntry]]
 
     init(fields: ProgressiveVQCHeaderFields, streams: [[TileEntry]]) {

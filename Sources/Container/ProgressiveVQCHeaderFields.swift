@@ -142,7 +142,7 @@ public struct ProgressiveVQCHeaderFields: Equatable, Sendable {
                           width: min(tileSize.width, latentWidth - left))
     }
 
-    /// Size in bytes of the header these fields give: 53 + name bytes + stages × (7 + 16 × tiles).
+    /// Size in bytes of the header these fields give: 53 + name bytes + stages × (7 + 8 × tiles).
     public var headerByteCount: Int {
         ProgressiveLayout.headerByteCount(nameLength: modelName.utf8.count, stageCount: stages.count, tileCount: tileCount)
     }

@@ -53,16 +53,13 @@ extension VQCWriter {
         assert(out.count == ProgressiveLayout.modelName + raw.modelName.count)
         out.appendLittleEndian(UInt64(crc32(out)), count: 4)
 
-        var payloadOffset = 0  // stored from the start of the payload, so a section does not depend on n
         for (stage, streams) in zip(fields.stages, stageStreams) {
             let sectionStart = out.count
             out.appendLittleEndian(UInt64(stage.groups), count: 1)
             out.appendLittleEndian(UInt64(stage.codebookSize), count: 2)
-            for stream in streams {
-                out.appendLittleEndian(UInt64(payloadOffset), count: 8)
+            for stream in streams {  // contiguous streams: the lengths place them, no offsets are stored
                 out.appendLittleEndian(UInt64(stream.count), count: 4)
                 out.appendLittleEndian(UInt64(crc32(stream)), count: 4)
-                payloadOffset += stream.count
             }
             out.appendLittleEndian(UInt64(crc32(out[sectionStart...])), count: 4)
         }

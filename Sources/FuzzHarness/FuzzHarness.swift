@@ -165,18 +165,17 @@ public enum FuzzHarness {
         guard stageCount >= 1, th >= 1, tw >= 1, h >= th, w >= tw else { return bytes }
         let tileCount = ((h + th - 1) / th) * ((w + tw - 1) / tw)
         guard tileCount <= containerLimits.maxTiles else { return bytes }
-        let sectionSize = 7 + 16 * tileCount
+        let sectionSize = 7 + 8 * tileCount
         let headerEnd = preambleEnd + 4 + stageCount * sectionSize
-        var offset = 0  // from the start of the payload
+        var offset = 0  // from the start of the payload: the streams are contiguous
         for stage in 0..<stageCount {
             let section = preambleEnd + 4 + stage * sectionSize
             guard bytes.count >= section + sectionSize else { break }
             for tile in 0..<tileCount {
-                let entry = section + 3 + 16 * tile
-                let length = Int(load(entry + 8, 4, bytes))
-                store(UInt64(offset), at: entry, in: &bytes)
+                let entry = section + 3 + 8 * tile
+                let length = Int(load(entry, 4, bytes))
                 if headerEnd + offset <= bytes.count && length <= bytes.count - headerEnd - offset {
-                    store(crc32(bytes[(headerEnd + offset)..<(headerEnd + offset + length)]), at: entry + 12, in: &bytes)
+                    store(crc32(bytes[(headerEnd + offset)..<(headerEnd + offset + length)]), at: entry + 4, in: &bytes)
                 }
                 offset += length
             }

@@ -262,13 +262,13 @@ final class ProgressiveInfoTests: XCTestCase {
           model:   vqc-test-rvq (checksum 0123456789abcdef)
           latent:  6 × 9 positions at stride 8
           tiles:   2 × 3 = 6 of 4 × 4 positions
-          size:    795 bytes (header 477, payload 318), 2.0190 bits per pixel
+          size:    603 bytes (header 285, payload 318), 1.5314 bits per pixel
           stages:  quality level K is the file cut after stage K (vqcodec truncate -q K)
           stage  groups×codes  stream bytes  file bytes  file bpp
-              1       1 × 512            16          184     0.4673
-              2       2 × 512            40          327     0.8305
-              3       4 × 512            85          515     1.3079
-              4       8 × 512           177          795     2.0190
+              1       1 × 512            16          136     0.3454
+              2       2 × 512            40          231     0.5867
+              3       4 × 512            85          371     0.9422
+              4       8 × 512           177          603     1.5314
 
         """
 
@@ -285,8 +285,8 @@ final class ProgressiveInfoTests: XCTestCase {
         let lines = tiles.stdout.split(separator: "\n").map(String.init)
         XCTAssertTrue(lines.contains("  stage  tile  rows×cols at  offset  length  crc32       status"), tiles.stdout)
         XCTAssertEqual(lines.filter { $0.hasSuffix("  ok") }.count, 24, tiles.stdout)
-        XCTAssertTrue(lines.contains("      1     0      4×4 @0,0     477       5  4b4b6828  ok"), tiles.stdout)
-        XCTAssertTrue(lines.contains("      4     5      2×1 @4,8     786       9  713d7cd0  ok"), tiles.stdout)
+        XCTAssertTrue(lines.contains("      1     0      4×4 @0,0     285       5  4b4b6828  ok"), tiles.stdout)
+        XCTAssertTrue(lines.contains("      4     5      2×1 @4,8     594       9  713d7cd0  ok"), tiles.stdout)
     }
 
     func testDamagedStreamIsNamedWithChecksumCode() throws {
@@ -297,7 +297,7 @@ final class ProgressiveInfoTests: XCTestCase {
                        + "bytes give 0x4E967CCB; the other tiles and the earlier stages are not affected\n")
         XCTAssertTrue(result.stdout.hasPrefix("\(path): vqcodec image, format version 2 (progressive: 4 quality levels)\n" + description),
                       result.stdout)
-        XCTAssertTrue(result.stdout.contains("      3     2      4×1 @0,8     566       6  1e8f2b54  DAMAGED: CRC 4e967ccb ≠ stored 1e8f2b54\n"),
+        XCTAssertTrue(result.stdout.contains("      3     2      4×1 @0,8     374       6  1e8f2b54  DAMAGED: CRC 4e967ccb ≠ stored 1e8f2b54\n"),
                       result.stdout)
     }
 
@@ -305,10 +305,10 @@ final class ProgressiveInfoTests: XCTestCase {
         let path = fixture("malformed/progressive-truncated.vqc")
         let result = try CLI.run(["info", path])
         XCTAssertEqual(result.status, 70)
-        XCTAssertEqual(result.stderr, "vqcodec: \(path): the file is truncated: stage 3, tile 3 ends at byte 589 but the file has "
-                       + "only 580 bytes; it was cut short (an interrupted copy or download?); stages 1 to 2 are complete and can be decoded\n")
-        XCTAssertTrue(result.stdout.contains("      3     2      4×1 @0,8     566       6  1e8f2b54  ok\n"), result.stdout)
-        XCTAssertTrue(result.stdout.contains("      3     3      2×4 @4,0     572      17  ca5da01f  MISSING: file cut short\n"), result.stdout)
+        XCTAssertEqual(result.stderr, "vqcodec: \(path): the file is truncated: stage 3, tile 3 ends at byte 397 but the file has "
+                       + "only 388 bytes; it was cut short (an interrupted copy or download?); stages 1 to 2 are complete and can be decoded\n")
+        XCTAssertTrue(result.stdout.contains("      3     2      4×1 @0,8     374       6  1e8f2b54  ok\n"), result.stdout)
+        XCTAssertTrue(result.stdout.contains("      3     3      2×4 @4,0     380      17  ca5da01f  MISSING: file cut short\n"), result.stdout)
     }
 
     func testNewerVersionIsRefusedWithItsOwnCode() throws {

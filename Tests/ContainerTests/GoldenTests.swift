@@ -154,14 +154,18 @@ final class GoldenTests: XCTestCase {
         ]
         let file = try Fixtures.read("golden/progressive.vqc")
         XCTAssertEqual(Array(file.prefix(expected.count)), expected)
-        // Stage 1's section at 65: 1 group of 512 codes, then tile 0 at payload offset 0, 5 bytes.
-        XCTAssertEqual(file[65..<80], [0x01, 0x00, 0x02, 0, 0, 0, 0, 0, 0, 0, 0, 0x05, 0x00, 0x00, 0x00])
-        // Stage 2's section at 65 + 103 = 168: 2 groups of 512, tile 0 at payload offset 16.
-        XCTAssertEqual(file[168..<179], [0x02, 0x00, 0x02, 16, 0, 0, 0, 0, 0, 0, 0])
+        // Stage 1's section at 65: 1 group of 512 codes, then tile 0's entry: 5 bytes, its CRC-32.
+        let tile0 = ProgressiveSample.fourStages.streams[0][0]
+        XCTAssertEqual(file[65..<72], [0x01, 0x00, 0x02, 0x05, 0x00, 0x00, 0x00])
+        XCTAssertEqual(file.littleEndian(at: 72, count: 4), UInt64(crc32(tile0)))
+        // Stage 2's section at 65 + 55 = 120: 2 groups of 512, tile 0's length.
+        let stage2Tile0 = UInt8(ProgressiveSample.fourStages.streams[1][0].count)
+        XCTAssertEqual(file[120..<127], [0x02, 0x00, 0x02, stage2Tile0, 0x00, 0x00, 0x00])
         let header = try ProgressiveVQCHeader.read(from: file)
-        XCTAssertEqual(header.headerByteCount, 477)
-        XCTAssertEqual(file.count, 795)
-        XCTAssertEqual((1...4).map(header.fileByteCount(stages:)), [184, 327, 515, 795])
+        XCTAssertEqual(header.headerByteCount, 285)
+        XCTAssertEqual(file.count, 603)
+        XCTAssertEqual(Array(file[285..<290]), tile0, "the payload starts with stage 1, tile 0")
+        XCTAssertEqual((1...4).map(header.fileByteCount(stages:)), [136, 231, 371, 603])
     }
 
     /// Damaged copies of progressive.vqc, for the tests of programs that read version-2 files.
@@ -170,28 +174,28 @@ final class GoldenTests: XCTestCase {
         let good = try sample.encoded()
         let header = try ProgressiveVQCHeader.read(from: good)
 
-        // Cut in the middle of stage 3, tile 3 (bytes 572 ..< 589): stages 1 and 2 survive.
-        let cut = Array(good.prefix(580))
+        // Cut in the middle of stage 3, tile 3 (bytes 380 ..< 397): stages 1 and 2 survive.
+        let cut = Array(good.prefix(388))
         try Fixtures.assertMatches(cut, "malformed/progressive-truncated.vqc")
-        XCTAssertEqual(header.stream(stage: 3, tile: 3).offset, 572)
+        XCTAssertEqual(header.stream(stage: 3, tile: 3).offset, 380)
         XCTAssertEqual(containerError { _ = try ProgressiveVQCFile(bytes: cut) },
-                       .truncatedStream(stage: 3, tile: 3, expectedEnd: 589, fileSize: 580))
+                       .truncatedStream(stage: 3, tile: 3, expectedEnd: 397, fileSize: 388))
         XCTAssertEqual(try ProgressiveVQCFile.readIntactStages(from: cut).file.bytes, try sample.keepingStages(2).encoded())
 
-        // One flipped bit in stage 3, tile 2's stream (bytes 566 ..< 572).
+        // One flipped bit in stage 3, tile 2's stream (bytes 374 ..< 380).
         var badStream = good
-        badStream[568] ^= 0x10
+        badStream[376] ^= 0x10
         try Fixtures.assertMatches(badStream, "malformed/progressive-bad-crc.vqc")
         let file = try ProgressiveVQCFile(bytes: badStream)
         XCTAssertEqual(file.verifyAllStreams(), [VQCStreamIndex(stage: 3, tile: 2): .streamCRCMismatch(
-            stage: 3, tile: 2, stored: crc32(good[566..<572]), computed: crc32(badStream[566..<572]))])
+            stage: 3, tile: 2, stored: crc32(good[374..<380]), computed: crc32(badStream[374..<380]))])
 
-        // One flipped bit in stage 3's section (bytes 271 ..< 374): its CRC fails, stages 1 and 2 read.
+        // One flipped bit in stage 3's section (bytes 175 ..< 230): its CRC fails, stages 1 and 2 read.
         var badTable = good
-        badTable[300] ^= 0x01
+        badTable[204] ^= 0x01
         try Fixtures.assertMatches(badTable, "malformed/progressive-bad-stage-table.vqc")
         XCTAssertEqual(containerError { _ = try ProgressiveVQCFile(bytes: badTable) }, .stageTableCRCMismatch(
-            stage: 3, stored: UInt32(good.littleEndian(at: 370, count: 4)), computed: crc32(badTable[271..<370])))
+            stage: 3, stored: UInt32(good.littleEndian(at: 226, count: 4)), computed: crc32(badTable[175..<226])))
         XCTAssertEqual(try ProgressiveVQCFile(bytes: badTable, stages: 2).bytes, try sample.keepingStages(2).encoded())
     }
 }

@@ -84,9 +84,6 @@ final class MessageTests: XCTestCase {
             (.stageTableCRCMismatch(stage: 4, stored: 1, computed: 2),
              "the stream table of stage 4 is damaged: its stored CRC-32 is 0x00000001 but its bytes give 0x00000002; "
              + "stages 1 to 3 can still be decoded"),
-            (.inconsistentStreamTable(stage: 2, tile: 1, expectedOffset: 25, foundOffset: 24),
-             "the stream table is inconsistent: stage 2, tile 1 starts at byte 24 of the payload, but the streams before it "
-             + "end at byte 25; \(damaged)"),
             (.emptyStream(stage: 3, tile: 2),
              "stage 3, tile 2 has length 0, but every stream holds at least one byte; \(damaged)"),
             (.truncatedStream(stage: 1, tile: 4, expectedEnd: 490, fileSize: 480),

@@ -17,11 +17,11 @@ final class ProgressiveDamageTests: XCTestCase {
 
     /// The layout the spec's example gives (§8.7).
     func testTheExampleFileHasTheDocumentedLayout() {
-        XCTAssertEqual(header.headerByteCount, 53 + 12 + 4 * (7 + 16 * 6))
-        XCTAssertEqual(header.headerByteCount, 477)
-        XCTAssertEqual(good.count, 795)
-        XCTAssertEqual(header.streams.map { $0.first!.offset }, [477, 493, 533, 618])
-        XCTAssertEqual((1...4).map(header.fileByteCount(stages:)), [53 + 12 + 103 + 16, 53 + 12 + 206 + 56, 53 + 12 + 309 + 141, 795])
+        XCTAssertEqual(header.headerByteCount, 53 + 12 + 4 * (7 + 8 * 6))
+        XCTAssertEqual(header.headerByteCount, 285)
+        XCTAssertEqual(good.count, 603)
+        XCTAssertEqual(header.streams.map { $0.first!.offset }, [285, 301, 341, 426])
+        XCTAssertEqual((1...4).map(header.fileByteCount(stages:)), [53 + 12 + 55 + 16, 53 + 12 + 110 + 56, 53 + 12 + 165 + 141, 603])
     }
 
     func testACorruptedStage3StreamIsThatStreamsCRCAndSparesStages1And2() throws {
@@ -67,8 +67,8 @@ final class ProgressiveDamageTests: XCTestCase {
     func testADamagedStage3TableSparesStages1And2() throws {
         let section = ProgressiveDamage.section(good, stage: 3, tileCount: 6)
         var bad = good
-        bad[section + 20] ^= 0x01  // inside tile 1's entry
-        let crcAt = section + 103 - 4
+        bad[section + 12] ^= 0x01  // inside tile 1's entry
+        let crcAt = section + 55 - 4
         let expected = ContainerError.stageTableCRCMismatch(stage: 3, stored: UInt32(bad.littleEndian(at: crcAt, count: 4)),
                                                             computed: crc32(bad[section..<crcAt]))
         XCTAssertEqual(error(bad), expected)
@@ -86,8 +86,8 @@ final class ProgressiveDamageTests: XCTestCase {
         XCTAssertNil(problem)
         let (joined, trailing) = try ProgressiveVQCFile.readIntactStages(from: good + [0x0A])
         XCTAssertEqual(joined.bytes, good)
-        XCTAssertEqual(trailing, .trailingBytes(expectedSize: 795, fileSize: 796))
-        XCTAssertEqual(error(good + [0x0A]), .trailingBytes(expectedSize: 795, fileSize: 796))
+        XCTAssertEqual(trailing, .trailingBytes(expectedSize: 603, fileSize: 604))
+        XCTAssertEqual(error(good + [0x0A]), .trailingBytes(expectedSize: 603, fileSize: 604))
         XCTAssertEqual(try ProgressiveVQCFile(bytes: good + [0x0A], stages: 4).bytes, good, "the k-stage reader ignores what follows")
     }
 
@@ -163,7 +163,7 @@ final class ProgressiveDamageTests: XCTestCase {
 
     /// A flipped header bit is the CRC mismatch of the part it hit: the preamble or its stage's section.
     func testAFlippedBitInTheHeaderIsTheCRCMismatchOfItsPart() {
-        let preambleEnd = 61, sectionSize = 103
+        let preambleEnd = 61, sectionSize = 55
         let unchecked = Set(0..<Layout.flags).union([ProgressiveLayout.modelNameLength])
         for offset in 0..<header.headerByteCount where !unchecked.contains(offset) {
             var bad = good

@@ -35,12 +35,12 @@ final class ProgressiveMalformedTests: XCTestCase {
         XCTAssertEqual(error(edited([(ProgressiveLayout.stageCount, 17, 1)])), .limitExceeded(.stageCount, value: 17, limit: 16))
         XCTAssertEqual(error(edited([(ProgressiveLayout.stageCount, 255, 1)])), .limitExceeded(.stageCount, value: 255, limit: 16))
         XCTAssertEqual(error(edited([(ProgressiveLayout.stageCount, 255, 1)]), limits: lifted),
-                       .truncatedHeader(needed: 53 + 12 + 255 * 103, present: good.count))
-        XCTAssertEqual(error(edited([(ProgressiveLayout.stageCount, 8, 1)])),
-                       .truncatedHeader(needed: 53 + 12 + 8 * 103, present: good.count))
+                       .truncatedHeader(needed: 53 + 12 + 255 * 55, present: good.count))
+        XCTAssertEqual(error(edited([(ProgressiveLayout.stageCount, 16, 1)])),
+                       .truncatedHeader(needed: 53 + 12 + 16 * 55, present: good.count))
         // A stage count of 3 where 4 sections were written: stage 4's section is read as payload.
         XCTAssertEqual(error(edited([(ProgressiveLayout.stageCount, 3, 1)])),
-                       .trailingBytes(expectedSize: 53 + 12 + 3 * 103 + 141, fileSize: good.count))
+                       .trailingBytes(expectedSize: 53 + 12 + 3 * 55 + 141, fileSize: good.count))
     }
 
     func testStreamCountLimit() {
@@ -58,7 +58,7 @@ final class ProgressiveMalformedTests: XCTestCase {
         XCTAssertEqual(error(huge, limits: lifted), .limitExceeded(.streamCount, value: 255 << 31, limit: 0xFFFF_FFFF))
         Damage.set(&huge, at: ProgressiveLayout.stageCount, 1, count: 1)
         ProgressiveDamage.reseal(&huge, tileCount: 1)
-        XCTAssertEqual(error(huge, limits: lifted), .truncatedHeader(needed: 53 + 12 + 7 + 16 << 31, present: good.count))
+        XCTAssertEqual(error(huge, limits: lifted), .truncatedHeader(needed: 53 + 12 + 7 + 8 << 31, present: good.count))
     }
 
     // MARK: Stage sections
@@ -102,40 +102,32 @@ final class ProgressiveMalformedTests: XCTestCase {
 
     // MARK: Stream table
 
-    func testOffsetsOutsideTheFileAndOverlappingStreams() {
-        let first2 = UInt64(16)  // stage 2 starts at payload byte 16 (stage 1 streams: 5, 1, 3, 4, 2, 1)
-        XCTAssertEqual(error(edited([(entry(2, 0), first2 + 1, 8)])),
-                       .inconsistentStreamTable(stage: 2, tile: 0, expectedOffset: first2, foundOffset: first2 + 1))
-        XCTAssertEqual(error(edited([(entry(2, 1), first2 + 8, 8)])), .inconsistentStreamTable(
-            stage: 2, tile: 1, expectedOffset: first2 + 9, foundOffset: first2 + 8), "overlaps stage 2, tile 0")
-        XCTAssertEqual(error(edited([(entry(1, 0), UInt64(good.count), 8)])),
-                       .inconsistentStreamTable(stage: 1, tile: 0, expectedOffset: 0, foundOffset: UInt64(good.count)))
-        XCTAssertEqual(error(edited([(entry(3, 5), UInt64.max, 8)])),
-                       .inconsistentStreamTable(stage: 3, tile: 5, expectedOffset: 137, foundOffset: UInt64.max))
-        // Offsets as version 1 stores them (from the start of the file) are refused.
-        XCTAssertEqual(error(edited([(entry(1, 0), 477, 8)])), .inconsistentStreamTable(stage: 1, tile: 0, expectedOffset: 0, foundOffset: 477))
-        XCTAssertEqual(error(edited([(entry(3, 2) + 8, 0, 4)])), .emptyStream(stage: 3, tile: 2))
+    /// The table stores no offsets: each stream starts where the one before it (in file order) ends,
+    /// so a wrong length misplaces every later stream, and the file's size no longer adds up.
+    func testTheLengthsPlaceTheStreams() throws {
+        XCTAssertEqual(error(edited([(entry(3, 2), 0, 4)])), .emptyStream(stage: 3, tile: 2))
+        // Stage 1, tile 0 is 5 bytes long. One more: the streams claim one byte beyond the file.
+        XCTAssertEqual(error(edited([(entry(1, 0), 6, 4)])),
+                       .truncatedStream(stage: 4, tile: 5, expectedEnd: good.count + 1, fileSize: good.count))
+        // One fewer: the last byte is left over, and the shifted streams fail their CRCs.
+        let shorter = edited([(entry(1, 0), 4, 4)])
+        XCTAssertEqual(error(shorter), .trailingBytes(expectedSize: good.count - 1, fileSize: good.count))
+        let header = try ProgressiveVQCHeader.read(from: shorter)
+        XCTAssertEqual(header.stream(stage: 1, tile: 1).offset, 285 + 4)
+        XCTAssertEqual(Set(header.verifyStreams(in: shorter).keys).count, 24, "every stream is misplaced or cut")
     }
 
-    /// Lengths that add up beyond the file: the offsets made consistent, the file ends before the streams do.
+    /// Lengths that add up beyond the file: the file ends before the streams do.
     func testLengthsSummingBeyondTheFile() throws {
-        XCTAssertEqual(error(edited([(entry(4, 5) + 8, 9 + 10, 4)])),
+        XCTAssertEqual(error(edited([(entry(4, 5), 9 + 10, 4)])),
                        .truncatedStream(stage: 4, tile: 5, expectedEnd: good.count + 10, fileSize: good.count))
-        // Stage 1, tile 0 claims 4 GB: every later offset follows it, and stage 1 is already cut short.
-        var edits: [(Int, UInt64, Int)] = [(entry(1, 0) + 8, 0xFFFF_FFFF, 4)]
-        var offset = UInt64(0xFFFF_FFFF)
-        let lengths = ProgressiveSample.fourStages.streams.map { $0.map { UInt64($0.count) } }
-        for stage in 1...4 {
-            for tile in 0..<tiles where (stage, tile) != (1, 0) {
-                edits.append((entry(stage, tile), offset, 8))
-                offset += lengths[stage - 1][tile]
-            }
-        }
-        let bad = edited(edits)
-        XCTAssertEqual(error(bad), .truncatedStream(stage: 1, tile: 0, expectedEnd: 477 + 0xFFFF_FFFF, fileSize: good.count))
+        // Stage 1, tile 0 claims 4 GB: every later stream follows it, and stage 1 is already cut short.
+        let bad = edited([(entry(1, 0), 0xFFFF_FFFF, 4)])
+        XCTAssertEqual(error(bad), .truncatedStream(stage: 1, tile: 0, expectedEnd: 285 + 0xFFFF_FFFF, fileSize: good.count))
         XCTAssertEqual(containerError { _ = try ProgressiveVQCFile.readIntactStages(from: bad) },
-                       .truncatedStream(stage: 1, tile: 0, expectedEnd: 477 + 0xFFFF_FFFF, fileSize: good.count))
-        XCTAssertEqual(try ProgressiveVQCHeader.read(from: bad).fileByteCount, 477 + Int(offset), "the header alone is valid")
+                       .truncatedStream(stage: 1, tile: 0, expectedEnd: 285 + 0xFFFF_FFFF, fileSize: good.count))
+        XCTAssertEqual(try ProgressiveVQCHeader.read(from: bad).fileByteCount, good.count - 5 + 0xFFFF_FFFF,
+                       "the header alone is valid")
     }
 
     // MARK: Preamble

@@ -31,7 +31,7 @@ final class ProgressiveRoundTripTests: XCTestCase {
                 XCTAssertEqual(header.fields, sample.fields, context)
                 XCTAssertEqual(header.stageCount, stages, context)
                 XCTAssertEqual(header.tileCount, sample.fields.tileCount, context)
-                XCTAssertEqual(header.headerByteCount, 53 + 12 + stages * (7 + 16 * header.tileCount), context)
+                XCTAssertEqual(header.headerByteCount, 53 + 12 + stages * (7 + 8 * header.tileCount), context)
                 XCTAssertEqual(header.fileByteCount, bytes.count, context)
                 XCTAssertEqual(header.payloadByteCount, sample.streams.joined().reduce(0) { $0 + $1.count }, context)
                 // Stage-major, contiguous, starting right after the header.

@@ -67,7 +67,7 @@ enum ProgressiveDamage {
 
     /// Offset of the stream-table entry of (`stage`, `tile`).
     static func entry(_ file: [UInt8], stage: Int, tile: Int, tileCount: Int) -> Int {
-        section(file, stage: stage, tileCount: tileCount) + ProgressiveLayout.stageTable + Layout.tileEntryBytes * tile
+        section(file, stage: stage, tileCount: tileCount) + ProgressiveLayout.stageTable + ProgressiveLayout.streamEntryBytes * tile
     }
 
     /// Recomputes the preamble CRC and the CRC of every stage section the bytes hold (for `tileCount`

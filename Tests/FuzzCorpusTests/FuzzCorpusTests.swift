@@ -69,16 +69,16 @@ final class FuzzCorpusTests: XCTestCase {
         XCTAssertNil(FuzzHarness.repairingChecksums(Array(golden.prefix(50))))
     }
 
-    /// The same for version 2: the preamble CRC, the offsets and stream CRCs of every stage section, the section CRCs.
+    /// The same for version 2: the preamble CRC, the stream CRCs of every stage section, the section CRCs.
     func testRepairingChecksumsRestoresTheWrittenCRCsOfAVersion2File() throws {
         let golden = try [UInt8](Data(contentsOf: URL(fileURLWithPath: Self.fixtures + "/golden/progressive.vqc")))
         XCTAssertEqual(FuzzHarness.repairingChecksums(golden), golden)
         var damaged = golden
-        // Preamble CRC (61), stage 1 tile 0's CRC (65 + 3 + 12), stage 3 tile 1's offset (271 + 3 + 16), stage 4's CRC (374 + 99).
-        for offset in [61, 80, 290, 473] { damaged[offset] ^= 0x5A }
+        // Preamble CRC (61), stage 1 tile 0's CRC (65 + 3 + 4), stage 3 tile 1's CRC (175 + 3 + 8 + 4), stage 4's CRC (230 + 51).
+        for offset in [61, 72, 190, 281] { damaged[offset] ^= 0x5A }
         XCTAssertEqual(FuzzHarness.repairingChecksums(damaged), golden)
         XCTAssertNil(FuzzHarness.repairingChecksums(Array(golden.prefix(48))))
         // Cut inside stage 3: what is there is repaired, the rest left as it is.
-        XCTAssertEqual(FuzzHarness.repairingChecksums(Array(golden.prefix(580))), Array(golden.prefix(580)))
+        XCTAssertEqual(FuzzHarness.repairingChecksums(Array(golden.prefix(388))), Array(golden.prefix(388)))
     }
 }
