@@ -94,7 +94,7 @@ struct ProgressivePreamble {
             let offset = payloadEnd
             let length = bytes.littleEndian(at: entry + ProgressiveLayout.entryLength, count: 4)
             guard length > 0 else { throw .emptyStream(stage: stage, tile: tile) }
-            payloadEnd = offset + length  // offset < 2^63 (checked below), length < 2^32: no overflow
+            payloadEnd = offset + length  // offset < 2^63 (checked for the entry before), length < 2^32: no overflow
             guard payloadEnd <= fileLimit else {
                 throw .limitExceeded(.fileSize, value: UInt64(headerEnd) + payloadEnd, limit: UInt64(Int.max))
             }

@@ -319,6 +319,7 @@ class EMAQuantizer(nn.Module):
         counts = torch.zeros(self.groups, self.codebook_size, device=symbols.device)
         return counts.scatter_add_(1, symbols, torch.ones_like(symbols, dtype=counts.dtype))
 
+    @torch.no_grad()
     def update(self, vectors, symbols, generator):
         """EMA update from vectors [G, M, d] and their symbols [G, M], then dead-code restarts."""
         g_, k, d = self.groups, self.codebook_size, self.dimension
