@@ -747,6 +747,64 @@ def test_stage_prior_run_starts_from_another_files_priors_with_init_from(tmp_pat
     assert train.main(prior_command(tmp_path / "x.safetensors", "--init-from", str(model))) == 64   # no priors in it
 
 
+PROGRESSIVE_TINY = ROOT / "Fixtures" / "models" / "progressive-tiny.safetensors"
+
+
+def _log_probabilities(prior: ProgressivePrior, model: ProgressiveVQVAE, seed: int) -> list[torch.Tensor]:
+    """Each stage's log-probabilities [N, G, K, h, w] for random symbols of `model`'s stages."""
+    generator = torch.Generator().manual_seed(seed)
+    symbols = [torch.randint(0, k, (2, g, 7, 5), generator=generator) for g, k in model.config.stages]
+    out = []
+    with torch.no_grad():
+        for n, (stage, (g, k)) in enumerate(zip(prior.stages(), model.config.stages)):
+            condition = model.quantizer.lookup(symbols[:n]) if n else None
+            out.append(torch.log_softmax(stage(symbols[n], condition).reshape(2, g, k, 7, 5), 2))
+    return out
+
+
+def test_thawed_integer_stage_priors_give_the_float_priors_probabilities():
+    # The fixture's integer stage priors were frozen by `vqcodec freeze` from its float ones.
+    tensors, metadata = modelfile.read(str(PROGRESSIVE_TINY))
+    model, _, _ = modelfile.load_rvq(str(PROGRESSIVE_TINY))
+    float_prior = modelfile.load_rvq_prior(tensors, metadata)
+    thawed = modelfile.thaw_rvq_prior(tensors, metadata)
+    assert thawed.configs == float_prior.configs
+    for seed in (1, 2):
+        for a, b in zip(_log_probabilities(thawed, model, seed), _log_probabilities(float_prior, model, seed)):
+            assert (a - b).abs().max() < 2e-3                               # the integers' rounding only
+    # The scales the integer file does not record come out at trained priors' magnitudes.
+    stage = thawed.stage2
+    assert abs(stage.embedding.weight.abs().mean().item() - modelfile.THAWED_EMBEDDING_MEAN) < 1e-3
+    assert 0.01 < stage.block1.output.weight.abs().max().item() < 10
+    # A wrong scale anywhere shows: one output rescale halved changes the probabilities.
+    broken = dict(tensors)
+    pairs = broken["prior_int.stage2.block0.output.rescale"].clone()
+    pairs[:, 1] += 1
+    broken["prior_int.stage2.block0.output.rescale"] = pairs
+    changed = modelfile.thaw_rvq_prior(broken, metadata)
+    a = _log_probabilities(changed, model, 1)[1]
+    b = _log_probabilities(float_prior, model, 1)[1]
+    assert (a - b).abs().max() > 1e-2
+    with pytest.raises(ValueError, match="integer stage priors"):
+        modelfile.thaw_rvq_prior(tensors, {k: v for k, v in metadata.items() if k != "rvq.prior_int.config"})
+
+
+def test_stage_prior_run_starts_from_a_decode_only_files_integer_priors(tmp_path):
+    folder, second = make_two_folders(tmp_path)
+    tensors, metadata = modelfile.read(str(PROGRESSIVE_TINY))
+    decode_only = tmp_path / "decode-only.safetensors"                      # as compact_model.py --decode-only
+    modelfile.write_atomically({k: v for k, v in tensors.items() if not k.startswith("prior.")},
+                               {k: v for k, v in metadata.items() if not k.startswith("rvq.prior.")}, str(decode_only))
+    out = tmp_path / "warm.safetensors"
+    assert train.main(["rvq-prior", "--model", str(PROGRESSIVE_TINY), "--data", str(folder), "--data", str(second),
+                       "--out", str(out), "--steps", "1", "--batch", "2", "--crop", "4", "--channels", "8",
+                       "--blocks", "2", "--embedding", "4", "--head", "8", "--hold-out-every", "2", "--threads", "1",
+                       "--device", "cpu", "--lr", "1e-12", "--init-from", str(decode_only)]) == 0
+    warm = modelfile.read(str(out))[0]
+    thawed = modelfile.thaw_rvq_prior(tensors, metadata).export_state()
+    assert thawed and all(torch.allclose(warm["prior." + k], v, atol=1e-5) for k, v in thawed.items())
+
+
 def test_a_narrower_head_starts_from_the_hidden_channels_that_carry_the_most():
     torch.manual_seed(4)
     wide = [StagePriorConfig(1, 16, 2, 4, 1, 3, 8, 0), StagePriorConfig(2, 16, 2, 4, 1, 3, 8, 6)]

@@ -1191,7 +1191,15 @@ def train_rvq_prior(args, dist_: Distributed) -> int:
         if not os.path.exists(run["init_from"]):
             raise Usage(f"--init-from {run['init_from']}: no such file")
         try:
-            source = modelfile.load_rvq_prior(*modelfile.read(run["init_from"]))
+            tensors, metadata = modelfile.read(run["init_from"])
+            if modelfile.RVQ_PRIOR_CONFIG in metadata:
+                source = modelfile.load_rvq_prior(tensors, metadata)
+            else:
+                # A file compacted for decoding keeps only the integer stage priors: thaw them.
+                source = modelfile.thaw_rvq_prior(tensors, metadata)
+                if dist_.main:
+                    print(f"--init-from: {run['init_from']} has no float stage priors; starting from its integer "
+                          "ones, thawed (the same logits up to their rounding)", flush=True)
         except (ValueError, KeyError, RuntimeError) as error:
             raise Usage(f"--init-from {run['init_from']}: {error}")
         try:
