@@ -336,3 +336,23 @@ def test_compact_model_halves_floats_and_decode_only_drops_the_float_prior(tmp_p
     assert compact_model.main(["--decode-only", str(source), str(tmp_path / "x.safetensors")]) == 65
     assert not (tmp_path / "x.safetensors").exists()
     assert compact_model.main([str(source)]) == 64
+
+
+def test_the_model_list_quotes_the_kodak_measurements_of_the_shipped_models():
+    # `vqcodec models` prints levels.json's figures; they must be those `vqcodec rd` measured.
+    root = Path(__file__).resolve().parent.parent
+    catalogue = json.loads((root / "Models" / "shipped" / "levels.json").read_text())
+
+    def measured(name):
+        results = json.loads((root / "Tools" / "results" / "kodak" / name).read_text())
+        r = results["results"]
+        return results["models"], [{"bpp": round(b, 4), "psnr": round(p, 2), "mse": round(m, 2)}
+                                   for b, p, m in zip(r["bpp"], r["psnr-rgb"], r["mse"])]
+
+    models, figures = measured("vqcodec.json")
+    assert [level["model"] for level in catalogue["levels"]] == models
+    assert [level["kodak"] for level in catalogue["levels"]] == figures
+    models, figures = measured("vqcodec-progressive.json")
+    (progressive,) = catalogue["progressive"]
+    assert models == [f"{progressive['model']} q{k + 1}" for k in range(len(figures))]
+    assert progressive["kodak"] == figures
