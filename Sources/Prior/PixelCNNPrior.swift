@@ -100,8 +100,8 @@ public final class PixelCNNPrior {
     }
 
     /// The integer prior the codec codes with, derived deterministically from these weights.
-    /// See `Formats/prior.md` and `IntegerPrior`.
-    public func freeze() -> IntegerPrior {
-        PriorFreezer(prior: self).freeze()
+    /// See `Formats/prior.md` and `IntegerPrior`. `weightBits`: 16 (I16 weights, the default) or 8.
+    public func freeze(weightBits: Int = 16) -> IntegerPrior {
+        PriorFreezer(prior: self, weightBits: weightBits).freeze()
     }
 }

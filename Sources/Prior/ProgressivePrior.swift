@@ -144,8 +144,9 @@ public final class ProgressivePrior {
     /// one-stage prior, the codebooks stored as I16 in units of one scale per latent channel,
     /// σ[d] = B[d] / (8192 − J) with B[d] = Σ_{j ≤ J} max |codebook_j[·, d]| over the J stored
     /// codebooks (so any sum of rounded codes stays within ±8192), and the condition convolutions
-    /// quantised into the stacks' accumulators with those scales.
-    public func freeze() -> IntegerStagePriors {
+    /// quantised into the stacks' accumulators with those scales. `weightBits`: 16 (I16 weights, the
+    /// default) or 8 (I8: half the size, at a measured cost in rate, `Formats/prior.md` §4).
+    public func freeze(weightBits: Int = 16) -> IntegerStagePriors {
         let configurations = stages.map(\.configuration)
         let d = latentChannels
         let stored = IntegerStagePriors.storedCodebooks(configurations)
@@ -178,7 +179,7 @@ public final class ProgressivePrior {
                                                   $0.vertical.bias!.value.data.map(Double.init)) },
                 horizontal: stage.conditions.map { ($0.horizontal.weight.value.data.map(Double.init),
                                                     $0.horizontal.bias!.value.data.map(Double.init)) })
-            let frozen = PriorFreezer(prior: stage.prior).integerTensors(prefix: IntegerStagePriors.stagePrefix(index + 1),
+            let frozen = PriorFreezer(prior: stage.prior, weightBits: weightBits).integerTensors(prefix: IntegerStagePriors.stagePrefix(index + 1),
                                                                         condition: condition)
             tensors.merge(frozen) { first, _ in first }
         }

@@ -33,6 +33,18 @@ struct FreezeCommand: ParsableCommand {
     @Argument(help: "Codec model file to write.")
     var output: String
 
+    @Option(name: .customLong("weight-bits"),
+            help: ArgumentHelp("Bits per stored weight of the integer prior: 16 (default) or 8 (half the size, "
+                               + "at a cost in rate; measure it with `vqcodec rd` before shipping such a file).",
+                               valueName: "bits"))
+    var weightBits: Int = 16
+
+    func validate() throws {
+        guard weightBits == 8 || weightBits == 16 else {
+            throw ValidationError("--weight-bits must be 8 or 16, not \(weightBits)")
+        }
+    }
+
     func run() throws {
         if AtomicFile.sameFile(input, output) { throw fail(FileIOError.outputIsInput(path: output)) }
         let file: SafeTensorsFile
@@ -57,7 +69,7 @@ struct FreezeCommand: ParsableCommand {
                           + "\(v.groups) groups of \(v.codebookSize) codes")
         }
 
-        let frozen = prior.freeze()
+        let frozen = prior.freeze(weightBits: weightBits)
         var result = file
         let replaced = file.metadata[IntegerPrior.configurationKey] != nil
         result.tensors = file.tensors.filter { !$0.key.hasPrefix(IntegerPrior.tensorPrefix) }
@@ -74,7 +86,7 @@ struct FreezeCommand: ParsableCommand {
         do { try AtomicFile.write(bytes, to: output, refusingToOverwrite: [input]) } catch { throw fail(error) }
         print("\(output): \(bytes.count) bytes, model \"\(model.name)\", identity \(String(format: "%016llx", model.checksum)); "
               + "integer prior frozen from the float prior (\(p.groups) × \(p.codebookSize) symbols, \(p.blocks) blocks of "
-              + "\(p.channels) channels)" + (replaced ? ", replacing the file's earlier integer prior" : ""))
+              + "\(p.channels) channels\(bitsNote))" + (replaced ? ", replacing the file's earlier integer prior" : ""))
     }
 
     /// A progressive model: its float stage priors become integer stage priors in OUT.
@@ -85,7 +97,7 @@ struct FreezeCommand: ParsableCommand {
         }
         let prior: ProgressivePrior
         do { prior = try ProgressivePrior(file: file) } catch { throw invalid(error.description) }
-        let frozen = prior.freeze()
+        let frozen = prior.freeze(weightBits: weightBits)
         var result = file
         let replaced = file.metadata[IntegerStagePriors.configurationKey] != nil
         result.tensors = file.tensors.filter { !$0.key.hasPrefix(IntegerStagePriors.tensorPrefix) }
@@ -101,8 +113,11 @@ struct FreezeCommand: ParsableCommand {
         let conditioned = frozen.configurations.filter { $0.conditionChannels > 0 }.count
         print("\(output): \(bytes.count) bytes, progressive model \"\(file.metadata["name"] ?? "")\"; integer stage priors frozen "
               + "from the float stage priors (\(frozen.count) stages of \(stages) symbols, \(conditioned) conditioned on the "
-              + "earlier stages)" + (replaced ? ", replacing the file's earlier integer stage priors" : ""))
+              + "earlier stages\(bitsNote))" + (replaced ? ", replacing the file's earlier integer stage priors" : ""))
     }
+
+    /// What the summary line adds for weights other than the default I16.
+    private var bitsNote: String { weightBits == 16 ? "" : ", \(weightBits)-bit weights" }
 
     /// The input is not a model this command can freeze: exit status 65 with the file named.
     private func invalid(_ message: String) -> ExitCode {

@@ -97,6 +97,39 @@ final class FreezeCommandTests: XCTestCase {
                        + "--model \(path("phase1.safetensors"))\n")
     }
 
+    /// `--weight-bits 8` stores every weight of the integer stage priors as I8 (half their size); the
+    /// file still codes an image, and other widths are refused before anything is read.
+    func testEightBitWeightsHalveTheIntegerPriorsAndStillCode() throws {
+        let input = CLI.fixtures.appendingPathComponent("parity/progressive.safetensors").path
+        let frozen = try CLI.run(["freeze", input, path("p8.safetensors"), "--weight-bits", "8"])
+        XCTAssertEqual(frozen.status, 0, frozen.stderr)
+        XCTAssertTrue(frozen.stdout.hasSuffix("2 conditioned on the earlier stages, 8-bit weights)\n"), frozen.stdout)
+        XCTAssertEqual(try CLI.run(["freeze", input, path("p16.safetensors")]).status, 0)
+        let eight = try SafeTensorsFile(contentsOf: path("p8.safetensors"))
+        let sixteen = try SafeTensorsFile(contentsOf: path("p16.safetensors"))
+        let weights = sixteen.tensors.filter { $0.key.hasPrefix("prior_int.stage") && $0.key.hasSuffix(".weight") }
+        XCTAssertTrue(weights.keys.contains("prior_int.stage3.block1.condition.vertical.weight"))
+        for (key, tensor) in weights {
+            XCTAssertEqual(eight.tensors[key]?.dtype, .i8, key)
+            XCTAssertEqual(eight.tensors[key]?.shape, tensor.shape, key)
+        }
+        XCTAssertEqual(weights.count, 3 * 2 * 4 + 2 * 2 * 2 + 3 * 2, "vertical, horizontal, link, output per block; conditions; head")
+        XCTAssertEqual(eight.tensors["prior_int.stage2.embedding"]?.dtype, .i16, "embeddings stay I16")
+        XCTAssertEqual(eight.tensors["prior_int.stage2.tanh"]?.dtype, .i16, "tables stay I16")
+        XCTAssertEqual(eight.tensors["prior_int.condition.stage1.codebook"]?.dtype, .i16, "codebooks stay I16")
+        for level in ["1", "3"] {
+            let encoded = try CLI.run(["encode", photo, path("x\(level).vqc"), "--model", path("p8.safetensors"), "-q", level])
+            XCTAssertEqual(encoded.status, 0, encoded.stderr)
+            let decoded = try CLI.run(["decode", path("x\(level).vqc"), path("x\(level).png"), "--model", path("p8.safetensors")])
+            XCTAssertEqual(decoded.status, 0, decoded.stderr)
+        }
+
+        let four = try CLI.run(["freeze", input, path("p4.safetensors"), "--weight-bits", "4"])
+        XCTAssertEqual(four.status, 64)
+        XCTAssertTrue(four.stderr.contains("--weight-bits must be 8 or 16, not 4"), four.stderr)
+        XCTAssertFalse(FileManager.default.fileExists(atPath: path("p4.safetensors")))
+    }
+
     func testFilesThatCannotBeFrozenAreRefusedWithTheReason() throws {
         let missing = try CLI.run(["freeze", path("none.safetensors"), path("out.safetensors")])
         XCTAssertEqual(missing.status, 66)
