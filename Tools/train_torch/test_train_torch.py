@@ -583,9 +583,10 @@ def test_progressive_run_writes_stage_codebooks_and_resumes_where_it_stopped(tmp
     with pytest.raises(ValueError, match="no VQ-VAE"):
         modelfile.load_vqvae(str(straight))
 
-    # Stopped after step 2 (as by SIGTERM), then resumed: the same weights as the straight run.
+    # Stopped after step 2 (as by SIGTERM), then resumed: the same weights as the straight run. Both
+    # take --amp: on a CPU with bf16 it trains in bf16 autocast, whose rounding differs from float32.
     report = stop_after(monkeypatch, 2)
-    assert train.main(rvq_command(folder, resumed, 4, "--evaluate-every", "2")) == 130
+    assert train.main(rvq_command(folder, resumed, 4, "--evaluate-every", "2", "--amp")) == 130
     monkeypatch.setattr(train.Progress, "report", report)
     assert '"steps":2' in shapes(resumed)[1]["rvq.recipe"]
     assert train.main(rvq_command(folder, resumed, 4, "--evaluate-every", "2")) == 64     # checkpoint exists
