@@ -125,9 +125,12 @@ def main(argv=None):
     prior.grid(alpha=0.3)
     if prior.get_legend_handles_labels()[0]:
         # Beside the panel, not over it: a model's prior may have several runs, each with two curves.
-        prior.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.02, 1.0), borderaxespad=0)
+        # In columns of at most 26 entries, so that a long list is not cut off at the figure's foot.
+        entries = len(prior.get_legend_handles_labels()[0])
+        prior.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.02, 1.0), borderaxespad=0,
+                     ncol=(entries + 25) // 26)
     figure.tight_layout()
-    figure.savefig(args.out, dpi=110)
+    figure.savefig(args.out, dpi=110, bbox_inches="tight")
     return 0
 
 
