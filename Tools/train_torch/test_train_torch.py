@@ -591,7 +591,11 @@ def test_progressive_run_writes_stage_codebooks_and_resumes_where_it_stopped(tmp
     assert '"steps":2' in shapes(resumed)[1]["rvq.recipe"]
     assert train.main(rvq_command(folder, resumed, 4, "--evaluate-every", "2")) == 64     # checkpoint exists
     assert train.main(rvq_command(folder, resumed, 4, "--resume", "--stages", "1x16")) == 64
+    monkeypatch.setattr(sys, "argv", ["train.py", "rvq", "--resume", "(the resuming command)"])
     assert train.main(rvq_command(folder, resumed, 4, "--evaluate-every", "2", "--resume")) == 0
+    recipe = json.loads(shapes(resumed)[1]["rvq.recipe"])
+    assert recipe["resumedWith"] == ["train.py rvq --resume (the resuming command)"] and recipe["steps"] == 4
+    assert "resumedWith" not in json.loads(shapes(straight)[1]["rvq.recipe"])
     a, _ = modelfile.read(str(straight))
     b, _ = modelfile.read(str(resumed))
     assert a.keys() == b.keys()

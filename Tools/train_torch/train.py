@@ -162,6 +162,9 @@ def resumed_run(args, checkpoint: dict, keys: list[str]) -> dict:
                 continue
             raise Usage(f"--{key.replace('_', '-')} {given} differs from the checkpoint's {run.get(key)}; "
                         "a resumed run keeps its settings")
+    # The recipe keeps the command that started the run and each one that resumed it (one may
+    # have extended --steps).
+    run["resumed_with"] = list(run.get("resumed_with", [])) + [" ".join(sys.argv)]
     return run
 
 
@@ -274,6 +277,8 @@ def recipe_common(args_run: dict, dist_: Distributed, step: int, wall: float) ->
         "wallSeconds": round(wall, 1),
         "deviceSeconds": round(wall * dist_.world, 1),
         "date": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        **({"resumedWith": [recorded_command_line(c) for c in args_run["resumed_with"]]}
+           if args_run.get("resumed_with") else {}),
     }
 
 
