@@ -14,8 +14,9 @@ Training-only tensors (`quantizer.cluster_*`, `quantizer.steps_unused`) are drop
 the float stage priors `prior.stage<k>.*` and `rvq.prior.config`), which coding never
 reads (only `eval`'s float-prior rate and `train prior --init-from` do): for retired models, kept
 so that old files decode, and for a progressive model that must fit its size limit (its priors can
-still be trained on: `Tools/train_torch/train.py rvq-prior --init-from` thaws the integer ones). The model's identity does not change (the checksum covers `prior_int.*`,
-the codebook and the synthesis, Formats/model.md), so its .vqc files decode as before.
+still be trained on: `Tools/train_torch/train.py rvq-prior --init-from` thaws the integer ones).
+The model's identity does not change (the checksum covers `prior_int.*`, the codebook and the
+synthesis, Formats/model.md), so its .vqc files decode as before.
 
 OUT is written atomically (a temporary file and a rename) and never over IN.
 

@@ -15,9 +15,8 @@ from safetensors.torch import save_file
 
 from atomic_output import replace_atomically
 
-from .model import (PixelCNNPrior, PriorConfig, ProgressivePrior, ProgressiveVQVAE, RVQConfig, StageConditionalPrior,
-                    StagePriorConfig, group_mask,
-                    VQVAE, VQVAEConfig)
+from .model import (PixelCNNPrior, PriorConfig, ProgressivePrior, ProgressiveVQVAE, RVQConfig, StagePriorConfig,
+                    VQVAE, VQVAEConfig, group_mask)
 
 VQVAE_CONFIG = "vqvae.config"
 PRIOR_CONFIG = "prior.config"
@@ -150,9 +149,10 @@ def _scale_for_mean(values: torch.Tensor, mask: torch.Tensor, target: float) -> 
 
 
 def thaw_stage_prior(tensors: dict[str, torch.Tensor], prefix: str, config: StagePriorConfig,
-                     condition_scale: torch.Tensor | None) -> StageConditionalPrior:
-    """One stage's float prior from its integer tensors `prefix` + §2's names (and the condition
-    weights of §6); `condition_scale` [D]: the float value of one unit of the integer condition."""
+                     condition_scale: torch.Tensor | None) -> dict[str, torch.Tensor]:
+    """One stage's float prior (a `StageConditionalPrior` state dict) from its integer tensors
+    `prefix` + §2's names (and the condition weights of §6); `condition_scale` [D]: the float value
+    of one unit of the integer condition."""
     a = float(ACTIVATION_LIMIT)
     g, k, e, c = config.groups, config.codebookSize, config.embeddingDimension, config.channels
     blocks, kernel, head = config.blocks, config.kernelSize, config.headChannels
@@ -164,7 +164,6 @@ def thaw_stage_prior(tensors: dict[str, torch.Tensor], prefix: str, config: Stag
             raise ValueError(f"no tensor \"{key}\"")
         return tensors[key].double()
 
-    prior = StageConditionalPrior(config)
     state = {}
     embedding = t("embedding")                                              # [G, K, E]
     embedding_scale = _scale_for_mean(embedding.permute(0, 2, 1).reshape(g * e, k), torch.ones(g * e, k),
@@ -223,8 +222,7 @@ def thaw_stage_prior(tensors: dict[str, torch.Tensor], prefix: str, config: Stag
     state["head.logits.weight"] = (t("head.logits.weight") * logit_unit.view(-1, 1)
                                    / hidden_scale.view(1, -1)).view(g * k, head, 1, 1)
     state["head.logits.bias"] = t("head.logits.bias") * logit_unit
-    prior.load_state_dict({key: value.float() for key, value in state.items()}, strict=True)
-    return prior
+    return {key: value.float() for key, value in state.items()}
 
 
 def thaw_rvq_prior(tensors: dict[str, torch.Tensor], metadata: dict[str, str]) -> ProgressivePrior:
@@ -255,9 +253,9 @@ def thaw_rvq_prior(tensors: dict[str, torch.Tensor], metadata: dict[str, str]) -
                                       torch.full_like(bound, 1 / ACTIVATION_LIMIT))
     prior = ProgressivePrior(configs)
     for k, config in enumerate(configs):
-        thawed = thaw_stage_prior(tensors, f"prior_int.stage{k + 1}.", config,
-                                  condition_scale if config.conditionChannels else None)
-        getattr(prior, f"stage{k + 1}").load_state_dict(thawed.state_dict())
+        state = thaw_stage_prior(tensors, f"prior_int.stage{k + 1}.", config,
+                                 condition_scale if config.conditionChannels else None)
+        getattr(prior, f"stage{k + 1}").load_state_dict(state, strict=True)
     return prior
 
 

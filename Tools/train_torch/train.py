@@ -1199,6 +1199,9 @@ def train_rvq_prior(args, dist_: Distributed) -> int:
             tensors, metadata = modelfile.read(run["init_from"])
             if modelfile.RVQ_PRIOR_CONFIG in metadata:
                 source = modelfile.load_rvq_prior(tensors, metadata)
+            elif modelfile.RVQ_PRIOR_INT_CONFIG not in metadata:
+                raise ValueError("the file holds no stage priors, float or integer (metadata "
+                                 f"\"{modelfile.RVQ_PRIOR_CONFIG}\" or \"{modelfile.RVQ_PRIOR_INT_CONFIG}\")")
             else:
                 # A file compacted for decoding keeps only the integer stage priors: thaw them.
                 source = modelfile.thaw_rvq_prior(tensors, metadata)
