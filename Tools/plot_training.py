@@ -117,7 +117,13 @@ def main(argv=None):
     vq.set_ylabel("PSNR on training crops (dB)")
     vq.set_title("phase I: VQ-VAE")
     vq.grid(alpha=0.3)
-    if vq.get_legend_handles_labels()[0]:
+    vq_entries = len(vq.get_legend_handles_labels()[0])
+    if vq_entries > 12:
+        # Below the panel, where it hides no curve: five held-out curves per run fill a panel fast.
+        vq.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.12), borderaxespad=0,
+                  ncol=(vq_entries + 12) // 13)
+        figure.set_size_inches(14, 8)
+    elif vq_entries:
         vq.legend(fontsize=7)
     prior.set_xlabel("step")
     prior.set_ylabel("bits per symbol")
@@ -129,7 +135,8 @@ def main(argv=None):
         entries = len(prior.get_legend_handles_labels()[0])
         prior.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.02, 1.0), borderaxespad=0,
                      ncol=(entries + 25) // 26)
-    figure.tight_layout()
+    if vq_entries <= 12:
+        figure.tight_layout()
     figure.savefig(args.out, dpi=110, bbox_inches="tight")
     return 0
 

@@ -16,11 +16,15 @@
 # (default rvq-s8-w128); WORK (checkpoints, default runs/gpu-train-work); THREADS for the CPU;
 # VQCODEC, a vqcodec binary that freezes the result (default: vqcodec on PATH); INIT_FROM, a model
 # file whose transforms phase I starts from (same stride and latent channels, the same or a smaller
-# width; e.g. Models/shipped/vq8-rvq4.safetensors with WIDTH=96 or 128), and with INIT_CODEBOOKS=1
+# width; e.g. Models/shipped/vq8-rvq4.safetensors, width 128), and with INIT_CODEBOOKS=1
 # its stage codebooks too (a progressive model of the same stages). Phase II: CHANNELS (default 48)
 # and HEAD (default 128,128,64,64, one width per stage), the shipped progressive model's prior
-# sizes. With a vqcodec binary the frozen model is also compacted (F16 transforms and codebooks, no
-# float priors: NAME-ship.safetensors), the form a shipped model takes; its size is printed.
+# sizes; PRIOR_INIT_FROM, a model file whose stage priors phase II starts from (float ones, or a
+# shipped file's integer ones, thawed; e.g. Models/shipped/vq8-rvq4.safetensors), and PRIOR_LR
+# (default 1e-3; 3e-4 suits priors that start trained). With a vqcodec binary the model is frozen
+# with WEIGHT_BITS-bit prior weights (default 8, as shipped: a width-128 model so fits in 8 MB) and
+# compacted (F16 transforms and codebooks, no float priors: NAME-ship.safetensors), the form a
+# shipped model takes; its size is printed.
 # Resume after an interruption by running the same command again: each phase continues from its
 # checkpoint in WORK.
 set -euo pipefail
@@ -56,7 +60,7 @@ if [ "$tiny" = 1 ]; then
     device=(--device cpu --threads "${THREADS:-2}")
     phase1=(--stride 8 --width 8 --latent-channels 8 --stages 1x16,2x16 --commitment total --steps 6 --batch 2 --crop 32
             --warmup 1 --log-every 2 --evaluate-every 3 --checkpoint-every 3 --eval-crop 32 --workers 0)
-    phase2=(--steps 6 --batch 2 --crop 4 --channels 4 --blocks 1 --embedding 2 --head 4 --log-every 2
+    phase2=(--steps 6 --batch 2 --crop 4 --lr "${PRIOR_LR:-1e-3}" --channels 4 --blocks 1 --embedding 2 --head 4 --log-every 2
             --evaluate-every 3 --checkpoint-every 3)
     name="${NAME:-rvq-tiny}"
     seconds1="${PHASE1_SECONDS:-60}"
@@ -73,7 +77,7 @@ else
     phase1=(--stride 8 --width "${WIDTH:-128}" --latent-channels 64 --stages 1x512,2x512,4x512,8x512 --commitment total --steps 8000
             --batch 16 --crop 256 --lr 2e-4 --warmup 300 --log-every 100 --evaluate-every 1000
             --checkpoint-every 1000 --eval-crop 256 --workers 8 --cache-mb 4096)
-    phase2=(--steps 6000 --batch 32 --crop 16 --lr 1e-3 --warmup 200 --log-every 200 --evaluate-every 1000
+    phase2=(--steps 6000 --batch 32 --crop 16 --lr "${PRIOR_LR:-1e-3}" --warmup 200 --log-every 200 --evaluate-every 1000
             --checkpoint-every 1000 --channels "${CHANNELS:-48}" --head "${HEAD:-128,128,64,64}")
     seconds1="${PHASE1_SECONDS:-420}"
     seconds2="${PHASE2_SECONDS:-150}"
@@ -85,6 +89,7 @@ resume1=(); [ -f "$phase1_file.ckpt.pt" ] && resume1=(--resume)
 init=(); [ -n "${INIT_FROM:-}" ] && [ ${#resume1[@]} -eq 0 ] && init=(--init-from "$INIT_FROM")
 [ ${#init[@]} -gt 0 ] && [ "${INIT_CODEBOOKS:-0}" = 1 ] && init+=(--init-codebooks)
 resume2=(); [ -f "$model_file.prior.ckpt.pt" ] && resume2=(--resume)
+init2=(); [ -n "${PRIOR_INIT_FROM:-}" ] && [ ${#resume2[@]} -eq 0 ] && init2=(--init-from "$PRIOR_INIT_FROM")
 
 started=$(date +%s)
 echo "== phase I: $name (data: ${data[*]}) =="
@@ -98,7 +103,7 @@ set -e
 echo "== phase II: stage-conditional priors =="
 set +e
 python3 "$here/train.py" rvq-prior "${data_args[@]}" --model "$phase1_file" --out "$model_file" --seed 1 \
-    --max-seconds "$seconds2" "${device[@]}" "${phase2[@]}" "${resume2[@]}" 2>&1 | tee -a "$out/$name.phase2.out"
+    --max-seconds "$seconds2" "${device[@]}" "${phase2[@]}" "${init2[@]}" "${resume2[@]}" 2>&1 | tee -a "$out/$name.phase2.out"
 status=${PIPESTATUS[0]}
 set -e
 [ "$status" = 0 ] || { echo "gpu_train.sh: phase II stopped with status $status" >&2; exit "$status"; }
@@ -111,12 +116,12 @@ cp "$model_file.prior.log.csv" "$out/$name.prior.log.csv"
 # works); without one, the command to run later is printed.
 vqcodec_bin="${VQCODEC:-vqcodec}"
 if command -v "$vqcodec_bin" > /dev/null 2>&1; then
-    "$vqcodec_bin" freeze "$out/$name.safetensors" "$out/$name-codec.safetensors"
+    "$vqcodec_bin" freeze "$out/$name.safetensors" "$out/$name-codec.safetensors" --weight-bits "${WEIGHT_BITS:-8}"
     python3 "$root/Tools/compact_model.py" --decode-only --half-codebooks "$out/$name-codec.safetensors" \
         "$out/$name-ship.safetensors"
     echo "== done in $(( $(date +%s) - started )) s: $out/$name-codec.safetensors (float: $out/$name.safetensors;" \
         "compacted: $out/$name-ship.safetensors, $(wc -c < "$out/$name-ship.safetensors") bytes; logs $out/$name.*) =="
 else
     echo "== done in $(( $(date +%s) - started )) s: $out/$name.safetensors (logs $out/$name.*) =="
-    echo "no vqcodec binary here (set VQCODEC); freeze later with: vqcodec freeze $out/$name.safetensors $out/$name-codec.safetensors"
+    echo "no vqcodec binary here (set VQCODEC); freeze later with: vqcodec freeze $out/$name.safetensors $out/$name-codec.safetensors --weight-bits ${WEIGHT_BITS:-8}"
 fi
