@@ -115,13 +115,14 @@ cp "$model_file.prior.log.csv" "$out/$name.prior.log.csv"
 # vqcodec on PATH; a `swift build -c release --static-swift-stdlib` binary carried to a GPU machine
 # works); without one, the command to run later is printed.
 vqcodec_bin="${VQCODEC:-vqcodec}"
+weight_bits="${WEIGHT_BITS:-8}"
 if command -v "$vqcodec_bin" > /dev/null 2>&1; then
-    "$vqcodec_bin" freeze "$out/$name.safetensors" "$out/$name-codec.safetensors" --weight-bits "${WEIGHT_BITS:-8}"
+    "$vqcodec_bin" freeze "$out/$name.safetensors" "$out/$name-codec.safetensors" --weight-bits "$weight_bits"
     python3 "$root/Tools/compact_model.py" --decode-only --half-codebooks "$out/$name-codec.safetensors" \
         "$out/$name-ship.safetensors"
     echo "== done in $(( $(date +%s) - started )) s: $out/$name-codec.safetensors (float: $out/$name.safetensors;" \
         "compacted: $out/$name-ship.safetensors, $(wc -c < "$out/$name-ship.safetensors") bytes; logs $out/$name.*) =="
 else
     echo "== done in $(( $(date +%s) - started )) s: $out/$name.safetensors (logs $out/$name.*) =="
-    echo "no vqcodec binary here (set VQCODEC); freeze later with: vqcodec freeze $out/$name.safetensors $out/$name-codec.safetensors --weight-bits ${WEIGHT_BITS:-8}"
+    echo "no vqcodec binary here (set VQCODEC); freeze later with: vqcodec freeze $out/$name.safetensors $out/$name-codec.safetensors --weight-bits $weight_bits"
 fi
