@@ -16,6 +16,11 @@ into the figures (ratio columns):
     python3 Tools/bench_speed.py                      # all levels, 5 repetitions
     python3 Tools/bench_speed.py -q 2 --repetitions 3 --threads 2
     python3 Tools/bench_speed.py --model vq8-rvq4 -q 1 -q 2 -q 3 -q 4   # a progressive model's levels
+    python3 Tools/bench_speed.py --model vq8-rvq4 -q 4 --reference-quality 4   # against shipped level 4
+
+With --reference-quality K, every encode and decode alternates with the same command at the shipped
+quality level K (default models) on the same image, run for run, and the ratio columns divide by
+that reference's medians: load on a shared machine then slows both sides alike.
 
 The 768x512 image is Kodak's kodim05 (any other with --image); the 4-megapixel one is made from it
 with a Lanczos resize to 2448x1632 in a temporary folder.
@@ -42,6 +47,17 @@ def median_seconds(action, repetitions):
         action()
         times.append(time.perf_counter() - start)
     return statistics.median(times)
+
+
+def alternating_medians(action, reference, repetitions):
+    """Medians of action's and reference's times, the two run in turn (action first)."""
+    times, reference_times = [], []
+    for _ in range(repetitions):
+        for act, into in ((action, times), (reference, reference_times)):
+            start = time.perf_counter()
+            act()
+            into.append(time.perf_counter() - start)
+    return statistics.median(times), statistics.median(reference_times)
 
 
 def run(arguments):
@@ -88,6 +104,9 @@ def main():
     parser.add_argument("-q", "--quality", type=int, action="append", help="quality level (repeat; default: all)")
     parser.add_argument("--model", help="a model to time at its -q levels (a shipped name such as vq8-rvq4, or a "
                         "model file) instead of the shipped quality levels; needs -q")
+    parser.add_argument("--reference-quality", type=int, metavar="K",
+                        help="alternate every timed command with the same one at shipped quality level K and "
+                        "report the ratios to it")
     parser.add_argument("--repetitions", type=int, default=5)
     parser.add_argument("--threads", type=int, default=os.cpu_count())
     parser.add_argument("--no-compressai", action="store_true", help="skip the CompressAI reference")
@@ -134,20 +153,36 @@ def main():
                 f"{name} {bpp:.3f} bpp {e:.4f} s / {d:.4f} s" for name, (bpp, e, d) in references.items()))
             jpeg_encode_s, jpeg_decode_s = references["JPEG"][1:]
             ai = references.get("CompressAI")
+            reference = args.reference_quality
+            if reference is not None:
+                reference_coded = os.path.join(folder, f"reference-q{reference}.vqc")
+                reference_back = os.path.join(folder, f"reference-q{reference}.png")
+                threads = ["--threads", str(args.threads)]
+                encode_reference = lambda: run([args.binary, "encode", "-q", str(reference), path, reference_coded] + threads)
+                decode_reference = lambda: run([args.binary, "decode", reference_coded, reference_back] + threads)
+                encode_reference()
             print(f"{'image':18} {'level':>5} {'bpp':>7} {'encode s':>9} {'decode s':>9} {'enc/JPEG':>9} {'dec/JPEG':>9}"
-                  + (f" {'enc/CAI':>8} {'dec/CAI':>8}" if ai else ""))
+                  + (f" {'enc/CAI':>8} {'dec/CAI':>8}" if ai else "")
+                  + (f" {'ref enc s':>9} {'ref dec s':>9} {f'enc/q{reference}':>8} {f'dec/q{reference}':>8}"
+                     if reference is not None else ""))
             for level in levels:
                 coded = os.path.join(folder, f"q{level}.vqc")
                 back = os.path.join(folder, f"q{level}.png")
                 threads = ["--threads", str(args.threads)]
-                encode_s = median_seconds(lambda: run([args.binary, "encode", "-q", str(level), path, coded] + model + threads),
-                                          args.repetitions)
-                decode_s = median_seconds(lambda: run([args.binary, "decode", coded, back] + model + threads),
-                                          args.repetitions)
+                encode = lambda: run([args.binary, "encode", "-q", str(level), path, coded] + model + threads)
+                decode = lambda: run([args.binary, "decode", coded, back] + model + threads)
+                if reference is None:
+                    encode_s = median_seconds(encode, args.repetitions)
+                    decode_s = median_seconds(decode, args.repetitions)
+                else:
+                    encode_s, reference_encode_s = alternating_medians(encode, encode_reference, args.repetitions)
+                    decode_s, reference_decode_s = alternating_medians(decode, decode_reference, args.repetitions)
                 bpp = os.path.getsize(coded) * 8 / (image.size[0] * image.size[1])
                 print(f"{label:18} {level:>5} {bpp:7.4f} {encode_s:9.3f} {decode_s:9.3f} "
                       f"{encode_s / jpeg_encode_s:9.1f} {decode_s / jpeg_decode_s:9.1f}"
-                      + (f" {encode_s / ai[1]:8.2f} {decode_s / ai[2]:8.2f}" if ai else ""))
+                      + (f" {encode_s / ai[1]:8.2f} {decode_s / ai[2]:8.2f}" if ai else "")
+                      + (f" {reference_encode_s:9.3f} {reference_decode_s:9.3f} {encode_s / reference_encode_s:8.2f}"
+                         f" {decode_s / reference_decode_s:8.2f}" if reference is not None else ""))
                 sys.stdout.flush()
 
 
