@@ -16,7 +16,7 @@ into the figures (ratio columns):
     python3 Tools/bench_speed.py                      # all levels, 5 repetitions
     python3 Tools/bench_speed.py -q 2 --repetitions 3 --threads 2
     python3 Tools/bench_speed.py --model vq8-rvq4 -q 1 -q 2 -q 3 -q 4   # a progressive model's levels
-    python3 Tools/bench_speed.py --model vq8-rvq4 -q 4 --reference-quality 4   # against shipped level 4
+    python3 Tools/bench_speed.py --model vq8-rvq4 -q 4 --reference-quality 4 --no-large   # against level 4
 
 With --reference-quality K, every encode and decode alternates with the same command at the shipped
 quality level K (default models) on the same image, run for run, and the ratio columns divide by
@@ -109,6 +109,7 @@ def main():
                         "report the ratios to it")
     parser.add_argument("--repetitions", type=int, default=5)
     parser.add_argument("--threads", type=int, default=os.cpu_count())
+    parser.add_argument("--no-large", action="store_true", help="time the 768x512 image only, not the 4-megapixel one")
     parser.add_argument("--no-compressai", action="store_true", help="skip the CompressAI reference")
     args = parser.parse_args()
     if not os.path.exists(args.binary):
@@ -128,9 +129,10 @@ def main():
         small = Image.open(args.image).convert("RGB")
         if small.size != (768, 512):
             small = small.resize((768, 512), Image.LANCZOS)
-        large = small.resize((2448, 1632), Image.LANCZOS)
+        large = None if args.no_large else small.resize((2448, 1632), Image.LANCZOS)
         cases = []
-        for label, image in (("768x512", small), ("4 MP (2448x1632)", large)):
+        sizes = (("768x512", small),) if args.no_large else (("768x512", small), ("4 MP (2448x1632)", large))
+        for label, image in sizes:
             path = os.path.join(folder, label.split()[0] + ".png")
             image.save(path)
             cases.append((label, image, path))
