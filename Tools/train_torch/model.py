@@ -561,6 +561,59 @@ def stage_counts(batch: int, stages: int, full_probability: float, generator: to
     return counts.to(device) if device is not None else counts
 
 
+SOFT_RATE_CANDIDATES = 16
+
+
+def soft_stage_bits(quantizer: "ResidualQuantizer", latent, symbols, stage_counts, prior, temperature: float):
+    """A differentiable stand-in for the bits the stage priors charge, per example (mean over the
+    batch; stage k counted for the examples that use it, as in quantiser dropout).
+
+    Stage k's symbols have hard contexts (the symbols before them and the decoded latent of the
+    earlier stages, as the decoder sees them), so the priors' tables log p_k(c | context) are fixed
+    for the pass; what the analysis can change is which code a residual r_k lands on. The soft
+    assignment q(c) = softmax(−‖r_k − e_c‖² / τ_k) over the `SOFT_RATE_CANDIDATES` codes nearest to
+    r_k, τ_k = temperature × the batch's mean squared distance to the nearest code, makes that
+    choice differentiable (farther codes would get no weight worth computing), and the term is
+    Σ_c q(c) · (−log2 p_k(c | context)), summed over positions and groups: its gradient moves each
+    residual towards the codes the prior finds likely there. The priors are not trained by it
+    (their tables are computed without gradient). Float32 even under autocast."""
+    if temperature <= 0:
+        raise ValueError(f"the rate temperature must be > 0, found {temperature}")
+    with torch.autocast(device_type=latent.device.type, enabled=False):
+        residual = latent.float()
+        n, _, h, w = residual.shape
+        total = residual.new_zeros(())
+        decoded = None
+        for k, (q, stage_prior) in enumerate(zip(quantizer.stages(), prior.stages())):
+            use = (stage_counts > k).to(residual.dtype)                           # [N]
+            s = symbols[k]
+            part = q.lookup(s)
+            if bool(use.any()):
+                with torch.no_grad():
+                    logits = stage_prior(s, decoded).float()                      # [N, G·K, h, w]
+                    logp = F.log_softmax(logits.reshape(n, q.groups, q.codebook_size, h, w), dim=2)
+                    logp = logp.permute(1, 0, 3, 4, 2).reshape(q.groups, n * h * w, q.codebook_size)
+                vectors = q.vectors(residual)                                     # [G, M, d]
+                with torch.no_grad():
+                    norms = (q.codebook * q.codebook).sum(-1)                     # [G, K]
+                    distances = torch.baddbmm(norms.unsqueeze(1), vectors, q.codebook.transpose(1, 2), alpha=-2)
+                    distances = distances + (vectors * vectors).sum(-1, keepdim=True)
+                    nearest, candidates = distances.topk(min(SOFT_RATE_CANDIDATES, q.codebook_size), dim=-1,
+                                                         largest=False)             # [G, M, C]
+                    tau = temperature * nearest[..., 0].mean().clamp_min(1e-12)
+                    logp = logp.gather(-1, candidates)
+                g, m, c = candidates.shape
+                codes = torch.gather(q.codebook, 1, candidates.reshape(g, m * c, 1).expand(-1, -1, q.dimension))
+                distances = ((vectors.unsqueeze(2) - codes.reshape(g, m, c, q.dimension)) ** 2).sum(-1)
+                soft = torch.softmax(-distances / tau, dim=-1)
+                bits = -(soft * logp).sum(-1) / math.log(2)                       # [G, M]
+                per_example = bits.reshape(q.groups, n, h * w).sum(dim=(0, 2))    # [N]
+                total = total + (per_example * use).sum() / use.sum()
+            decoded = part if decoded is None else decoded + part
+            residual = residual - part
+        return total
+
+
 class ProgressiveVQVAE(nn.Module):
     """One transform pair for every rate: analysis, `ResidualQuantizer`, synthesis of the running
     sum of the first n stages (quality level n). Images RGB in [0, 1], sides multiples of the stride.
@@ -587,14 +640,24 @@ class ProgressiveVQVAE(nn.Module):
         self.quantizer = ResidualQuantizer(config, self.codebook_decay, self.commitment, self.dead_code_threshold,
                                            self.restart_patience, commitment_target)
 
-    def forward(self, images, stage_counts, generator=None):
+    def forward(self, images, stage_counts, generator=None, rate=None):
         """One training pass: (reconstruction of each example from its first n_i stages, mse,
-        commitment, symbols per stage, counts per stage)."""
+        commitment, symbols per stage, counts per stage). With `rate` = (stage priors, temperature),
+        a sixth element: `soft_stage_bits` of the batch's first quarter of examples (at least one), in
+        bits per pixel (a rate term for the loss)."""
         latent = self.analysis(images)
         quantized, commitment, symbols, counts = self.quantizer(latent, stage_counts, generator)
         reconstruction = self.synthesis(quantized)
         mse = F.mse_loss(reconstruction.float(), images.float())
-        return reconstruction, mse, commitment, symbols, counts
+        if rate is None:
+            return reconstruction, mse, commitment, symbols, counts
+        # The priors and the soft assignment cost more than the transforms' step; the batch's first
+        # quarter of examples (random crops, so the estimate stays unbiased) gives the rate term.
+        prior, temperature = rate
+        r = max(1, images.shape[0] // 4)
+        bits = soft_stage_bits(self.quantizer, latent[:r], [s[:r] for s in symbols], stage_counts[:r], prior,
+                               temperature)
+        return reconstruction, mse, commitment, symbols, counts, bits / (images.shape[2] * images.shape[3])
 
     def forward_synthesis(self, images, stage_counts):
         """A training pass that trains the synthesis alone: the analysis and the stage codebooks

@@ -33,7 +33,7 @@ from train_torch import data as datasets  # noqa: E402
 from train_torch import modelfile, train  # noqa: E402
 from train_torch.model import (GDN, EMAQuantizer, PixelCNNPrior, PriorConfig, ProgressiveVQVAE,  # noqa: E402
                                ProgressivePrior, ResidualQuantizer, RVQConfig, StageConditionalPrior,
-                               StagePriorConfig, VQVAE, VQVAEConfig, perplexity, stage_counts,
+                               StagePriorConfig, VQVAE, VQVAEConfig, perplexity, soft_stage_bits, stage_counts,
                                warm_start_stage_priors, widen_transforms)
 
 ROOT = Path(__file__).resolve().parent.parent.parent
@@ -1091,3 +1091,86 @@ def test_held_out_links_the_images_the_trainer_holds_out(tmp_path, capsys):
     assert held_out.main([*folders, "--link", str(links)]) == 64                # a folder of other files: left alone
     assert (links / "mine.txt").read_text() == "keep"
     assert held_out.main([str(tmp_path / "none")]) == 64
+
+
+# ---------------------------------------------------------------------------------------------
+# Rate term: the stage priors' bits, made differentiable by a soft assignment to the codes
+
+
+def hard_stage_bits(q, prior, latent, counts):
+    """Bits per example the priors charge for the nearest codes of `latent` (stage k counted for the
+    examples that use it), the quantity `soft_stage_bits` stands in for."""
+    symbols, parts = q.quantize(latent)
+    total, decoded = 0.0, None
+    with torch.no_grad():
+        for k, (stage, s) in enumerate(zip(prior.stages(), symbols)):
+            use = counts > k
+            if use.any():
+                logits = stage(s, decoded).reshape(s.shape[0], s.shape[1], -1, *s.shape[2:])
+                bits = -torch.log_softmax(logits, dim=2).gather(2, s.unsqueeze(2)).sum(dim=(1, 2, 3, 4)) / math.log(2)
+                total += float((bits * use).sum() / use.sum())
+            decoded = parts[k] if decoded is None else decoded + parts[k]
+    return total
+
+
+def test_soft_stage_bits_are_the_priors_bits_when_cold_and_their_gradient_lowers_them():
+    q, latent = trained_residual_quantizer()
+    torch.manual_seed(4)
+    prior = ProgressivePrior([StagePriorConfig(g, k, 4, 8, 1, 3, 16, 0 if i == 0 else 8)
+                              for i, (g, k) in enumerate(q.config.stages)]).eval()
+    with torch.no_grad():
+        for stage in prior.stages():
+            stage.head.logits.weight.mul_(10)          # a prior with preferences among the codes
+    symbols, _ = q.quantize(latent)
+    counts = torch.tensor([3, 1, 2, 3])
+    with torch.no_grad():
+        cold = soft_stage_bits(q, latent, symbols, counts, prior, 1e-4)
+        warm = soft_stage_bits(q, latent, symbols, counts, prior, 1.0)
+        first_stage_only = soft_stage_bits(q, latent, symbols, torch.ones(4, dtype=torch.int64), prior, 1e-4)
+    expected = hard_stage_bits(q, prior, latent, counts)
+    assert cold.item() == pytest.approx(expected, rel=1e-4)
+    assert first_stage_only.item() == pytest.approx(hard_stage_bits(q, prior, latent, torch.ones(4)), rel=1e-4)
+    assert first_stage_only.item() < cold.item() and warm.item() != pytest.approx(expected, rel=1e-3)
+    with pytest.raises(ValueError, match="temperature"):
+        soft_stage_bits(q, latent, symbols, counts, prior, 0.0)
+    # Descending the soft bits moves the latent onto codes the priors charge less for.
+    x = latent.clone().requires_grad_()
+    optimizer = torch.optim.SGD([x], lr=0.05)
+    for _ in range(40):
+        symbols, _ = q.quantize(x.detach())
+        loss = soft_stage_bits(q, x, symbols, counts, prior, 0.3)
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+    assert hard_stage_bits(q, prior, x.detach(), counts) < 0.9 * expected
+
+
+def test_a_progressive_run_with_a_rate_term_records_it_and_refuses_half_of_it(tmp_path, capsys):
+    folder, second = make_two_folders(tmp_path)
+    model = tmp_path / "rvq.safetensors"
+    assert train.main(rvq_command(folder, model, 2)) == 0
+    priors = tmp_path / "rvq-prior.safetensors"
+    assert train.main(["rvq-prior", "--model", str(model), "--data", str(folder), "--data", str(second), "--out",
+                       str(priors), "--steps", "1", "--batch", "2", "--crop", "4", "--channels", "4", "--blocks", "1",
+                       "--embedding", "2", "--head", "4", "--hold-out-every", "2", "--threads", "1", "--device",
+                       "cpu"]) == 0
+    capsys.readouterr()
+    out = tmp_path / "rated.safetensors"
+    assert train.main(rvq_command(folder, out, 2, "--init-from", str(model), "--init-codebooks",
+                                  "--rate-prior", str(priors), "--rate-weight", "0.01")) == 0
+    printed = capsys.readouterr().out
+    assert "rate term: 0.01 × the soft bits per pixel" in printed and "soft rate" in printed
+    recipe = json.loads(shapes(out)[1]["rvq.recipe"])
+    assert recipe["ratePrior"] == "rvq-prior.safetensors" and recipe["rateWeight"] == 0.01
+    assert recipe["rateTemperature"] == 0.1
+    with open(str(out) + ".log.csv") as log:
+        assert "soft_rate_bpp" in log.readline()
+    refused = tmp_path / "refused.safetensors"
+    assert train.main(rvq_command(folder, refused, 2, "--rate-prior", str(priors))) == 64
+    assert train.main(rvq_command(folder, refused, 2, "--rate-weight", "0.01")) == 64
+    assert train.main(rvq_command(folder, refused, 2, "--rate-prior", str(priors), "--rate-weight", "-1")) == 64
+    # Priors for other stages are refused before any training.
+    assert train.main(rvq_command(folder, refused, 2, "--stages", "1x16,2x16,2x16", "--rate-prior", str(priors),
+                                  "--rate-weight", "0.01")) == 64
+    assert "its stage priors are for stages" in capsys.readouterr().err
+    assert not refused.exists()

@@ -145,7 +145,7 @@ def check_output(out: str, data):
         raise Usage(f"the folder of --out ({folder}) does not exist; create it first")
 
 
-PATH_KEYS = {"init_from"}
+PATH_KEYS = {"init_from", "rate_prior"}
 
 
 def resumed_run(args, checkpoint: dict, keys: list[str]) -> dict:
@@ -459,7 +459,8 @@ def train_vqvae(args, dist_: Distributed) -> int:
 
 
 RVQ_KEYS = ["stride", "width", "latent_channels", "stages", "steps", "batch", "crop", "lr", "warmup", "seed", "name",
-            "amp", "hold_out_every", "full_probability", "eval_crop", "commitment", "init_from", "init_codebooks", "train"]
+            "amp", "hold_out_every", "full_probability", "eval_crop", "commitment", "init_from", "init_codebooks", "train",
+            "rate_prior", "rate_weight", "rate_temperature"]
 
 
 def transforms_of(path: str) -> tuple[dict, dict[str, torch.Tensor]]:
@@ -538,6 +539,32 @@ def evaluate_stages(model: ProgressiveVQVAE, images: list[torch.Tensor], device)
             "heldOutCodesUsed": [[int((row > 0).sum()) for row in h] for h in histograms]}
 
 
+def stage_priors_for_rate(path: str, config: RVQConfig) -> ProgressivePrior:
+    """The stage priors of `path` (float, or a decode-only file's integer ones, thawed) that price a
+    progressive run's symbols (`--rate-prior`); they must be priors for `config`'s stages."""
+    if not os.path.exists(path):
+        raise Usage(f"--rate-prior {path}: no such file")
+    try:
+        tensors, metadata = modelfile.read(path)
+        if modelfile.RVQ_PRIOR_CONFIG in metadata:
+            prior = modelfile.load_rvq_prior(tensors, metadata)
+        elif modelfile.RVQ_PRIOR_INT_CONFIG in metadata:
+            prior = modelfile.thaw_rvq_prior(tensors, metadata)
+        else:
+            raise ValueError("the file holds no stage priors, float or integer")
+    except (ValueError, KeyError, RuntimeError) as error:
+        raise Usage(f"--rate-prior {path}: {error}")
+    found = [[c.groups, c.codebookSize] for c in prior.configs]
+    if found != [list(stage) for stage in config.stages]:
+        raise Usage(f"--rate-prior {path}: its stage priors are for stages {found}, this run's are "
+                    f"{[list(stage) for stage in config.stages]}")
+    conditions = [c.conditionChannels for c in prior.configs[1:]]
+    if any(d not in (0, config.latentChannels) for d in conditions):
+        raise Usage(f"--rate-prior {path}: its priors read {conditions} condition channels; this run's latent "
+                    f"has {config.latentChannels}")
+    return prior
+
+
 def train_rvq(args, dist_: Distributed) -> int:
     checkpoint_path = args.out + ".ckpt.pt"
     sources = [os.path.realpath(d) for d in args.data]
@@ -572,8 +599,22 @@ def train_rvq(args, dist_: Distributed) -> int:
             "init_from": os.path.realpath(args.init_from) if args.init_from else None,
             "init_codebooks": bool(args.init_codebooks),
             "train": args.train or "all",
+            "rate_prior": os.path.realpath(args.rate_prior) if args.rate_prior else None,
+            "rate_weight": args.rate_weight, "rate_temperature": args.rate_temperature,
             "command_line": " ".join(sys.argv),
         }
+        if (run["rate_prior"] is None) != (run["rate_weight"] is None):
+            raise Usage("--rate-prior and --rate-weight go together: the stage priors that price the symbols, "
+                        "and how many units of MSE (images in [0, 1]) one bit per pixel is worth")
+        if run["rate_weight"] is not None and not (math.isfinite(run["rate_weight"]) and run["rate_weight"] > 0):
+            raise Usage(f"--rate-weight must be > 0, found {run['rate_weight']}")
+        if run["rate_temperature"] is not None and not run["rate_prior"]:
+            raise Usage("--rate-temperature needs --rate-prior")
+        run["rate_temperature"] = run["rate_temperature"] if run["rate_temperature"] is not None else 0.1
+        if not (math.isfinite(run["rate_temperature"]) and run["rate_temperature"] > 0):
+            raise Usage(f"--rate-temperature must be > 0, found {run['rate_temperature']}")
+        if run["rate_prior"] and run["train"] == "synthesis":
+            raise Usage("--rate-prior prices the analysis's choice of codes; --train synthesis keeps the analysis fixed")
         if run["init_codebooks"] and not run["init_from"]:
             raise Usage("--init-codebooks needs --init-from (the progressive model whose codebooks to take)")
         if run["train"] == "synthesis" and not run["init_codebooks"]:
@@ -583,6 +624,9 @@ def train_rvq(args, dist_: Distributed) -> int:
     run.setdefault("init_from", None)
     run.setdefault("init_codebooks", False)
     run.setdefault("train", "all")
+    run.setdefault("rate_prior", None)
+    run.setdefault("rate_weight", None)
+    run.setdefault("rate_temperature", None)
     synthesis_only = run["train"] == "synthesis"
     config = RVQConfig(run["stride"], run["width"], run["latent_channels"], tuple(map(tuple, run["stages"])))
     problem = config.problem()
@@ -637,6 +681,11 @@ def train_rvq(args, dist_: Distributed) -> int:
                 raise Usage(f"--init-codebooks: {run['init_from']} has stages {source_stages}, this run's are "
                             f"{[list(stage) for stage in config.stages]}")
             modelfile.load_stage_codebooks(model, tensors, run["init_from"])
+    rate_prior = None
+    if run["rate_prior"]:
+        rate_prior = stage_priors_for_rate(run["rate_prior"], config).to(dist_.device).eval()
+        for parameter in rate_prior.parameters():
+            parameter.requires_grad_(False)
     parameters = (list(model.synthesis.parameters()) if synthesis_only
                   else list(model.analysis.parameters()) + list(model.synthesis.parameters()))
     optimizer = make_optimizer(parameters, run["lr"])
@@ -668,6 +717,8 @@ def train_rvq(args, dist_: Distributed) -> int:
               + (f"; transforms initialised from {run['init_from']}" if run["init_from"] else "")
               + ("; training the synthesis alone (analysis and codebooks kept, so the symbols do not change)"
                  if synthesis_only else "")
+              + (f"; rate term: {run['rate_weight']} × the soft bits per pixel of the stage priors of "
+                 f"{run['rate_prior']} (temperature {run['rate_temperature']})" if rate_prior is not None else "")
               + (f"; resuming at step {step}" if step else ""), flush=True)
 
     loader = torch.utils.data.DataLoader(
@@ -677,7 +728,7 @@ def train_rvq(args, dist_: Distributed) -> int:
         prefetch_factor=4 if args.workers > 0 else None)
     progress = Progress(args.out + ".log.csv" if dist_.main else None, run["steps"], step, elapsed_before)
     stages = len(config.stages)
-    window = {"steps": 0, "mse": 0.0, "commit": 0.0, "norm": 0.0, "skipped": 0,
+    window = {"steps": 0, "mse": 0.0, "commit": 0.0, "rate": 0.0, "norm": 0.0, "skipped": 0,
               "counts": [torch.zeros(g, k, dtype=torch.float64) for g, k in config.stages]}
     last_metrics: dict | None = checkpoint.get("metrics") if checkpoint else None
     evaluation: dict | None = checkpoint.get("evaluation") if checkpoint else None
@@ -700,6 +751,9 @@ def train_rvq(args, dist_: Distributed) -> int:
                 recipe.update(initCodebooks=True)
             if synthesis_only:
                 recipe.update(trained="synthesis")
+            if run["rate_prior"]:
+                recipe.update(ratePrior=os.path.basename(run["rate_prior"]), rateWeight=run["rate_weight"],
+                              rateTemperature=run["rate_temperature"])
             metadata = {modelfile.RVQ_CONFIG: config.json(), modelfile.NAME: run["name"],
                         "rvq.recipe": modelfile.compact_json(recipe)}
             metrics = dict(last_metrics or {})
@@ -736,9 +790,14 @@ def train_rvq(args, dist_: Distributed) -> int:
         with torch.autocast(device_type=dist_.device.type, dtype=torch.bfloat16, enabled=amp):
             if synthesis_only:
                 _, mse, commitment, _, counts = model.forward_synthesis(images, counts_per_example)
+            elif rate_prior is not None:
+                _, mse, commitment, _, counts, rate = net(images, counts_per_example, generator,
+                                                          rate=(rate_prior, run["rate_temperature"]))
             else:
                 _, mse, commitment, _, counts = net(images, counts_per_example, generator)
             loss = mse + commitment
+            if rate_prior is not None:
+                loss = loss + run["rate_weight"] * rate
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         lr = learning_rate(step, run["lr"], run["warmup"], run["steps"])
@@ -752,6 +811,7 @@ def train_rvq(args, dist_: Distributed) -> int:
         if updated:
             window["mse"] += mse.item()
             window["commit"] += commitment.item()
+            window["rate"] += rate.item() if rate_prior is not None else 0.0
             window["norm"] += norm
         else:
             window["skipped"] += 1
@@ -765,16 +825,19 @@ def train_rvq(args, dist_: Distributed) -> int:
             evaluated = True
             dist_.barrier()
         if step % args.log_every == 0 or step == run["steps"] or evaluated:
-            mse_sum, commit_sum = dist_.sum([window["mse"], window["commit"]])
+            mse_sum, commit_sum, rate_sum = dist_.sum([window["mse"], window["commit"], window["rate"]])
             updated_steps = max(1, window["steps"] - window["skipped"])
             mean_mse, mean_commit = mse_sum / dist_.world / updated_steps, commit_sum / dist_.world / updated_steps
+            mean_rate = rate_sum / dist_.world / updated_steps
             used = [[int((row > 0).sum()) for row in c] for c in window["counts"]]
             ppl = [perplexity(c) for c in window["counts"]]
             last_metrics = {"mse": mean_mse, "psnr": psnr(mean_mse), "commitment": mean_commit,
                             "codesUsed": used, "perplexity": ppl}
             if dist_.main:
                 text = (f"loss {mean_mse + mean_commit:.5f}  mse {mean_mse:.5f}  psnr {psnr(mean_mse):.2f} dB (mixed "
-                        f"stage counts)  commit {mean_commit:.5f}  |g| {window['norm'] / updated_steps:.3f}  "
+                        f"stage counts)  commit {mean_commit:.5f}  "
+                        + (f"soft rate {mean_rate:.4f} bpp  " if rate_prior is not None else "")
+                        + f"|g| {window['norm'] / updated_steps:.3f}  "
                         f"lr {lr:.2e}  codes " + " | ".join(
                             f"s{k + 1} " + " ".join(str(u) for u in used[k]) + f" ppl {sum(ppl[k]) / len(ppl[k]):.0f}"
                             for k in range(stages))
@@ -790,6 +853,8 @@ def train_rvq(args, dist_: Distributed) -> int:
                        "codes": " | ".join(" ".join(map(str, u)) for u in used),
                        "perplexity": " | ".join(" ".join(f"{p:.1f}" for p in pk) for pk in ppl),
                        "skipped": window["skipped"]}
+                if rate_prior is not None:
+                    row["soft_rate_bpp"] = f"{mean_rate:.5f}"
                 for n in range(stages):
                     row[f"held_out_psnr_{n + 1}"] = f"{evaluation['heldOutPsnrByStages'][n]:.4f}" if evaluated else ""
                 for n in range(stages):
@@ -797,7 +862,7 @@ def train_rvq(args, dist_: Distributed) -> int:
                         f"{evaluation['heldOutEntropyBitsPerPixelByStages'][n]:.5f}" if evaluated else "")
                 row["held_out_psnr_unquantised"] = f"{evaluation['heldOutPsnrUnquantised']:.4f}" if evaluated else ""
                 progress.report(step, text, row)
-            window.update(steps=0, mse=0.0, commit=0.0, norm=0.0, skipped=0)
+            window.update(steps=0, mse=0.0, commit=0.0, rate=0.0, norm=0.0, skipped=0)
             for c in window["counts"]:
                 c.zero_()
         if step % args.checkpoint_every == 0 and step < run["steps"]:
@@ -1411,6 +1476,13 @@ def parser() -> argparse.ArgumentParser:
                    help="what trains: the transforms and codebooks (all, default), or the synthesis alone "
                         "(needs --init-from and --init-codebooks): the analysis and codebooks stay the file's, so "
                         "its symbols, and stage priors trained on them, stay valid")
+    q.add_argument("--rate-prior", help="add a rate term to the loss: the bits the stage priors of this file "
+                   "(float, or a shipped file's integer ones) charge for the symbols, made differentiable by a soft "
+                   "assignment to the codes (kept fixed; needs --rate-weight)")
+    q.add_argument("--rate-weight", type=float, help="with --rate-prior: the loss is MSE (images in [0, 1]) + "
+                   "commitment + this × the soft rate in bits per pixel")
+    q.add_argument("--rate-temperature", type=float, help="with --rate-prior: the soft assignment's temperature, "
+                   "relative to the batch's mean squared distance to the nearest code (default 0.1)")
     q.add_argument("--commitment", choices=["stages", "total"],
                    help="commitment loss: each used stage's residual to its code (stages, default) or the latent "
                         "to the decoded sum only (total)")
