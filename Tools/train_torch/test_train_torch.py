@@ -977,6 +977,24 @@ def test_train_synthesis_keeps_the_analysis_codebooks_and_symbols(tmp_path):
     assert train.main(wider) == 64
 
 
+def test_train_transforms_keeps_the_codebooks_and_trains_both_transforms(tmp_path):
+    folder, second = make_two_folders(tmp_path)
+    source = tmp_path / "source.safetensors"
+    assert train.main(rvq_command(folder, source, 2, "--seed", "9")) == 0
+    tuned = tmp_path / "tuned.safetensors"
+    assert train.main(rvq_command(folder, tuned, 3, "--init-from", str(source), "--init-codebooks",
+                                  "--train", "transforms", "--lr", "1e-2")) == 0
+    a, b = modelfile.read(str(source))[0], modelfile.read(str(tuned))[0]
+    codebooks = [k for k in a if k.startswith("quantizer.")]
+    assert codebooks and all(torch.equal(a[k], b[k]) for k in codebooks)
+    for prefix in ("analysis.", "synthesis."):
+        assert any(not torch.allclose(a[k], b[k]) for k in a if k.startswith(prefix)), prefix   # both trained
+    assert '"trained":"transforms"' in modelfile.read(str(tuned))[1]["rvq.recipe"]
+    # Without the codebooks of the file it starts from there is nothing to keep.
+    assert train.main(rvq_command(folder, tmp_path / "n.safetensors", 1, "--init-from", str(source),
+                                  "--train", "transforms")) == 64
+
+
 def test_graft_synthesis_puts_a_trained_synthesis_beside_the_priors_of_the_same_symbols(tmp_path, capsys):
     from train_torch import graft_synthesis
     folder, second = make_two_folders(tmp_path)

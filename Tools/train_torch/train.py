@@ -620,6 +620,9 @@ def train_rvq(args, dist_: Distributed) -> int:
         if run["train"] == "synthesis" and not run["init_codebooks"]:
             raise Usage("--train synthesis keeps the analysis and the codebooks of the model it starts from: "
                         "give --init-from a progressive model of the same shape and --init-codebooks")
+        if run["train"] == "transforms" and not run["init_codebooks"]:
+            raise Usage("--train transforms keeps the codebooks of the model it starts from: give --init-from a "
+                        "progressive model of the same stages and --init-codebooks")
     run.setdefault("commitment", "stages")
     run.setdefault("init_from", None)
     run.setdefault("init_codebooks", False)
@@ -628,6 +631,7 @@ def train_rvq(args, dist_: Distributed) -> int:
     run.setdefault("rate_weight", None)
     run.setdefault("rate_temperature", None)
     synthesis_only = run["train"] == "synthesis"
+    codebooks_fixed = run["train"] in ("synthesis", "transforms")
     config = RVQConfig(run["stride"], run["width"], run["latent_channels"], tuple(map(tuple, run["stages"])))
     problem = config.problem()
     if problem:
@@ -717,6 +721,8 @@ def train_rvq(args, dist_: Distributed) -> int:
               + (f"; transforms initialised from {run['init_from']}" if run["init_from"] else "")
               + ("; training the synthesis alone (analysis and codebooks kept, so the symbols do not change)"
                  if synthesis_only else "")
+              + ("; codebooks kept (no EMA updates, no restarts), so every code keeps its meaning"
+                 if run["train"] == "transforms" else "")
               + (f"; rate term: {run['rate_weight']} × the soft bits per pixel of the stage priors of "
                  f"{run['rate_prior']} (temperature {run['rate_temperature']})" if rate_prior is not None else "")
               + (f"; resuming at step {step}" if step else ""), flush=True)
@@ -749,8 +755,8 @@ def train_rvq(args, dist_: Distributed) -> int:
                 recipe.update(initFrom=os.path.basename(run["init_from"]))
             if run["init_codebooks"]:
                 recipe.update(initCodebooks=True)
-            if synthesis_only:
-                recipe.update(trained="synthesis")
+            if run["train"] != "all":
+                recipe.update(trained=run["train"])
             if run["rate_prior"]:
                 recipe.update(ratePrior=os.path.basename(run["rate_prior"]), rateWeight=run["rate_weight"],
                               rateTemperature=run["rate_temperature"])
@@ -767,8 +773,8 @@ def train_rvq(args, dist_: Distributed) -> int:
 
     install_stop_handlers()
     model.train()
-    if synthesis_only:
-        model.quantizer.eval()              # no codebook updates; the analysis runs without gradient
+    if codebooks_fixed:
+        model.quantizer.eval()              # no codebook updates (with synthesis: the analysis runs without gradient)
     time_limited = False
     for images in loader:
         if dist_.any(STOP["requested"] > 0):
@@ -1472,10 +1478,11 @@ def parser() -> argparse.ArgumentParser:
     q.add_argument("--init-codebooks", action="store_true", default=None,
                    help="with --init-from a progressive model of the same stages: start the stage codebooks from "
                         "its codebooks")
-    q.add_argument("--train", choices=["all", "synthesis"], default=None,
-                   help="what trains: the transforms and codebooks (all, default), or the synthesis alone "
-                        "(needs --init-from and --init-codebooks): the analysis and codebooks stay the file's, so "
-                        "its symbols, and stage priors trained on them, stay valid")
+    q.add_argument("--train", choices=["all", "transforms", "synthesis"], default=None,
+                   help="what trains: the transforms and codebooks (all, default); the transforms with the codebooks "
+                        "kept (transforms: every code keeps its meaning, so stage priors trained on its symbols "
+                        "stay close); or the synthesis alone (synthesis: the analysis is kept too, so the symbols "
+                        "do not change). Both need --init-from and --init-codebooks")
     q.add_argument("--rate-prior", help="add a rate term to the loss: the bits the stage priors of this file "
                    "(float, or a shipped file's integer ones) charge for the symbols, made differentiable by a soft "
                    "assignment to the codes (kept fixed; needs --rate-weight)")
