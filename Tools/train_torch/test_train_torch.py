@@ -564,6 +564,13 @@ def rvq_command(folder, out, steps, *extra):
             "--device", "cpu", "--workers", "0", "--hold-out-every", "2", "--eval-crop", "32", "--seed", "5", *extra]
 
 
+def tiny_prior_command(model, folder, second, out, steps, *extra):
+    """A stage-prior run of a few steps on the tiny progressive model `model`."""
+    return ["rvq-prior", "--model", str(model), "--data", str(folder), "--data", str(second), "--out", str(out),
+            "--steps", str(steps), "--batch", "2", "--crop", "4", "--channels", "4", "--blocks", "1", "--embedding",
+            "2", "--head", "4", "--hold-out-every", "2", "--threads", "1", "--device", "cpu", *extra]
+
+
 def test_progressive_run_writes_stage_codebooks_and_resumes_where_it_stopped(tmp_path, monkeypatch, capsys):
     folder, second = make_two_folders(tmp_path)
     straight, resumed = tmp_path / "straight.safetensors", tmp_path / "resumed.safetensors"
@@ -705,10 +712,7 @@ def test_stage_prior_run_writes_conditioned_priors_beside_the_progressive_model(
     model = tmp_path / "rvq.safetensors"
     assert train.main(rvq_command(folder, model, 2)) == 0
     out = tmp_path / "rvq-prior.safetensors"
-    assert train.main(["rvq-prior", "--model", str(model), "--data", str(folder), "--data", str(second), "--out",
-                       str(out), "--steps", "2", "--batch", "2", "--crop", "4", "--channels", "4", "--blocks", "1",
-                       "--embedding", "2", "--head", "4", "--hold-out-every", "2", "--threads", "1", "--device",
-                       "cpu"]) == 0
+    assert train.main(tiny_prior_command(model, folder, second, out, 2)) == 0
     names, metadata = shapes(out)
     assert names["prior.stage2.condition0.vertical.weight"] == [8, 8, 3, 3]
     assert not any(k.startswith("prior.stage1.condition") for k in names)
@@ -718,10 +722,7 @@ def test_stage_prior_run_writes_conditioned_priors_beside_the_progressive_model(
     tensors, metadata = modelfile.read(str(out))
     assert len(modelfile.load_rvq_prior(tensors, metadata).stages()) == 2
     baseline = tmp_path / "unconditioned.safetensors"
-    assert train.main(["rvq-prior", "--model", str(model), "--data", str(folder), "--data", str(second), "--out",
-                       str(baseline), "--steps", "1", "--batch", "2", "--crop", "4", "--channels", "4", "--blocks", "1",
-                       "--embedding", "2", "--head", "4", "--hold-out-every", "2", "--threads", "1", "--device", "cpu",
-                       "--unconditioned"]) == 0
+    assert train.main(tiny_prior_command(model, folder, second, baseline, 1, "--unconditioned")) == 0
     names, metadata = shapes(baseline)
     assert not any("condition" in k for k in names) and '"conditionChannels":8' not in metadata["rvq.prior.config"]
 
@@ -951,14 +952,20 @@ def test_init_from_widens_a_narrower_model_and_init_codebooks_takes_its_codebook
     assert train.main(rvq_command(folder, tmp_path / "c.safetensors", 1, "--init-codebooks")) == 64
 
 
-def test_train_synthesis_keeps_the_analysis_codebooks_and_symbols(tmp_path):
+def continued_run(tmp_path, what, *extra):
+    """A tiny progressive model, then three steps of `--train what` from it at a high learning rate:
+    (folders, source path, continued path, source tensors, continued tensors)."""
     folder, second = make_two_folders(tmp_path)
     source = tmp_path / "source.safetensors"
     assert train.main(rvq_command(folder, source, 2, "--seed", "9")) == 0
     tuned = tmp_path / "tuned.safetensors"
     assert train.main(rvq_command(folder, tuned, 3, "--init-from", str(source), "--init-codebooks",
-                                  "--train", "synthesis", "--lr", "1e-2", "--evaluate-every", "1")) == 0
-    a, b = modelfile.read(str(source))[0], modelfile.read(str(tuned))[0]
+                                  "--train", what, "--lr", "1e-2", *extra)) == 0
+    return (folder, second), source, tuned, modelfile.read(str(source))[0], modelfile.read(str(tuned))[0]
+
+
+def test_train_synthesis_keeps_the_analysis_codebooks_and_symbols(tmp_path):
+    (folder, second), source, tuned, a, b = continued_run(tmp_path, "synthesis", "--evaluate-every", "1")
     kept = [k for k in a if k.startswith(("analysis.", "quantizer."))]
     assert kept and all(torch.equal(a[k], b[k]) for k in kept)
     synthesis = [k for k in a if k.startswith("synthesis.")]
@@ -978,13 +985,7 @@ def test_train_synthesis_keeps_the_analysis_codebooks_and_symbols(tmp_path):
 
 
 def test_train_transforms_keeps_the_codebooks_and_trains_both_transforms(tmp_path):
-    folder, second = make_two_folders(tmp_path)
-    source = tmp_path / "source.safetensors"
-    assert train.main(rvq_command(folder, source, 2, "--seed", "9")) == 0
-    tuned = tmp_path / "tuned.safetensors"
-    assert train.main(rvq_command(folder, tuned, 3, "--init-from", str(source), "--init-codebooks",
-                                  "--train", "transforms", "--lr", "1e-2")) == 0
-    a, b = modelfile.read(str(source))[0], modelfile.read(str(tuned))[0]
+    (folder, _), source, tuned, a, b = continued_run(tmp_path, "transforms")
     codebooks = [k for k in a if k.startswith("quantizer.")]
     assert codebooks and all(torch.equal(a[k], b[k]) for k in codebooks)
     for prefix in ("analysis.", "synthesis."):
@@ -1168,10 +1169,7 @@ def test_a_progressive_run_with_a_rate_term_records_it_and_refuses_half_of_it(tm
     model = tmp_path / "rvq.safetensors"
     assert train.main(rvq_command(folder, model, 2)) == 0
     priors = tmp_path / "rvq-prior.safetensors"
-    assert train.main(["rvq-prior", "--model", str(model), "--data", str(folder), "--data", str(second), "--out",
-                       str(priors), "--steps", "1", "--batch", "2", "--crop", "4", "--channels", "4", "--blocks", "1",
-                       "--embedding", "2", "--head", "4", "--hold-out-every", "2", "--threads", "1", "--device",
-                       "cpu"]) == 0
+    assert train.main(tiny_prior_command(model, folder, second, priors, 1)) == 0
     capsys.readouterr()
     out = tmp_path / "rated.safetensors"
     assert train.main(rvq_command(folder, out, 2, "--init-from", str(model), "--init-codebooks",
