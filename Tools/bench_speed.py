@@ -129,9 +129,10 @@ def main():
         small = Image.open(args.image).convert("RGB")
         if small.size != (768, 512):
             small = small.resize((768, 512), Image.LANCZOS)
-        large = None if args.no_large else small.resize((2448, 1632), Image.LANCZOS)
+        sizes = [("768x512", small)]
+        if not args.no_large:
+            sizes.append(("4 MP (2448x1632)", small.resize((2448, 1632), Image.LANCZOS)))
         cases = []
-        sizes = (("768x512", small),) if args.no_large else (("768x512", small), ("4 MP (2448x1632)", large))
         for label, image in sizes:
             path = os.path.join(folder, label.split()[0] + ".png")
             image.save(path)
@@ -140,6 +141,7 @@ def main():
         print(f"vqcodec {args.binary}{', model ' + args.model if args.model else ''}, threads {args.threads}, median of {args.repetitions}; "
               f"cpu count {os.cpu_count()}, load average {os.getloadavg()[0]:.2f}")
         network = None if args.no_compressai else compressai_model(args.threads)
+        threads = ["--threads", str(args.threads)]
         for label, image, path in cases:
             references = {}
             for name in ("JPEG", "WebP"):
@@ -159,7 +161,6 @@ def main():
             if reference is not None:
                 reference_coded = os.path.join(folder, f"reference-q{reference}.vqc")
                 reference_back = os.path.join(folder, f"reference-q{reference}.png")
-                threads = ["--threads", str(args.threads)]
                 encode_reference = lambda: run([args.binary, "encode", "-q", str(reference), path, reference_coded] + threads)
                 decode_reference = lambda: run([args.binary, "decode", reference_coded, reference_back] + threads)
                 encode_reference()
@@ -170,7 +171,6 @@ def main():
             for level in levels:
                 coded = os.path.join(folder, f"q{level}.vqc")
                 back = os.path.join(folder, f"q{level}.png")
-                threads = ["--threads", str(args.threads)]
                 encode = lambda: run([args.binary, "encode", "-q", str(level), path, coded] + model + threads)
                 decode = lambda: run([args.binary, "decode", coded, back] + model + threads)
                 if reference is None:

@@ -273,11 +273,16 @@ class EMAQuantizer(nn.Module):
         return latent.reshape(n, self.groups, self.dimension, h, w).permute(1, 0, 3, 4, 2).reshape(
             self.groups, n * h * w, self.dimension)
 
-    def nearest(self, vectors):
-        """[G, M, d] → symbols [G, M] (int64)."""
+    def distances(self, vectors, with_norms: bool = False):
+        """[G, M, d] → [G, M, K]: ‖e_c‖² − 2·v·e_c, which orders the codes as the squared distances
+        do; with `with_norms`, + ‖v‖², the squared distances themselves."""
         norms = (self.codebook * self.codebook).sum(-1)                       # [G, K]
         distances = torch.baddbmm(norms.unsqueeze(1), vectors, self.codebook.transpose(1, 2), alpha=-2)
-        return distances.argmin(-1)
+        return distances + (vectors * vectors).sum(-1, keepdim=True) if with_norms else distances
+
+    def nearest(self, vectors):
+        """[G, M, d] → symbols [G, M] (int64)."""
+        return self.distances(vectors).argmin(-1)
 
     def symbols(self, latent):
         """latent [N, G·d, h, w] → symbols [N, G, h, w] (int64)."""
@@ -595,11 +600,8 @@ def soft_stage_bits(quantizer: "ResidualQuantizer", latent, symbols, stage_count
                     logp = logp.permute(1, 0, 3, 4, 2).reshape(q.groups, n * h * w, q.codebook_size)
                 vectors = q.vectors(residual)                                     # [G, M, d]
                 with torch.no_grad():
-                    norms = (q.codebook * q.codebook).sum(-1)                     # [G, K]
-                    distances = torch.baddbmm(norms.unsqueeze(1), vectors, q.codebook.transpose(1, 2), alpha=-2)
-                    distances = distances + (vectors * vectors).sum(-1, keepdim=True)
-                    nearest, candidates = distances.topk(min(SOFT_RATE_CANDIDATES, q.codebook_size), dim=-1,
-                                                         largest=False)             # [G, M, C]
+                    count = min(SOFT_RATE_CANDIDATES, q.codebook_size)
+                    nearest, candidates = q.distances(vectors, with_norms=True).topk(count, dim=-1, largest=False)
                     tau = temperature * nearest[..., 0].mean().clamp_min(1e-12)
                     logp = logp.gather(-1, candidates)
                 g, m, c = candidates.shape

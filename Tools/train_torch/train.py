@@ -539,21 +539,27 @@ def evaluate_stages(model: ProgressiveVQVAE, images: list[torch.Tensor], device)
             "heldOutCodesUsed": [[int((row > 0).sum()) for row in h] for h in histograms]}
 
 
-def stage_priors_for_rate(path: str, config: RVQConfig) -> ProgressivePrior:
-    """The stage priors of `path` (float, or a decode-only file's integer ones, thawed) that price a
-    progressive run's symbols (`--rate-prior`); they must be priors for `config`'s stages."""
+def stage_priors_of(path: str, option: str) -> tuple[ProgressivePrior, bool]:
+    """The stage priors of a model file (`option` names it in errors): its float ones, or, where a
+    file compacted for decoding keeps only the integer ones, those thawed (then True)."""
     if not os.path.exists(path):
-        raise Usage(f"--rate-prior {path}: no such file")
+        raise Usage(f"{option} {path}: no such file")
     try:
         tensors, metadata = modelfile.read(path)
         if modelfile.RVQ_PRIOR_CONFIG in metadata:
-            prior = modelfile.load_rvq_prior(tensors, metadata)
-        elif modelfile.RVQ_PRIOR_INT_CONFIG in metadata:
-            prior = modelfile.thaw_rvq_prior(tensors, metadata)
-        else:
-            raise ValueError("the file holds no stage priors, float or integer")
+            return modelfile.load_rvq_prior(tensors, metadata), False
+        if modelfile.RVQ_PRIOR_INT_CONFIG in metadata:
+            return modelfile.thaw_rvq_prior(tensors, metadata), True
+        raise ValueError("the file holds no stage priors, float or integer (metadata "
+                         f"\"{modelfile.RVQ_PRIOR_CONFIG}\" or \"{modelfile.RVQ_PRIOR_INT_CONFIG}\")")
     except (ValueError, KeyError, RuntimeError) as error:
-        raise Usage(f"--rate-prior {path}: {error}")
+        raise Usage(f"{option} {path}: {error}")
+
+
+def stage_priors_for_rate(path: str, config: RVQConfig) -> ProgressivePrior:
+    """The stage priors of `path` that price a progressive run's symbols (`--rate-prior`); they
+    must be priors for `config`'s stages."""
+    prior, _ = stage_priors_of(path, "--rate-prior")
     found = [[c.groups, c.codebookSize] for c in prior.configs]
     if found != [list(stage) for stage in config.stages]:
         raise Usage(f"--rate-prior {path}: its stage priors are for stages {found}, this run's are "
@@ -1264,23 +1270,10 @@ def train_rvq_prior(args, dist_: Distributed) -> int:
     if run["init_from"] and not checkpoint:
         # A warm start: the stage priors of another model file (of the same sizes), for instance
         # those trained on the symbols of the transforms this model's were trained from.
-        if not os.path.exists(run["init_from"]):
-            raise Usage(f"--init-from {run['init_from']}: no such file")
-        try:
-            tensors, metadata = modelfile.read(run["init_from"])
-            if modelfile.RVQ_PRIOR_CONFIG in metadata:
-                source = modelfile.load_rvq_prior(tensors, metadata)
-            elif modelfile.RVQ_PRIOR_INT_CONFIG not in metadata:
-                raise ValueError("the file holds no stage priors, float or integer (metadata "
-                                 f"\"{modelfile.RVQ_PRIOR_CONFIG}\" or \"{modelfile.RVQ_PRIOR_INT_CONFIG}\")")
-            else:
-                # A file compacted for decoding keeps only the integer stage priors: thaw them.
-                source = modelfile.thaw_rvq_prior(tensors, metadata)
-                if dist_.main:
-                    print(f"--init-from: {run['init_from']} has no float stage priors; starting from its integer "
-                          "ones, thawed (the same logits up to their rounding)", flush=True)
-        except (ValueError, KeyError, RuntimeError) as error:
-            raise Usage(f"--init-from {run['init_from']}: {error}")
+        source, thawed = stage_priors_of(run["init_from"], "--init-from")
+        if thawed and dist_.main:
+            print(f"--init-from: {run['init_from']} has no float stage priors; starting from its integer "
+                  "ones, thawed (the same logits up to their rounding)", flush=True)
         try:
             narrowed = warm_start_stage_priors(prior, source)
         except ValueError as error:
