@@ -108,3 +108,40 @@ final class CausalityTests: XCTestCase {
         XCTAssertGreaterThan(upRightCount, 0)
     }
 }
+
+/// `Sequential.receptiveRadius` is the reach the block-by-block transforms rely on: checked by
+/// perturbing one input value of a network with a residual block.
+final class ReceptiveRadiusTests: XCTestCase {
+    func testAResidualBlockReachesAsFarAsItsConvolutionAndNoFurther() {
+        var random = TestRandom(seed: 17)
+        var generator = TestRandom(seed: 5)
+        let block = ResidualBlock(name: "r", channels: 3, hiddenChannels: 4, using: &generator)
+        let network = Sequential([block])
+        XCTAssertEqual(network.receptiveRadius, 1)
+        let (height, width) = (9, 9)
+        let x = random.tensor([1, 3, height, width])
+        let base = network.forward(x)
+        var perturbed = x
+        perturbed.data[(1 * height + 4) * width + 4] += 2   // channel 1, position (4, 4)
+        let y = network.forward(perturbed)
+        for row in 0..<height {
+            for column in 0..<width {
+                let changed = (0..<3).contains { c in
+                    let i = (c * height + row) * width + column
+                    return y.data[i] != base.data[i]
+                }
+                let distance = max(abs(row - 4), abs(column - 4))
+                XCTAssertEqual(changed, distance <= 1, "output (\(row), \(column)), distance \(distance)")
+            }
+        }
+        // In a network, at the size of its input cells: 1 + 1 latent positions, then half a one
+        // for the 3×3 convolution after a 2× sub-pixel upsampling.
+        let upsampling = Sequential([
+            Conv2d(name: "a", inputChannels: 3, outputChannels: 4, kernelSize: 3, padding: 1, using: &generator),
+            ResidualBlock(name: "b", channels: 4, hiddenChannels: 4, using: &generator),
+            PixelShuffle(factor: 2),
+            Conv2d(name: "c", inputChannels: 1, outputChannels: 3, kernelSize: 3, padding: 1, using: &generator),
+        ])
+        XCTAssertEqual(upsampling.receptiveRadius, 2.5)
+    }
+}
