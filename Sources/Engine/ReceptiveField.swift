@@ -10,8 +10,7 @@ extension Sequential {
     /// Each convolution adds its widest reach past its own cell, `max(pad, kernel − 1 − pad)`,
     /// times the size of its input cells; a convolution with stride `s` makes cells `s` times
     /// larger, `PixelShuffle(r)` makes them `r` times smaller. GDN and IGDN act on each position
-    /// alone and add nothing; a residual block adds the reach of its convolutions. Any other layer
-    /// stops the program: its reach is not known here.
+    /// alone and add nothing. Any other layer stops the program: its reach is not known here.
     public var receptiveRadius: Double {
         var radius = 0.0
         var cell = 1.0  // size of the current layer's input cell, in network-input positions
@@ -27,9 +26,6 @@ extension Sequential {
                 cell /= Double(shuffle.factor)
             case is GDN:
                 break
-            case let block as ResidualBlock:
-                // x + conv2(ReLU(conv1(x))): the reach of its convolutions, at its input's cells.
-                radius += Sequential([block.conv1, block.conv2]).receptiveRadius * cell
             default:
                 preconditionFailure("receptiveRadius does not know the reach of \(type(of: layer))")
             }

@@ -9,8 +9,7 @@ import Foundation
 ///
 /// Stored in a model file as the metadata `rvq.config`: compact JSON with sorted keys, stages as
 /// `[groups, codebookSize]` pairs, first stage first, e.g.
-/// `{"latentChannels":64,"stages":[[1,512],[2,512],[4,512],[8,512]],"stride":8,"width":64}`, and
-/// `"synthesisBlocks":n` where the synthesis has n > 0 residual blocks.
+/// `{"latentChannels":64,"stages":[[1,512],[2,512],[4,512],[8,512]],"stride":8,"width":64}`.
 public struct ProgressiveConfiguration: Sendable, Equatable {
     /// One residual stage: `groups` codebooks of `codebookSize` vectors.
     public struct Stage: Sendable, Equatable {
@@ -30,22 +29,16 @@ public struct ProgressiveConfiguration: Sendable, Equatable {
     public var latentChannels: Int
     /// The residual stages, first (coarsest) first.
     public var stages: [Stage]
-    /// Residual blocks in the synthesis after its first IGDN, at the latent's resolution
-    /// (``TransformNetworks/makeSynthesis(stride:width:latentChannels:outputChannels:blocks:name:using:)``).
-    public var synthesisBlocks: Int
 
-    public init(stride: Int, width: Int, latentChannels: Int, stages: [Stage], synthesisBlocks: Int = 0) {
+    public init(stride: Int, width: Int, latentChannels: Int, stages: [Stage]) {
         self.stride = stride
         self.width = width
         self.latentChannels = latentChannels
         self.stages = stages
-        self.synthesisBlocks = synthesisBlocks
     }
 
     /// Most stages a model file may declare (a model file is untrusted input).
     public static let maximumStages = 16
-    /// Most residual blocks a model file may declare in its synthesis.
-    public static let maximumSynthesisBlocks = 8
 
     /// The one-stage configuration with the transforms of this model and stage `index`'s codebooks
     /// (`index` 0-based): what the transforms' layer shapes and weight checks depend on.
@@ -58,9 +51,6 @@ public struct ProgressiveConfiguration: Sendable, Equatable {
     public var problem: String? {
         if stages.isEmpty || stages.count > Self.maximumStages {
             return "stages must be 1 to \(Self.maximumStages), found \(stages.count)"
-        }
-        if synthesisBlocks < 0 || synthesisBlocks > Self.maximumSynthesisBlocks {
-            return "synthesisBlocks must be 0 to \(Self.maximumSynthesisBlocks), found \(synthesisBlocks)"
         }
         for index in stages.indices {
             if let problem = singleStage(index).problem {
@@ -80,28 +70,22 @@ public struct ProgressiveConfiguration: Sendable, Equatable {
     /// `synthesis.` and `quantizer.stage{k}.codebook` (see ``VQVAEConfiguration/minimumStoredValues``).
     public var minimumStoredValues: Int {
         let transforms = singleStage(0).minimumStoredValues - stages[0].codebookSize * latentChannels
-        let blocks = synthesisBlocks * (10 * width * width + 2 * width)   // 3×3 and 1×1 convolutions, biases
-        return transforms + blocks + stages.reduce(0) { $0 + $1.codebookSize * latentChannels }
+        return transforms + stages.reduce(0) { $0 + $1.codebookSize * latentChannels }
     }
 
     /// The JSON stored as `rvq.config`.
     public var json: String {
         let list = stages.map { "[\($0.groups),\($0.codebookSize)]" }.joined(separator: ",")
-        let blocks = synthesisBlocks == 0 ? "" : ",\"synthesisBlocks\":\(synthesisBlocks)"
-        return "{\"latentChannels\":\(latentChannels),\"stages\":[\(list)],\"stride\":\(stride)\(blocks),\"width\":\(width)}"
+        return "{\"latentChannels\":\(latentChannels),\"stages\":[\(list)],\"stride\":\(stride),\"width\":\(width)}"
     }
 
     /// Parses `rvq.config` JSON; nil when it is not an object with integer `latentChannels`,
-    /// `stride`, `width`, a list of `[groups, codebookSize]` integer pairs `stages` and, optionally,
-    /// an integer `synthesisBlocks` (0 when absent).
+    /// `stride`, `width` and a list of `[groups, codebookSize]` integer pairs `stages`.
     public init?(json: String) {
-        struct Stored: Decodable {
-            var stride: Int, width: Int, latentChannels: Int, stages: [[Int]], synthesisBlocks: Int?
-        }
+        struct Stored: Decodable { var stride: Int, width: Int, latentChannels: Int, stages: [[Int]] }
         guard let stored = try? JSONDecoder().decode(Stored.self, from: Data(json.utf8)),
               stored.stages.allSatisfy({ $0.count == 2 }) else { return nil }
         self.init(stride: stored.stride, width: stored.width, latentChannels: stored.latentChannels,
-                  stages: stored.stages.map { Stage(groups: $0[0], codebookSize: $0[1]) },
-                  synthesisBlocks: stored.synthesisBlocks ?? 0)
+                  stages: stored.stages.map { Stage(groups: $0[0], codebookSize: $0[1]) })
     }
 }

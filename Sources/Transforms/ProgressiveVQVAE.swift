@@ -49,8 +49,7 @@ public final class ProgressiveVQVAE {
         var generator = SplitMix64(seed: 0)
         let names = TransformNetworks.makeAnalysis(stride: configuration.stride, width: 1, latentChannels: 1, using: &generator)
             .parameters.map(\.name)
-            + TransformNetworks.makeSynthesis(stride: configuration.stride, width: 1, latentChannels: 1,
-                                              blocks: configuration.synthesisBlocks, using: &generator)
+            + TransformNetworks.makeSynthesis(stride: configuration.stride, width: 1, latentChannels: 1, using: &generator)
             .parameters.map(\.name) + codebookKeys
         let missing = names.filter { file.tensors[$0] == nil }
         if !missing.isEmpty { throw .weights(.missingTensors(missing.sorted { $0.utf8.lexicographicallyPrecedes($1.utf8) })) }
@@ -64,8 +63,7 @@ public final class ProgressiveVQVAE {
         analysis = TransformNetworks.makeAnalysis(stride: configuration.stride, width: configuration.width,
                                                   latentChannels: configuration.latentChannels, using: &generator)
         synthesis = TransformNetworks.makeSynthesis(stride: configuration.stride, width: configuration.width,
-                                                    latentChannels: configuration.latentChannels,
-                                                    blocks: configuration.synthesisBlocks, using: &generator)
+                                                    latentChannels: configuration.latentChannels, using: &generator)
         do {
             let parameters = analysis.parameters + synthesis.parameters
             let known = Set(parameters.map(\.name) + codebookKeys)

@@ -29,25 +29,18 @@ public enum TransformNetworks {
     }
 
     /// Latent `[N, latentChannels, h, w]` → image `[N, outputChannels, h·stride, w·stride]`:
-    /// Conv(3×3, D→N) IGDN, `blocks` × ResidualBlock(N, hidden N) at the latent's resolution, then
-    /// (d − 1) × [Conv(3×3, N→4N) PixelShuffle(2) IGDN], then Conv(3×3, N→4·outputChannels)
-    /// PixelShuffle(2): sub-pixel upsampling, no transposed convolutions. Every layer is counted in
-    /// the names, so the blocks (`synthesis.2.conv1.weight`, …) move the later layers' indices on.
+    /// Conv(3×3, D→N) IGDN, then (d − 1) × [Conv(3×3, N→4N) PixelShuffle(2) IGDN], then
+    /// Conv(3×3, N→4·outputChannels) PixelShuffle(2): sub-pixel upsampling, no transposed convolutions.
     @_specialize(exported: true, where G == SplitMix64)
     public static func makeSynthesis<G: RandomNumberGenerator>(
-        stride: Int = 8, width: Int = 128, latentChannels: Int = 64, outputChannels: Int = 3, blocks: Int = 0,
+        stride: Int = 8, width: Int = 128, latentChannels: Int = 64, outputChannels: Int = 3,
         name: String = "synthesis", using generator: inout G
     ) -> Sequential {
-        precondition(blocks >= 0, "blocks must be ≥ 0, found \(blocks)")
         let upsamplings = log2(stride)
         var layers: [any Layer] = []
         layers.append(Conv2d(name: "\(name).\(layers.count)", inputChannels: latentChannels, outputChannels: width,
                              kernelSize: 3, padding: 1, using: &generator))
         layers.append(GDN(name: "\(name).\(layers.count)", channels: width, inverse: true))
-        for _ in 0..<blocks {
-            layers.append(ResidualBlock(name: "\(name).\(layers.count)", channels: width, hiddenChannels: width,
-                                        using: &generator))
-        }
         for _ in 1..<upsamplings {
             layers.append(Conv2d(name: "\(name).\(layers.count)", inputChannels: width, outputChannels: 4 * width,
                                  kernelSize: 3, padding: 1, using: &generator))

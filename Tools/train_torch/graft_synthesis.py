@@ -7,8 +7,7 @@ PRIORS is a `train.py rvq-prior` output (transforms, stage codebooks and float s
 SYNTHESIS a progressive model trained from the same file's transforms with `--train synthesis`.
 The two must hold the same analysis and the same stage codebooks, bit for bit (so every image has
 the same symbols under both, and the priors trained on PRIORS' symbols fit SYNTHESIS' exactly);
-anything else is refused, nothing written (SYNTHESIS may have residual blocks that PRIORS' synthesis
-lacks: `--synthesis-blocks`). OUT is PRIORS with SYNTHESIS' synthesis and configuration, its name, and
+anything else is refused, nothing written. OUT is PRIORS with SYNTHESIS' synthesis, its name, and
 its recipe and metrics (the priors' own recipe and metrics are kept), written atomically; it is
 what `vqcodec freeze` takes.
 
@@ -18,7 +17,6 @@ not share analysis and codebooks, or OUT names an input.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 
@@ -42,11 +40,7 @@ def graft(priors: str, synthesis: str, out: str) -> None:
         raise LookupError(f"{priors}: no stage priors (give the output of train.py rvq-prior)")
     if modelfile.RVQ_CONFIG not in b_meta:
         raise LookupError(f"{synthesis}: not a progressive model (give the output of train.py rvq --train synthesis)")
-    # The synthesis may have gained residual blocks (--synthesis-blocks); everything else must match.
-    shape_a, shape_b = (json.loads(m[modelfile.RVQ_CONFIG]) for m in (a_meta, b_meta))
-    shape_a.pop("synthesisBlocks", None)
-    shape_b.pop("synthesisBlocks", None)
-    if shape_a != shape_b:
+    if a_meta[modelfile.RVQ_CONFIG] != b_meta[modelfile.RVQ_CONFIG]:
         raise ValueError(f"the models differ in shape: {a_meta[modelfile.RVQ_CONFIG]} against "
                          f"{b_meta[modelfile.RVQ_CONFIG]}")
     kept_a = sorted(k for k in a if k.startswith(KEPT))
@@ -60,7 +54,7 @@ def graft(priors: str, synthesis: str, out: str) -> None:
     tensors = {k: v for k, v in a.items() if not k.startswith("synthesis.")}
     tensors.update({k: v for k, v in b.items() if k.startswith("synthesis.")})
     metadata = dict(a_meta)
-    for key in (modelfile.RVQ_CONFIG, modelfile.NAME, "rvq.recipe", "rvq.metrics"):
+    for key in (modelfile.NAME, "rvq.recipe", "rvq.metrics"):
         if key in b_meta:
             metadata[key] = b_meta[key]
     modelfile.write_atomically(tensors, metadata, out, protect=(priors, synthesis))

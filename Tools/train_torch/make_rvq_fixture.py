@@ -1,9 +1,8 @@
 #!/usr/bin/env python3
-"""Writes the PyTorch ↔ Swift parity fixtures of the progressive model's transforms and residual
-quantiser, Fixtures/parity/rvq-{model,io}.safetensors and, for a synthesis with a residual block,
-rvq-blocks-{model,io}.safetensors (read by Tests/ParityTests/ProgressiveParityTests).
+"""Writes the PyTorch ↔ Swift parity fixture of the progressive model's transforms and residual
+quantiser, Fixtures/parity/rvq-{model,io}.safetensors (read by Tests/ParityTests/ProgressiveParityTests).
 
-    python3 Tools/train_torch/make_rvq_fixture.py            # rewrites the four files
+    python3 Tools/train_torch/make_rvq_fixture.py            # rewrites both files
 
 Run only on purpose (the architecture or the file format changed deliberately), then review and
 commit both files together; nothing regenerates them implicitly.
@@ -12,8 +11,6 @@ commit both files together; nothing regenerates them implicitly.
   2×16, 4×8) with seeded random weights, written by the trainer's own export (`modelfile.rvq_tensors`).
   GDN betas and gammas perturbed as in `make_parity_fixture.py`; each stage's codebook made of the
   residuals that stage sees on the photo, plus noise, so that the indices of every stage vary.
-  `rvq-blocks-model.safetensors`: the same with `synthesisBlocks` 1, the block's weights random
-  (not the identity a new block starts as), so that it changes the reconstructions.
 - `rvq-io.safetensors`: `images` U8 [2, 3, 32, 32] (two crops of Fixtures/images/photo-64x48.png,
   one mirrored) and PyTorch's results in float64 from the float32 weights: `latent` F32 [2, 8, 4, 4],
   `symbols{k}` I32 [2, G_k, 4, 4] for k = 1…3 (nearest codes of each stage's residual), and
@@ -34,11 +31,10 @@ from safetensors.torch import save_file
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from train_torch import modelfile  # noqa: E402
 from train_torch.make_parity_fixture import TIE_TOLERANCE, perturb_gdn  # noqa: E402
-from train_torch.model import ProgressiveVQVAE, ResidualBlock, RVQConfig  # noqa: E402
+from train_torch.model import ProgressiveVQVAE, RVQConfig  # noqa: E402
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 CONFIG = RVQConfig(stride=8, width=8, latentChannels=8, stages=((1, 16), (2, 16), (4, 8)))
-BLOCKS_CONFIG = RVQConfig(stride=8, width=8, latentChannels=8, stages=((1, 16), (2, 16), (4, 8)), synthesisBlocks=1)
 
 
 def main() -> int:
@@ -46,25 +42,13 @@ def main() -> int:
     parser.add_argument("--out", default=os.path.join(ROOT, "Fixtures", "parity"))
     args = parser.parse_args()
     os.makedirs(args.out, exist_ok=True)
-    write(CONFIG, "rvq", args.out)
-    write(BLOCKS_CONFIG, "rvq-blocks", args.out)
-    return 0
-
-
-def write(config: RVQConfig, prefix: str, out: str) -> None:
-    """Writes `prefix`-model.safetensors and `prefix`-io.safetensors for a model of `config`."""
     torch.manual_seed(20261206)
     generator = torch.Generator().manual_seed(12)  # a seed whose fixture has no near-ties
 
-    model = ProgressiveVQVAE(config)
+    model = ProgressiveVQVAE(CONFIG)
     perturb_gdn(model, generator)
     with torch.no_grad():
         model.synthesis[-2].weight.mul_(4)
-        blocks = torch.Generator().manual_seed(13)              # its own draws: the codebooks stay those above
-        for layer in model.synthesis:
-            if isinstance(layer, ResidualBlock):                 # not the identity it starts as
-                layer.conv2.weight.copy_(0.3 * torch.randn(layer.conv2.weight.shape, generator=blocks))
-                layer.conv2.bias.copy_(0.1 * torch.randn(layer.conv2.bias.shape, generator=blocks))
 
     photo = np.asarray(Image.open(os.path.join(ROOT, "Fixtures", "images", "photo-64x48.png")).convert("RGB"))
     whole = torch.from_numpy(photo.transpose(2, 0, 1).copy()).unsqueeze(0).double() / 255
@@ -104,20 +88,21 @@ def write(config: RVQConfig, prefix: str, out: str) -> None:
             residual = residual - part
         model.float()
 
-    model_path = os.path.join(out, f"{prefix}-model.safetensors")
+    model_path = os.path.join(args.out, "rvq-model.safetensors")
     modelfile.write_atomically(modelfile.rvq_tensors(model),
-                               {modelfile.RVQ_CONFIG: config.json(), modelfile.NAME: "rvq-parity-fixture"}, model_path)
+                               {modelfile.RVQ_CONFIG: CONFIG.json(), modelfile.NAME: "rvq-parity-fixture"}, model_path)
     io = {"images": images_u8.contiguous(), "latent": latent.float().contiguous()}
     for k, (s, r) in enumerate(zip(symbols, reconstructions)):
         io[f"symbols{k + 1}"] = s.to(torch.int32).contiguous()
         io[f"reconstruction{k + 1}"] = r.float().contiguous()
-    io_path = os.path.join(out, f"{prefix}-io.safetensors")
+    io_path = os.path.join(args.out, "rvq-io.safetensors")
     save_file(io, io_path, metadata={"generator": "Tools/train_torch/make_rvq_fixture.py", "torch": torch.__version__,
                                      "near_ties": str(near_ties), "tie_tolerance": str(TIE_TOLERANCE)})
     used = [[len(set(s[:, g].flatten().tolist())) for g in range(s.shape[1])] for s in symbols]
     print(f"wrote {model_path} ({os.path.getsize(model_path)} bytes) and {io_path} ({os.path.getsize(io_path)} bytes)")
     print(f"codes used per stage and group {used}; near-ties {near_ties}; "
           f"|reconstruction| ≤ {max(r.abs().max().item() for r in reconstructions):.3f}")
+    return 0
 
 
 if __name__ == "__main__":

@@ -160,30 +160,10 @@ def make_analysis(stride=8, width=128, latent_channels=64, input_channels=3) -> 
     return nn.Sequential(*layers)
 
 
-class ResidualBlock(nn.Module):
-    """Sources/Engine/ResidualBlock.swift: x + conv2(ReLU(conv1(x))), conv1 3×3 (C → C, padding 1),
-    conv2 1×1 (C → C). Created with conv2 zero, so a new block is the identity: a synthesis given
-    blocks starts by computing what it computed without them."""
-
-    def __init__(self, channels: int):
-        super().__init__()
-        self.conv1 = nn.Conv2d(channels, channels, 3, padding=1)
-        self.conv2 = nn.Conv2d(channels, channels, 1)
-        with torch.no_grad():
-            self.conv2.weight.zero_()
-            self.conv2.bias.zero_()
-
-    def forward(self, x):
-        return x + self.conv2(F.relu(self.conv1(x)))
-
-
-def make_synthesis(stride=8, width=128, latent_channels=64, output_channels=3, blocks=0) -> nn.Sequential:
-    """Conv(3×3, D→N) IGDN, `blocks` × ResidualBlock(N) at the latent's resolution, (d − 1) ×
-    [Conv(3×3, N→4N) PixelShuffle(2) IGDN], Conv(3×3, N→4·3) PixelShuffle(2): sub-pixel upsampling;
-    nn.PixelShuffle's channel order is the Swift layer's. Layer i's parameters are `synthesis.i.*`,
-    every layer counted, so the blocks shift the later layers' indices by `blocks`."""
+def make_synthesis(stride=8, width=128, latent_channels=64, output_channels=3) -> nn.Sequential:
+    """Conv(3×3, D→N) IGDN, (d − 1) × [Conv(3×3, N→4N) PixelShuffle(2) IGDN], Conv(3×3, N→4·3)
+    PixelShuffle(2): sub-pixel upsampling; nn.PixelShuffle's channel order is the Swift layer's."""
     layers = [nn.Conv2d(latent_channels, width, 3, padding=1), GDN(width, inverse=True)]
-    layers += [ResidualBlock(width) for _ in range(blocks)]
     for _ in range(_downsamplings(stride) - 1):
         layers += [nn.Conv2d(width, 4 * width, 3, padding=1), nn.PixelShuffle(2), GDN(width, inverse=True)]
     layers += [nn.Conv2d(width, 4 * output_channels, 3, padding=1), nn.PixelShuffle(2)]
@@ -239,27 +219,6 @@ def widen_transforms(analysis: nn.Sequential, synthesis: nn.Sequential, source: 
         gdn(synthesis[index + 2], f"synthesis.{index + 2}")
         index += 3
     conv(synthesis[index], f"synthesis.{index}", None, w)
-
-
-def synthesis_with_blocks(source: dict[str, torch.Tensor], source_blocks: int, blocks: int,
-                          fresh: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-    """The state of a synthesis with `blocks` residual blocks made from `source` (`synthesis.*`
-    without the prefix, `source_blocks` ≤ `blocks` blocks): the source's layers keep their weights,
-    the layers after the blocks move `blocks − source_blocks` indices on, and each added block
-    takes its state from `fresh` (a new synthesis's: the identity)."""
-    if not 0 <= source_blocks <= blocks:
-        raise ValueError(f"cannot make a synthesis of {blocks} blocks from one of {source_blocks}")
-    first_after = 2 + source_blocks
-    state = {}
-    for key, value in source.items():
-        index, _, rest = key.partition(".")
-        i = int(index)
-        state[f"{i + blocks - source_blocks if i >= first_after else i}.{rest}"] = value
-    for key, value in fresh.items():
-        i = int(key.partition(".")[0])
-        if first_after <= i < 2 + blocks:
-            state[key] = value
-    return state
 
 
 # ---------------------------------------------------------------------------------------------
@@ -470,9 +429,6 @@ class VQVAE(nn.Module):
 # Progressive model: residual quantisation in stages, trained with quantiser dropout
 
 
-MAX_SYNTHESIS_BLOCKS = 8
-
-
 @dataclass(frozen=True)
 class RVQConfig:
     """Metadata `rvq.config` of a progressive (residual VQ) model: the transforms of a VQ-VAE and
@@ -483,7 +439,6 @@ class RVQConfig:
     width: int = 64
     latentChannels: int = 64
     stages: tuple = ((1, 512), (2, 512), (4, 512), (4, 512))
-    synthesisBlocks: int = 0
 
     def __post_init__(self):
         object.__setattr__(self, "stages", tuple(tuple(int(v) for v in stage) for stage in self.stages))
@@ -494,8 +449,6 @@ class RVQConfig:
         return VQVAEConfig(self.stride, self.width, self.latentChannels, g, kk)
 
     def problem(self) -> str | None:
-        if not 0 <= self.synthesisBlocks <= MAX_SYNTHESIS_BLOCKS:
-            return f"synthesisBlocks must be 0 to {MAX_SYNTHESIS_BLOCKS}, found {self.synthesisBlocks}"
         if not 1 <= len(self.stages) <= 16:
             return f"stages: 1 to 16 stages, found {len(self.stages)}"
         for k, stage in enumerate(self.stages):
@@ -511,12 +464,8 @@ class RVQConfig:
         return sum(g * math.log2(k) for g, k in self.stages[:stages])
 
     def json(self) -> str:
-        """Compact, sorted keys; `synthesisBlocks` only where it is not 0 (a file without blocks
-        reads as it always did)."""
         value = asdict(self)
         value["stages"] = [list(stage) for stage in self.stages]
-        if not self.synthesisBlocks:
-            del value["synthesisBlocks"]
         return json.dumps(value, sort_keys=True, separators=(",", ":"))
 
 
@@ -689,8 +638,7 @@ class ProgressiveVQVAE(nn.Module):
             raise ValueError(problem)
         self.config = config
         self.analysis = make_analysis(config.stride, config.width, config.latentChannels)
-        self.synthesis = make_synthesis(config.stride, config.width, config.latentChannels,
-                                        blocks=config.synthesisBlocks)
+        self.synthesis = make_synthesis(config.stride, config.width, config.latentChannels)
         self.quantizer = ResidualQuantizer(config, self.codebook_decay, self.commitment, self.dead_code_threshold,
                                            self.restart_patience, commitment_target)
 

@@ -984,60 +984,6 @@ def test_train_synthesis_keeps_the_analysis_codebooks_and_symbols(tmp_path):
     assert train.main(wider) == 64
 
 
-def test_synthesis_blocks_start_as_the_identity_train_and_graft_beside_the_priors(tmp_path):
-    from train_torch import graft_synthesis
-    (folder, second), source, tuned, a, b = continued_run(tmp_path, "synthesis", "--synthesis-blocks", "2",
-                                                          "--block-lr", "3e-2")
-    meta = modelfile.read(str(tuned))[1]
-    assert json.loads(meta[modelfile.RVQ_CONFIG])["synthesisBlocks"] == 2
-    assert json.loads(meta["rvq.recipe"])["blockLearningRate"] == 3e-2
-    assert "synthesisBlocks" not in modelfile.read(str(source))[1][modelfile.RVQ_CONFIG]
-    # The layers after the blocks moved two indices on; the blocks trained away from the identity.
-    assert list(b["synthesis.4.weight"].shape) == list(a["synthesis.2.weight"].shape)
-    assert b["synthesis.2.conv2.weight"].abs().max() > 0 and b["synthesis.3.conv1.weight"].shape[1] == 8
-    kept = [k for k in a if k.startswith(("analysis.", "quantizer."))]
-    assert all(torch.equal(a[k], b[k]) for k in kept)
-    # Added blocks are the identity: at a learning rate of 1e-12 the synthesis computes what the source's does.
-    same = tmp_path / "same.safetensors"
-    assert train.main(rvq_command(folder, same, 1, "--init-from", str(source), "--init-codebooks", "--train",
-                                  "synthesis", "--lr", "1e-12", "--synthesis-blocks", "1")) == 0
-    before, _, _ = modelfile.load_rvq(str(source))
-    after, _, _ = modelfile.load_rvq(str(same))
-    image = datasets.padded_image(datasets.load_rgb(datasets.list_images(str(second))[0]), 8)
-    with torch.no_grad():
-        assert torch.allclose(before.decode(before.encode(image)), after.decode(after.encode(image)), atol=1e-5)
-    # --block-lr is the blocks' own rate: at --lr 1e-12 the other layers stay, the blocks learn.
-    own = tmp_path / "own.safetensors"
-    assert train.main(rvq_command(folder, own, 2, "--init-from", str(source), "--init-codebooks", "--train",
-                                  "synthesis", "--lr", "1e-12", "--synthesis-blocks", "1", "--block-lr", "1e-2")) == 0
-    o = modelfile.read(str(own))[0]
-
-    def moved(key):                                  # the source's layer i ≥ 2 is layer i + 1 after one block
-        _, index, rest = key.split(".", 2)
-        return f"synthesis.{int(index) + (int(index) >= 2)}.{rest}"
-    assert all(torch.allclose(a[k], o[moved(k)], atol=1e-6) for k in a if k.startswith("synthesis."))
-    assert o["synthesis.2.conv2.weight"].abs().max() > 1e-3
-    # The grafted file keeps the blocks' configuration beside the priors.
-    priors = tmp_path / "priors.safetensors"
-    assert train.main(tiny_prior_command(source, folder, second, priors, 1)) == 0
-    out = tmp_path / "out.safetensors"
-    assert graft_synthesis.main([str(priors), str(tuned), str(out)]) == 0
-    o, o_meta = modelfile.read(str(out))
-    assert json.loads(o_meta[modelfile.RVQ_CONFIG])["synthesisBlocks"] == 2 and "synthesis.3.conv2.bias" in o
-    assert modelfile.load_rvq(str(out))[0].config.synthesisBlocks == 2
-    # Blocks are added, never removed, and a synthesis that has them is not widened.
-    fewer = rvq_command(folder, tmp_path / "f.safetensors", 1, "--init-from", str(tuned), "--init-codebooks",
-                        "--train", "synthesis", "--synthesis-blocks", "1")
-    assert train.main(fewer) == 64
-    wider = rvq_command(folder, tmp_path / "w.safetensors", 1, "--init-from", str(source), "--synthesis-blocks", "1")
-    wider[wider.index("--width") + 1] = "12"
-    assert train.main(wider) == 64
-    assert train.main(rvq_command(folder, tmp_path / "m.safetensors", 1, "--synthesis-blocks", "9")) == 64
-    assert train.main(rvq_command(folder, tmp_path / "l.safetensors", 1, "--block-lr", "1e-3")) == 64   # no blocks
-    assert train.main(rvq_command(folder, tmp_path / "z.safetensors", 1, "--synthesis-blocks", "1",
-                                  "--block-lr", "0")) == 64
-
-
 def test_train_transforms_keeps_the_codebooks_and_trains_both_transforms(tmp_path):
     (folder, _), source, tuned, a, b = continued_run(tmp_path, "transforms")
     codebooks = [k for k in a if k.startswith("quantizer.")]

@@ -38,7 +38,7 @@ from train_torch import data as datasets  # noqa: E402
 from train_torch import modelfile  # noqa: E402
 from train_torch.model import (PixelCNNPrior, PriorConfig, ProgressivePrior, ProgressiveVQVAE, RVQConfig,  # noqa: E402
                                StagePriorConfig, VQVAE, VQVAEConfig, perplexity, psnr, stage_counts,
-                               ResidualBlock, synthesis_with_blocks, warm_start_stage_priors, widen_transforms)
+                               warm_start_stage_priors, widen_transforms)
 
 # ---------------------------------------------------------------------------------------------
 # Shared machinery
@@ -209,7 +209,7 @@ def optimizer_step(parameters, optimizer, loss, clip_norm, lr) -> tuple[float, b
     finite = bool(torch.isfinite(norm).item()) and bool(torch.isfinite(loss.detach()).item())
     if finite:
         for group in optimizer.param_groups:
-            group["lr"] = lr * group.get("lr_scale", 1.0)
+            group["lr"] = lr
         optimizer.step()
     return float(norm.item()), finite
 
@@ -460,7 +460,7 @@ def train_vqvae(args, dist_: Distributed) -> int:
 
 RVQ_KEYS = ["stride", "width", "latent_channels", "stages", "steps", "batch", "crop", "lr", "warmup", "seed", "name",
             "amp", "hold_out_every", "full_probability", "eval_crop", "commitment", "init_from", "init_codebooks", "train",
-            "rate_prior", "rate_weight", "rate_temperature", "synthesis_blocks", "block_lr"]
+            "rate_prior", "rate_weight", "rate_temperature"]
 
 
 def transforms_of(path: str) -> tuple[dict, dict[str, torch.Tensor]]:
@@ -475,7 +475,6 @@ def transforms_of(path: str) -> tuple[dict, dict[str, torch.Tensor]]:
         raise Usage(f"--init-from {path}: not a vqcodec model file (no metadata vqvae.config or rvq.config)")
     value = json.loads(text)
     shape = {k: value[k] for k in ("stride", "width", "latentChannels")}
-    shape["synthesisBlocks"] = value.get("synthesisBlocks", 0)
     weights = {k: v.float() for k, v in tensors.items() if k.startswith(("analysis.", "synthesis."))}
     return shape, weights
 
@@ -608,7 +607,6 @@ def train_rvq(args, dist_: Distributed) -> int:
             "train": args.train or "all",
             "rate_prior": os.path.realpath(args.rate_prior) if args.rate_prior else None,
             "rate_weight": args.rate_weight, "rate_temperature": args.rate_temperature,
-            "synthesis_blocks": args.synthesis_blocks or 0, "block_lr": args.block_lr,
             "command_line": " ".join(sys.argv),
         }
         if (run["rate_prior"] is None) != (run["rate_weight"] is None):
@@ -638,12 +636,9 @@ def train_rvq(args, dist_: Distributed) -> int:
     run.setdefault("rate_prior", None)
     run.setdefault("rate_weight", None)
     run.setdefault("rate_temperature", None)
-    run.setdefault("synthesis_blocks", 0)
-    run.setdefault("block_lr", None)
     synthesis_only = run["train"] == "synthesis"
     codebooks_fixed = run["train"] in ("synthesis", "transforms")
-    config = RVQConfig(run["stride"], run["width"], run["latent_channels"], tuple(map(tuple, run["stages"])),
-                       run["synthesis_blocks"])
+    config = RVQConfig(run["stride"], run["width"], run["latent_channels"], tuple(map(tuple, run["stages"])))
     problem = config.problem()
     if problem:
         raise Usage(problem)
@@ -671,17 +666,12 @@ def train_rvq(args, dist_: Distributed) -> int:
         # widened so that it computes the same functions; the stage codebooks start from the first
         # batch's residuals unless --init-codebooks takes them from the same file.
         shape, weights = transforms_of(run["init_from"])
-        source_blocks = shape.pop("synthesisBlocks")
         wanted = {"stride": config.stride, "width": config.width, "latentChannels": config.latentChannels}
         narrower = (shape["stride"] == config.stride and shape["latentChannels"] == config.latentChannels
                     and shape["width"] < config.width)
         if shape != wanted and not narrower:
             raise Usage(f"--init-from {run['init_from']}: its transforms are {shape}, this run's are {wanted} "
                         "(a narrower width is widened; stride and latent channels must match)")
-        if source_blocks > config.synthesisBlocks or (narrower and (source_blocks or config.synthesisBlocks)):
-            raise Usage(f"--init-from {run['init_from']}: its synthesis has {source_blocks} residual blocks, this "
-                        f"run's {config.synthesisBlocks}; a run may add blocks to a synthesis of the same width "
-                        "(new blocks start as the identity), not remove them or widen a synthesis that has them")
         if narrower and synthesis_only:
             raise Usage(f"--train synthesis: {run['init_from']} has width {shape['width']}, this run's is "
                         f"{config.width}; the analysis it keeps must be the file's own")
@@ -691,12 +681,9 @@ def train_rvq(args, dist_: Distributed) -> int:
             except (ValueError, KeyError) as error:
                 raise Usage(f"--init-from {run['init_from']}: cannot widen its transforms: {error}")
         else:
-            model.analysis.load_state_dict(
-                {k[len("analysis."):]: v for k, v in weights.items() if k.startswith("analysis.")}, strict=True)
-            source = {k[len("synthesis."):]: v for k, v in weights.items() if k.startswith("synthesis.")}
-            model.synthesis.load_state_dict(
-                synthesis_with_blocks(source, source_blocks, config.synthesisBlocks, model.synthesis.state_dict()),
-                strict=True)
+            for prefix, module in (("analysis.", model.analysis), ("synthesis.", model.synthesis)):
+                module.load_state_dict({k[len(prefix):]: v for k, v in weights.items() if k.startswith(prefix)},
+                                       strict=True)
         if run["init_codebooks"]:
             tensors, metadata = modelfile.read(run["init_from"])
             source_stages = json.loads(metadata.get(modelfile.RVQ_CONFIG, "{}")).get("stages")
@@ -711,18 +698,7 @@ def train_rvq(args, dist_: Distributed) -> int:
             parameter.requires_grad_(False)
     parameters = (list(model.synthesis.parameters()) if synthesis_only
                   else list(model.analysis.parameters()) + list(model.synthesis.parameters()))
-    if run["block_lr"] is not None:
-        # The synthesis's residual blocks learn at their own peak rate, on the same schedule.
-        if not config.synthesisBlocks:
-            raise Usage("--block-lr sets the learning rate of the synthesis's residual blocks; give --synthesis-blocks")
-        if not (math.isfinite(run["block_lr"]) and run["block_lr"] > 0):
-            raise Usage(f"--block-lr must be > 0, found {run['block_lr']}")
-        blocks = {id(p) for m in model.synthesis if isinstance(m, ResidualBlock) for p in m.parameters()}
-        optimizer = make_optimizer([{"params": [p for p in parameters if id(p) not in blocks]},
-                                    {"params": [p for p in parameters if id(p) in blocks],
-                                     "lr_scale": run["block_lr"] / run["lr"]}], run["lr"])
-    else:
-        optimizer = make_optimizer(parameters, run["lr"])
+    optimizer = make_optimizer(parameters, run["lr"])
     step, elapsed_before = 0, 0.0
     if checkpoint:
         model.load_state_dict(checkpoint["model"])
@@ -742,10 +718,7 @@ def train_rvq(args, dist_: Distributed) -> int:
         count = sum(p.numel() for p in parameters)
         print(f"{len(paths)} training images, {len(held_paths)} held out (every {run['hold_out_every']}th of each of "
               f"{len(groups)} folders, evaluated on centred crops of ≤ {run['eval_crop'] or 'whole'} px); progressive "
-              f"VQ-VAE stride {config.stride}, width {config.width}, latent {config.latentChannels}"
-              + (f", {config.synthesisBlocks} residual block{'s' if config.synthesisBlocks > 1 else ''} in the synthesis"
-                 + (f" (peak lr {run['block_lr']})" if run["block_lr"] is not None else "") if config.synthesisBlocks else "")
-              + f", stages "
+              f"VQ-VAE stride {config.stride}, width {config.width}, latent {config.latentChannels}, stages "
               f"{stage_text} (bound {bounds} bpp at 1…{len(config.stages)} stages), {count} parameters; quantiser "
               f"dropout: all stages with probability {run['full_probability']}, else uniform; commitment to "
               f"{'each used stage' if run['commitment'] == 'stages' else 'the decoded sum'}; batch "
@@ -790,8 +763,6 @@ def train_rvq(args, dist_: Distributed) -> int:
                 recipe.update(initCodebooks=True)
             if run["train"] != "all":
                 recipe.update(trained=run["train"])
-            if run["block_lr"] is not None:
-                recipe.update(blockLearningRate=run["block_lr"])
             if run["rate_prior"]:
                 recipe.update(ratePrior=os.path.basename(run["rate_prior"]), rateWeight=run["rate_weight"],
                               rateTemperature=run["rate_temperature"])
@@ -1516,13 +1487,6 @@ def parser() -> argparse.ArgumentParser:
                    help="commitment loss: each used stage's residual to its code (stages, default) or the latent "
                         "to the decoded sum only (total)")
     q.add_argument("--crop", type=int, help="side of the square crops, a multiple of the stride (default 128)")
-    q.add_argument("--synthesis-blocks", type=int,
-                   help="residual blocks (3×3 conv, ReLU, 1×1 conv, width channels) in the synthesis after its first "
-                        "IGDN, at the latent's resolution (default 0); with --init-from a synthesis with fewer, the "
-                        "added blocks start as the identity")
-    q.add_argument("--block-lr", type=float,
-                   help="with --synthesis-blocks: the residual blocks' peak learning rate, on --lr's schedule "
-                        "(default --lr); new blocks added to a trained synthesis may need more than it")
     q.add_argument("--name", help="model name stored in the file (printable ASCII, ≤ 64 characters)")
     q.add_argument("--hold-out-every", type=int,
                    help="hold out every n-th image of each folder, by sorted name (default 10; 0: none)")
