@@ -733,9 +733,7 @@ def test_stage_prior_run_starts_from_another_files_priors_with_init_from(tmp_pat
     assert train.main(rvq_command(folder, model, 2)) == 0
 
     def prior_command(out, *extra):
-        return ["rvq-prior", "--model", str(model), "--data", str(folder), "--data", str(second), "--out", str(out),
-                "--steps", "1", "--batch", "2", "--crop", "4", "--channels", "4", "--blocks", "1", "--embedding", "2",
-                "--head", "4", "--hold-out-every", "2", "--threads", "1", "--device", "cpu", *extra]
+        return tiny_prior_command(model, folder, second, out, 1, *extra)
 
     source = tmp_path / "source.safetensors"
     assert train.main(prior_command(source, "--seed", "3")) == 0
@@ -844,9 +842,7 @@ def test_stage_prior_run_takes_a_head_width_per_stage(tmp_path):
     assert train.main(rvq_command(folder, model, 2)) == 0
 
     def prior_command(out, head, *extra):
-        return ["rvq-prior", "--model", str(model), "--data", str(folder), "--data", str(second), "--out", str(out),
-                "--steps", "1", "--batch", "2", "--crop", "4", "--channels", "4", "--blocks", "1", "--embedding", "2",
-                "--head", head, "--hold-out-every", "2", "--threads", "1", "--device", "cpu", *extra]
+        return tiny_prior_command(model, folder, second, out, 1, "--head", head, *extra)   # the last --head counts
 
     source = tmp_path / "source.safetensors"
     assert train.main(prior_command(source, "8")) == 0
@@ -1001,10 +997,7 @@ def test_graft_synthesis_puts_a_trained_synthesis_beside_the_priors_of_the_same_
     folder, second = make_two_folders(tmp_path)
     source, priors = tmp_path / "source.safetensors", tmp_path / "priors.safetensors"
     assert train.main(rvq_command(folder, source, 2, "--seed", "9")) == 0
-    assert train.main(["rvq-prior", "--model", str(source), "--data", str(folder), "--data", str(second), "--out",
-                       str(priors), "--steps", "1", "--batch", "2", "--crop", "4", "--channels", "4", "--blocks", "1",
-                       "--embedding", "2", "--head", "4", "--hold-out-every", "2", "--threads", "1", "--device",
-                       "cpu"]) == 0
+    assert train.main(tiny_prior_command(source, folder, second, priors, 1)) == 0
     tuned = tmp_path / "tuned.safetensors"
     assert train.main(rvq_command(folder, tuned, 2, "--init-from", str(source), "--init-codebooks",
                                   "--train", "synthesis", "--lr", "1e-2", "--name", "tuned")) == 0
