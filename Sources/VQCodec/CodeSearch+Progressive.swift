@@ -26,6 +26,7 @@ extension CodeSearch {
         var earlierBits = 0.0
         let pixels = Double(image.width * image.height)
         let priors = model.priors
+        var curvature: LatentCurvature?
         for k in 0..<count {
             let codebooks = books[k]
             let earlier = chosen
@@ -45,8 +46,14 @@ extension CodeSearch {
                     priors.forEachTable(stage: k + 1, symbols: symbols, earlier: earlierTiles,
                                         height: rect.height, width: rect.width, body)
                 })
+            // Effort 0's model of the synthesis is taken once, at the analysis output, for every stage.
+            if plan.distortion == .latent && curvature == nil {
+                curvature = latentCurvature(analysis: analysis, image: image, subject: subject, latentHeight: h,
+                                            latentWidth: w, block: block)
+            }
             let (symbols, report) = try self.symbols(of: image, subject: subject, tiles: tiles, latentHeight: h,
-                                                     latentWidth: w, block: block, plan: plan, slope: slope, threads: threads)
+                                                     latentWidth: w, block: block, plan: plan, slope: slope, threads: threads,
+                                                     curvature: curvature)
             chosen.append(symbols)
             earlierBits += report.finalBits
             if k + 1 < count {

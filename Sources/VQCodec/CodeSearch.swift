@@ -44,20 +44,40 @@ enum CodeSearch {
         var passes: Int
         /// Distance between the positions decided together in one sweep.
         var spacing: Int
+        /// How a change's distortion is judged.
+        var distortion: DistortionModel = .pixels
 
-        /// The plan of `options.effort` (1…3); nil for effort 0 (nearest codes, no search).
-        /// Checks the effort and the trade-off the caller set.
+        /// How the search judges what a change of code does to the pixel error.
+        enum DistortionModel: Sendable, Equatable {
+            /// Through the synthesis at the current symbols (gradient and average curvature),
+            /// each sweep checked by a synthesis pass: efforts 1–3.
+            case pixels
+            /// From the latent error alone, e = code vector − analysis output, weighted by the
+            /// synthesis's average curvature H at the analysis output: D ≈ D_synthesis + Σ eᵀHe.
+            /// Positions do not interact in this model, so one sweep decides them all, and no
+            /// synthesis pass checks it: effort 0.
+            case latent
+        }
+
+        /// The plan of `options.effort` (0…3); nil with ``VQCodec/EncodeOptions/nearestCodes``
+        /// (nearest codes, no search). Checks the effort and the trade-off the caller set.
         static func forOptions(_ options: VQCodec.EncodeOptions) -> Plan? {
             precondition(VQCodec.effortRange.contains(options.effort), "effort \(options.effort) outside \(VQCodec.effortRange)")
             precondition(options.rateDistortionSlope.map { $0.isFinite && $0 >= 0 } ?? true,
                          "the rate–distortion slope must be finite and ≥ 0")
+            precondition(!options.nearestCodes || options.effort == 0, "nearest codes are effort 0's alternative")
+            if options.nearestCodes { return nil }
             switch options.effort {
+            case 0: return Plan(candidates: latentCandidates, passes: 1, spacing: 1, distortion: .latent)
             case 1: return Plan(candidates: 4, passes: 1, spacing: 2)
             case 2: return Plan(candidates: 8, passes: 2, spacing: 2)
             case 3: return Plan(candidates: 16, passes: 4, spacing: 2)
-            default: return nil
+            default: preconditionFailure("effort \(options.effort)")
             }
         }
+
+        /// Candidates per position and group at effort 0.
+        static let latentCandidates = 4
     }
 
     /// What a search did, for reports and tests.
@@ -102,11 +122,20 @@ enum CodeSearch {
     ///   Converted to μ at the nearest codes' distortion: μ = slope · ln 10 / 10 · D₀ / pixels.
     ///   nil: ``VQCodec/defaultRateDistortionSlope(bitsPerPixel:)`` at the rate of the nearest
     ///   codes (with the earlier stages' bits).
+    /// - curvature: for a ``Plan/DistortionModel/latent`` plan, the image's ``LatentCurvature``
+    ///   (computed here from `subject.target` when nil: right for a one-stage model, whose target
+    ///   is the analysis output).
     static func symbols(of image: Image, subject: Subject, tiles: [LatentRect], latentHeight h: Int,
-                        latentWidth w: Int, block: Int, plan: Plan, slope: Double?,
-                        threads: Int) throws -> (symbols: [Int32], report: Report) {
+                        latentWidth w: Int, block: Int, plan: Plan, slope: Double?, threads: Int,
+                        curvature latentCurvature: LatentCurvature? = nil) throws -> (symbols: [Int32], report: Report) {
+        if plan.distortion == .latent {
+            let curvature = latentCurvature ?? self.latentCurvature(
+                analysis: subject.target, image: image, subject: subject, latentHeight: h, latentWidth: w, block: block)
+            return try latentSymbols(of: image, subject: subject, tiles: tiles, latentHeight: h, latentWidth: w,
+                                     plan: plan, slope: slope, threads: threads, curvature: curvature)
+        }
         let codebooks = subject.codebooks
-        let (groups, dimension, k) = (codebooks.groups, codebooks.dimension, plan.candidates)
+        let k = plan.candidates
         let channels = codebooks.channels
         var symbols = subject.nearest
         let candidates = nearestCandidates(target: subject.target, nearest: symbols, codebooks: codebooks,
@@ -124,10 +153,8 @@ enum CodeSearch {
         let (initialDistortion, initialBits) = (distortion, bits)
         var sweeps = 0, kept = 0
 
-        var delta = [Float](repeating: 0, count: dimension)
-        var local = [Double](repeating: 0, count: channels)
-        let plane = h * w
-        let vectors = codebooks.vectors, size = codebooks.codebookSize
+        var chooser = Chooser(codebooks: codebooks, curvature: curvature, candidates: candidates, count: k, mu: mu,
+                              plane: h * w)
         for _ in 0..<plan.passes {
             var keptInPass = 0
             for cosetY in 0..<plan.spacing {
@@ -137,45 +164,8 @@ enum CodeSearch {
                     for y in Swift.stride(from: cosetY, to: h, by: plan.spacing) {
                         for x in Swift.stride(from: cosetX, to: w, by: plan.spacing) {
                             let p = y * w + x
-                            for c in 0..<channels { local[c] = Double(gradient[c * plane + p]) }
-                            for g in 0..<groups {
-                                let index = g * plane + p
-                                let current = Int(proposal[index])
-                                let options = index * k
-                                var currentSlot = 0
-                                while Int(candidates[options + currentSlot]) != current { currentSlot += 1 }
-                                var bestScore = 0.0, bestSlot = currentSlot
-                                for slot in 0..<k where slot != currentSlot {
-                                    let code = Int(candidates[options + slot])
-                                    var linear = 0.0
-                                    for i in 0..<dimension {
-                                        delta[i] = vectors[(g * size + code) * dimension + i] - vectors[(g * size + current) * dimension + i]
-                                        linear += local[g * dimension + i] * Double(delta[i])
-                                    }
-                                    var quadratic = 0.0
-                                    for i in 0..<dimension {
-                                        let row = (g * dimension + i) * channels + g * dimension
-                                        var s: Float = 0
-                                        for j in 0..<dimension { s += curvature[row + j] * delta[j] }
-                                        quadratic += Double(delta[i] * s)
-                                    }
-                                    let rate = Double(candidateBits[options + slot] - candidateBits[options + currentSlot])
-                                    let score = linear + quadratic + mu * rate
-                                    if score < bestScore { bestScore = score; bestSlot = slot }
-                                }
-                                guard bestSlot != currentSlot else { continue }
-                                let code = Int(candidates[options + bestSlot])
-                                for i in 0..<dimension {
-                                    delta[i] = vectors[(g * size + code) * dimension + i] - vectors[(g * size + current) * dimension + i]
-                                }
-                                for c in 0..<channels {
-                                    var s: Float = 0
-                                    for j in 0..<dimension { s += curvature[c * channels + g * dimension + j] * delta[j] }
-                                    local[c] += 2 * Double(s)
-                                }
-                                proposal[index] = Int32(code)
-                                changes += 1
-                            }
+                            for c in 0..<channels { chooser.local[c] = Double(gradient[c * h * w + p]) }
+                            changes += chooser.decide(position: p, symbols: &proposal, candidateBits: candidateBits).changes
                         }
                     }
                     guard changes > 0 else { continue }
@@ -200,6 +190,133 @@ enum CodeSearch {
         return (symbols, Report(initialDistortion: initialDistortion, initialBits: initialBits,
                                 finalDistortion: distortion, finalBits: bits,
                                 sweeps: sweeps, keptSweeps: kept, changedSymbols: changed))
+    }
+
+    /// Effort 0: one sweep over every position under the latent model of the distortion,
+    /// D ≈ D_synthesis + Σ_positions eᵀHe with e = code vector − target, no synthesis pass. The
+    /// report's final D and R are the model's: D₀ and the nearest codes' measured bits, plus the
+    /// changes' modelled ΔD and their exact Δbits in the tables of the nearest codes' context.
+    static func latentSymbols(of image: Image, subject: Subject, tiles: [LatentRect], latentHeight h: Int,
+                              latentWidth w: Int, plan: Plan, slope: Double?, threads: Int,
+                              curvature: LatentCurvature) throws -> (symbols: [Int32], report: Report) {
+        let codebooks = subject.codebooks
+        let (k, channels, plane) = (plan.candidates, codebooks.channels, h * w)
+        var symbols = subject.nearest
+        let candidates = nearestCandidates(target: subject.target, nearest: symbols, codebooks: codebooks,
+                                           latentHeight: h, latentWidth: w, count: k)
+        let (bits, candidateBits) = try ratePass(symbols: symbols, candidates: candidates, count: k, subject: subject,
+                                                 tiles: tiles, latentHeight: h, latentWidth: w, threads: threads)
+        // The latent error of the nearest codes and its modelled distortion, position by position.
+        let decoded = codebooks.latent(symbols: symbols, batch: 1, height: h, width: w).data
+        let H = curvature.matrix
+        var errors = [[Double]](repeating: [], count: plane)
+        var latentDistortion = 0.0
+        var e = [Double](repeating: 0, count: channels)
+        for p in 0..<plane {
+            for c in 0..<channels { e[c] = Double(decoded[c * plane + p] - subject.target[c * plane + p]) }
+            var sum = 0.0
+            for c in 0..<channels {
+                var row = 0.0
+                for j in 0..<channels { row += Double(H[c * channels + j]) * e[j] }
+                sum += e[c] * row
+            }
+            latentDistortion += sum
+            errors[p] = e
+        }
+        let distortion = curvature.synthesisDistortion + latentDistortion
+        let pixels = Double(image.width * image.height)
+        let slope = slope ?? VQCodec.defaultRateDistortionSlope(bitsPerPixel: subject.earlierBitsPerPixel + bits / pixels)
+        let mu = slope * log(10) / 10 * distortion / pixels
+
+        var chooser = Chooser(codebooks: codebooks, curvature: H, candidates: candidates, count: k, mu: mu, plane: plane)
+        var (distortionChange, bitsChange) = (0.0, 0.0)
+        for p in 0..<plane {
+            // ∂D/∂e = 2He at this position.
+            for c in 0..<channels {
+                var row = 0.0
+                for j in 0..<channels { row += Double(H[c * channels + j]) * errors[p][j] }
+                chooser.local[c] = 2 * row
+            }
+            let decision = chooser.decide(position: p, symbols: &symbols, candidateBits: candidateBits)
+            distortionChange += decision.distortion
+            bitsChange += decision.bits
+        }
+        let changed = zip(symbols, subject.nearest).reduce(0) { $0 + ($1.0 != $1.1 ? 1 : 0) }
+        return (symbols, Report(initialDistortion: distortion, initialBits: bits,
+                                finalDistortion: distortion + distortionChange, finalBits: bits + bitsChange,
+                                sweeps: 1, keptSweeps: 1, changedSymbols: changed))
+    }
+
+    /// Decides one position's groups, one after another: each candidate is scored against the
+    /// current code by ΔJ ≈ gᵀΔ + ΔᵀH_gg Δ + μ·Δbits, the best taken when ΔJ < 0, and an accepted
+    /// change moves the gradient the next group sees by 2HΔ. `local` holds g at the position,
+    /// `[C]`, set by the caller before each position.
+    private struct Chooser {
+        let codebooks: Codebooks
+        let curvature: [Float]
+        let candidates: [Int32]
+        let count: Int
+        let mu: Double
+        let plane: Int
+        var local: [Double]
+        private var delta: [Float]
+
+        init(codebooks: Codebooks, curvature: [Float], candidates: [Int32], count: Int, mu: Double, plane: Int) {
+            (self.codebooks, self.curvature, self.candidates, self.count, self.mu, self.plane) =
+                (codebooks, curvature, candidates, count, mu, plane)
+            local = [Double](repeating: 0, count: codebooks.channels)
+            delta = [Float](repeating: 0, count: codebooks.dimension)
+        }
+
+        /// Changes `symbols` at `position` where that lowers the modelled J; returns the number of
+        /// changes, their modelled ΔD (gᵀΔ + ΔᵀHΔ) and their Δbits.
+        mutating func decide(position p: Int, symbols: inout [Int32],
+                             candidateBits: [Float]) -> (changes: Int, distortion: Double, bits: Double) {
+            let (groups, dimension, channels) = (codebooks.groups, codebooks.dimension, codebooks.channels)
+            let vectors = codebooks.vectors, size = codebooks.codebookSize, k = count
+            var result = (changes: 0, distortion: 0.0, bits: 0.0)
+            for g in 0..<groups {
+                let index = g * plane + p
+                let current = Int(symbols[index])
+                let options = index * k
+                var currentSlot = 0
+                while Int(candidates[options + currentSlot]) != current { currentSlot += 1 }
+                var bestScore = 0.0, bestSlot = currentSlot, bestDistortion = 0.0, bestRate = 0.0
+                for slot in 0..<k where slot != currentSlot {
+                    let code = Int(candidates[options + slot])
+                    var linear = 0.0
+                    for i in 0..<dimension {
+                        delta[i] = vectors[(g * size + code) * dimension + i] - vectors[(g * size + current) * dimension + i]
+                        linear += local[g * dimension + i] * Double(delta[i])
+                    }
+                    var quadratic = 0.0
+                    for i in 0..<dimension {
+                        let row = (g * dimension + i) * channels + g * dimension
+                        var s: Float = 0
+                        for j in 0..<dimension { s += curvature[row + j] * delta[j] }
+                        quadratic += Double(delta[i] * s)
+                    }
+                    let rate = Double(candidateBits[options + slot] - candidateBits[options + currentSlot])
+                    let score = linear + quadratic + mu * rate
+                    if score < bestScore { (bestScore, bestSlot, bestDistortion, bestRate) = (score, slot, linear + quadratic, rate) }
+                }
+                guard bestSlot != currentSlot else { continue }
+                let code = Int(candidates[options + bestSlot])
+                for i in 0..<dimension {
+                    delta[i] = vectors[(g * size + code) * dimension + i] - vectors[(g * size + current) * dimension + i]
+                }
+                for c in 0..<channels {
+                    var s: Float = 0
+                    for j in 0..<dimension { s += curvature[c * channels + g * dimension + j] * delta[j] }
+                    local[c] += 2 * Double(s)
+                }
+                symbols[index] = Int32(code)
+                result.changes += 1
+                result.distortion += bestDistortion
+                result.bits += bestRate
+            }
+            return result
+        }
     }
 
     /// The subject of a one-stage model's search: its codebooks, the analysis output, and the
@@ -250,17 +367,33 @@ enum CodeSearch {
                          _ gradient: inout [Float]) -> Double
     ) -> (total: Double, gradient: [Float]) {
         let codebooks = subject.codebooks
-        let (groups, channels, stride) = (codebooks.groups, codebooks.channels, subject.stride)
-        var total = 0.0
-        var gradient = [Float](repeating: 0, count: channels * h * w)
-        for core in BlockTransforms.blocks(height: h, width: w, block: block) {
-            let outer = BlockTransforms.expand(core, by: subject.synthesisHalo, height: h, width: w)
+        let (groups, channels) = (codebooks.groups, codebooks.channels)
+        return blockwiseGradient(channels: channels, image: image, subject: subject, latentHeight: h, latentWidth: w,
+                                 block: block, outputGradient: outputGradient) { outer in
             let crop = Tiles.extract(symbols, groups: groups, latentWidth: w, latentHeight: h, rect: outer)
             var latent = codebooks.latent(symbols: crop, batch: 1, height: outer.height, width: outer.width)
             if let fixed = subject.fixed {
                 let earlier = Tiles.extract(fixed, groups: channels, latentWidth: w, latentHeight: h, rect: outer)
                 for i in latent.data.indices { latent.data[i] += earlier[i] }
             }
+            return latent
+        }
+    }
+
+    /// ``blockwiseGradient(symbols:image:subject:latentHeight:latentWidth:block:outputGradient:)``
+    /// for any latent: `latentOf` gives the synthesis input `[1, C, rect]` over a rect.
+    private static func blockwiseGradient(
+        channels: Int, image: Image, subject: Subject, latentHeight h: Int, latentWidth w: Int, block: Int,
+        outputGradient: (_ reconstruction: Tensor, _ target: Tensor, _ rows: Range<Int>, _ columns: Range<Int>,
+                         _ gradient: inout [Float]) -> Double,
+        latentOf: (LatentRect) -> Tensor
+    ) -> (total: Double, gradient: [Float]) {
+        let stride = subject.stride
+        var total = 0.0
+        var gradient = [Float](repeating: 0, count: channels * h * w)
+        for core in BlockTransforms.blocks(height: h, width: w, block: block) {
+            let outer = BlockTransforms.expand(core, by: subject.synthesisHalo, height: h, width: w)
+            let latent = latentOf(outer)
             let target = Pixels.tensor(from: image, top: outer.top * stride, left: outer.left * stride,
                                        height: outer.height * stride, width: outer.width * stride)
             // This block's own pixels, in the crop's coordinates, cut to the image.
@@ -314,21 +447,69 @@ enum CodeSearch {
         var generator = SplitMix64(seed: 0x5EED_C0DE)
         let probe = blockwiseGradient(symbols: symbols, image: image, subject: subject, latentHeight: h, latentWidth: w,
                                       block: block) { reconstruction, _, rows, columns, gradient in
-            let (height, width) = (reconstruction.shape[2], reconstruction.shape[3])
-            let plane = height * width
-            for c in 0..<3 {
-                for y in rows {
-                    var bits: UInt64 = 0
-                    for (n, x) in columns.enumerated() {
-                        if n % 64 == 0 { bits = generator.next() }
-                        gradient[c * plane + y * width + x] = (bits >> UInt64(n % 64)) & 1 == 0 ? 1 : -1
-                    }
-                }
-            }
+            noiseProbe(reconstruction, rows, columns, &gradient, &generator)
             return 0
         }.gradient
+        return averageOuterProduct(probe, channels: subject.codebooks.channels, positions: h * w)
+    }
+
+    /// What effort 0's latent model needs, measured once per image at the analysis output (every
+    /// stage of a progressive model uses the same): the synthesis's average curvature H `[C, C]`
+    /// there, as ``curvaturePass(symbols:image:subject:latentHeight:latentWidth:block:)`` estimates
+    /// it, and the distortion of the unquantised latent's reconstruction, D_synthesis (same pass).
+    struct LatentCurvature: Sendable {
+        var matrix: [Float]
+        var synthesisDistortion: Double
+    }
+
+    /// ``LatentCurvature`` of `analysis` `[C, h, w]`: one synthesis pass forward and back.
+    static func latentCurvature(analysis: [Float], image: Image, subject: Subject, latentHeight h: Int,
+                                latentWidth w: Int, block: Int) -> LatentCurvature {
         let channels = subject.codebooks.channels
-        let positions = h * w
+        var generator = SplitMix64(seed: 0x5EED_C0DE)
+        let (distortion, probe) = blockwiseGradient(
+            channels: channels, image: image, subject: subject, latentHeight: h, latentWidth: w, block: block,
+            outputGradient: { reconstruction, target, rows, columns, gradient in
+                noiseProbe(reconstruction, rows, columns, &gradient, &generator)
+                let plane = reconstruction.shape[2] * reconstruction.shape[3], width = reconstruction.shape[3]
+                var sum = 0.0
+                for c in 0..<3 {
+                    for y in rows {
+                        for x in columns {
+                            let i = c * plane + y * width + x
+                            let e = min(max(reconstruction.data[i], 0), 1) - target.data[i]
+                            sum += Double(e * e)
+                        }
+                    }
+                }
+                return sum
+            },
+            latentOf: { outer in
+                Tensor(shape: [1, channels, outer.height, outer.width],
+                       data: Tiles.extract(analysis, groups: channels, latentWidth: w, latentHeight: h, rect: outer))
+            })
+        return LatentCurvature(matrix: averageOuterProduct(probe, channels: channels, positions: h * w),
+                               synthesisDistortion: distortion)
+    }
+
+    /// Fills a block's own samples of `gradient` with seeded ±1 noise.
+    private static func noiseProbe(_ reconstruction: Tensor, _ rows: Range<Int>, _ columns: Range<Int>,
+                                   _ gradient: inout [Float], _ generator: inout SplitMix64) {
+        let (height, width) = (reconstruction.shape[2], reconstruction.shape[3])
+        let plane = height * width
+        for c in 0..<3 {
+            for y in rows {
+                var bits: UInt64 = 0
+                for (n, x) in columns.enumerated() {
+                    if n % 64 == 0 { bits = generator.next() }
+                    gradient[c * plane + y * width + x] = (bits >> UInt64(n % 64)) & 1 == 0 ? 1 : -1
+                }
+            }
+        }
+    }
+
+    /// E[aaᵀ] `[C, C]` over the positions of `probe` `[C, positions]`, summed in Double in a fixed order.
+    private static func averageOuterProduct(_ probe: [Float], channels: Int, positions: Int) -> [Float] {
         var curvature = [Float](repeating: 0, count: channels * channels)
         var sums = [Double](repeating: 0, count: channels * channels)
         for p in 0..<positions {

@@ -40,12 +40,17 @@ public enum VQCodec {
         public var transformBlockPixels: Int = VQCodec.defaultTransformBlockPixels
         /// Limits the header must satisfy: the encoder refuses to write a file its readers would refuse.
         public var limits: ContainerLimits = ContainerLimits()
-        /// How hard to choose the codes: 0 takes the code nearest to the analysis output (fast);
-        /// 1, 2 and 3 search among more candidate codes, in more passes, for the symbols that
-        /// minimise pixel error plus ``rateDistortionSlope`` times bits (see `docs/design.md`).
+        /// How hard to choose the codes, always for the least pixel error plus
+        /// ``rateDistortionSlope`` times bits (see `docs/design.md`): 0 weighs each position's few
+        /// nearest codes by a model of the synthesis at the analysis output and their exact bits
+        /// (one synthesis pass more than the plain quantiser); 1, 2 and 3 search among more
+        /// candidate codes, in more passes, measuring the pixel error through the synthesis.
         /// Files decode with any vqcodec either way.
         public var effort: Int = 0
-        /// At effort ≥ 1, what one bit per pixel is worth, in dB of PSNR: a code that saves rate
+        /// Take the code nearest to the analysis output at every position, ignoring its bits: the
+        /// plain quantiser, the fastest encode and larger files. Only at effort 0.
+        public var nearestCodes: Bool = false
+        /// What one bit per pixel is worth, in dB of PSNR (not used with ``nearestCodes``): a code that saves rate
         /// is taken when it costs less PSNR than this many dB per bit per pixel saved, and one
         /// that spends rate when it gains more. nil: ``defaultRateDistortionSlope(bitsPerPixel:)``
         /// at the rate of the nearest codes, which follows the slope of the rate–distortion curve

@@ -52,7 +52,8 @@ final class CodingCommandTests: XCTestCase {
         XCTAssertEqual(10 * log10(255 * 255 / (sum / Double(original.count))), reported, accuracy: 0.005)
 
         for (arguments, message) in [(["--effort", "4"], "--effort must be 0 to 3"),
-                                     (["--lambda", "5"], "--lambda needs --effort"),
+                                     (["--nearest-codes", "--effort", "1"], "--nearest-codes is the plain quantiser"),
+                                     (["--nearest-codes", "--lambda", "5"], "--nearest-codes ignores bits"),
                                      (["--effort", "1", "--lambda=-1"], "--lambda must be")] {
             let refused = try CLI.run(["encode", photo, path("x.vqc"), "--model", model] + arguments)
             XCTAssertEqual(refused.status, 64, "\(arguments): \(refused.stderr)")

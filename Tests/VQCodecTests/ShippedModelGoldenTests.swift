@@ -20,6 +20,13 @@ final class ShippedModelGoldenTests: XCTestCase {
     static let fixtures = GoldenTests.fixtures
     static let source = fixtures.appendingPathComponent("images/photo-192x128.png")
     var regenerate: Bool { ProcessInfo.processInfo.environment["VQCODEC_REGENERATE_GOLDEN"] == "1" }
+    /// The quantiser every golden file was written with: the nearest codes (what effort 0 searches
+    /// from), so that a golden file tests the model and the format, not the encoder's choices.
+    static var nearestCodes: VQCodec.EncodeOptions {
+        var options = VQCodec.EncodeOptions()
+        options.nearestCodes = true
+        return options
+    }
 
     func testEveryShippedModelDecodesItsGoldenFileExactly() throws {
         let catalogue = try ShippedModels.levels()
@@ -34,7 +41,7 @@ final class ShippedModelGoldenTests: XCTestCase {
             if regenerate && !FileManager.default.fileExists(atPath: golden.path) {
                 try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
                 let model = try CodecModel(path: try XCTUnwrap(catalogue.path(ofModelNamed: name)))
-                let encoded = try VQCodec.encode(try PNG.read(path: Self.source.path), model: model)
+                let encoded = try VQCodec.encode(try PNG.read(path: Self.source.path), model: model, options: Self.nearestCodes)
                 try Data(encoded.bytes).write(to: golden)
                 let decoded = try VQCodec.decode(encoded.bytes, model: model)
                 try PNG.write(decoded.image, to: expected.path)
@@ -66,7 +73,8 @@ final class ShippedModelGoldenTests: XCTestCase {
 
     /// The progressive models' golden files: `NAME.vqc` (format version 2, every stage), `NAME.png`
     /// and `NAME.symbols.txt` (every stage), decoded with the model found by name; every cut of
-    /// the file decodes to the first stages' symbols; today's encoder writes the same bytes.
+    /// the file decodes to the first stages' symbols; today's encoder, with the nearest codes, writes
+    /// the same bytes.
     func checkProgressiveGoldenFiles(_ catalogue: ShippedModels.Catalogue) throws {
         let folder = Self.fixtures.appendingPathComponent("golden/models")
         let image = try PNG.read(path: Self.source.path)
@@ -76,7 +84,7 @@ final class ShippedModelGoldenTests: XCTestCase {
             let symbolsFile = folder.appendingPathComponent(name + ".symbols.txt")
             let model = try ProgressiveCodecModel(path: try XCTUnwrap(catalogue.path(ofModelNamed: name)))
             if regenerate && !FileManager.default.fileExists(atPath: golden.path) {
-                let encoded = try VQCodec.encode(image, model: model)
+                let encoded = try VQCodec.encode(image, model: model, options: Self.nearestCodes)
                 try Data(encoded.bytes).write(to: golden)
                 try PNG.write(try VQCodec.decode(encoded.bytes, model: model).image, to: expected.path)
             }
@@ -102,7 +110,7 @@ final class ShippedModelGoldenTests: XCTestCase {
                 XCTAssertEqual(cut.stageSymbols, Array(decoded.stageSymbols.prefix(stages)), "\(name) cut to \(stages)")
             }
             for threads in [1, 2] {
-                var options = VQCodec.EncodeOptions()
+                var options = Self.nearestCodes
                 options.threads = threads
                 XCTAssertEqual(try VQCodec.encode(image, model: model, options: options).bytes, bytes,
                                "\(name), \(threads) thread(s)")
@@ -134,8 +142,9 @@ final class ShippedModelGoldenTests: XCTestCase {
         return text
     }
 
-    /// The encoder is deterministic: today's vqcodec writes each golden file again byte for byte
-    /// from its source photo (a deliberate encoder change must show up here, as a diff in review).
+    /// The encoder is deterministic: today's vqcodec, with the nearest codes the golden files were
+    /// written with, writes each golden file again byte for byte from its source photo (a
+    /// deliberate change to the quantiser must show up here, as a diff in review).
     func testEncodingTheSourceAgainGivesTheGoldenBytes() throws {
         let catalogue = try ShippedModels.levels()
         let image = try PNG.read(path: Self.source.path)
@@ -144,7 +153,7 @@ final class ShippedModelGoldenTests: XCTestCase {
             let bytes = try XCTUnwrap(FileManager.default.contents(atPath: golden.path), "no golden file for \(level.model)")
             let model = try CodecModel(path: catalogue.path(of: level))
             for threads in [1, 2] {
-                var options = VQCodec.EncodeOptions()
+                var options = Self.nearestCodes
                 options.threads = threads
                 let encoded = try VQCodec.encode(image, model: model, options: options)
                 XCTAssertEqual(encoded.bytes, Array(bytes), "\(level.model), \(threads) thread(s)")
