@@ -38,7 +38,8 @@ import Transforms
 enum CodeSearch {
     /// How hard to search: the effort levels of `vqcodec encode --effort`.
     struct Plan: Sendable, Equatable {
-        /// Codes considered per position and group (the nearest ones), the current one included.
+        /// Codes considered per position and group (the nearest ones), the current one included;
+        /// all of a codebook's codes when it has fewer.
         var candidates: Int
         /// Passes over the whole grid; each is `spacing²` sweeps.
         var passes: Int
@@ -77,7 +78,7 @@ enum CodeSearch {
         }
 
         /// Candidates per position and group at effort 0.
-        static let latentCandidates = 4
+        static let latentCandidates = 8
     }
 
     /// What a search did, for reports and tests.
@@ -135,7 +136,7 @@ enum CodeSearch {
                                      plan: plan, slope: slope, threads: threads, curvature: curvature)
         }
         let codebooks = subject.codebooks
-        let k = plan.candidates
+        let k = min(plan.candidates, codebooks.codebookSize)
         let channels = codebooks.channels
         var symbols = subject.nearest
         let candidates = nearestCandidates(target: subject.target, nearest: symbols, codebooks: codebooks,
@@ -200,7 +201,7 @@ enum CodeSearch {
                               latentWidth w: Int, plan: Plan, slope: Double?, threads: Int,
                               curvature: LatentCurvature) throws -> (symbols: [Int32], report: Report) {
         let codebooks = subject.codebooks
-        let (k, channels, plane) = (plan.candidates, codebooks.channels, h * w)
+        let (k, channels, plane) = (min(plan.candidates, codebooks.codebookSize), codebooks.channels, h * w)
         var symbols = subject.nearest
         let candidates = nearestCandidates(target: subject.target, nearest: symbols, codebooks: codebooks,
                                            latentHeight: h, latentWidth: w, count: k)

@@ -6,7 +6,7 @@ import VQCodec
 struct EffortOptions: ParsableArguments {
     @Option(name: .long, help: ArgumentHelp(
         "How hard to choose the codes for the least pixel error plus --lambda times bits: 0 (default) weighs "
-            + "each position's 4 nearest codes by a model of the synthesis and their exact bits; 1, 2 and 3 "
+            + "each position's 8 nearest codes by a model of the synthesis and their exact bits; 1, 2 and 3 "
             + "search more candidate codes, in more passes, through the synthesis itself (slower encode; smaller "
             + "files at the same PSNR; any vqcodec decodes them).",
         valueName: "0-3"))

@@ -29,12 +29,14 @@ struct EncodeCommand: ParsableCommand {
             fits, it keeps stage 1 and says so). -q and --target-bpp with a one-stage model file \
             are refused.
 
-            --effort 1, 2 or 3 spends more encoding time for smaller files at the same quality: \
-            instead of the code nearest to the analysis output, the encoder searches the nearest 4, 8 \
-            or 16 codes at every position for those that minimise the decoded image's squared error \
-            plus --lambda times the bits the prior charges (docs/design.md). The file format and \
-            the decoder do not change. With a progressive model the search runs stage by stage, so \
-            cut files stay exact.
+            The encoder chooses, at every position, among the codes nearest to the analysis \
+            output those that minimise the decoded image's squared error plus --lambda times the \
+            bits the prior charges (docs/design.md): by default (--effort 0) the 8 nearest, judged \
+            by a model of the synthesis; --effort 1, 2 or 3 spends more encoding time for smaller \
+            files at the same quality, searching the nearest 4, 8 or 16 through the synthesis \
+            itself. --nearest-codes takes the nearest code everywhere: the fastest encode, larger \
+            files. The file format and the decoder do not change. With a progressive model the \
+            codes are chosen stage by stage, so cut files stay exact.
 
             Many images: vqcodec encode a.png b.png ... --out-dir DIR [--jobs N] writes DIR/a.vqc, \
             DIR/b.vqc, ...; a file that fails is reported and the others go on; the exit status is \
