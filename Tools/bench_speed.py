@@ -111,6 +111,9 @@ def main():
     parser.add_argument("--threads", type=int, default=os.cpu_count())
     parser.add_argument("--no-large", action="store_true", help="time the 768x512 image only, not the 4-megapixel one")
     parser.add_argument("--no-compressai", action="store_true", help="skip the CompressAI reference")
+    parser.add_argument("--nearest-codes", action="store_true",
+                        help="encode with the plain quantiser (vqcodec encode --nearest-codes) instead of the default "
+                             "choice of codes (effort 0), which takes about 3 to 4 times as long")
     args = parser.parse_args()
     if not os.path.exists(args.binary):
         sys.exit(f"{args.binary} not found: build it with swift build -c release")
@@ -138,10 +141,12 @@ def main():
             image.save(path)
             cases.append((label, image, path))
 
-        print(f"vqcodec {args.binary}{', model ' + args.model if args.model else ''}, threads {args.threads}, median of {args.repetitions}; "
+        print(f"vqcodec {args.binary}{', model ' + args.model if args.model else ''}, threads {args.threads}, median of {args.repetitions}"
+              f"{', encoding with --nearest-codes' if args.nearest_codes else ''}; "
               f"cpu count {os.cpu_count()}, load average {os.getloadavg()[0]:.2f}")
         network = None if args.no_compressai else compressai_model(args.threads)
         threads = ["--threads", str(args.threads)]
+        quantiser = ["--nearest-codes"] if args.nearest_codes else []
         for label, image, path in cases:
             references = {}
             for name in ("JPEG", "WebP"):
@@ -161,7 +166,8 @@ def main():
             if reference is not None:
                 reference_coded = os.path.join(folder, f"reference-q{reference}.vqc")
                 reference_back = os.path.join(folder, f"reference-q{reference}.png")
-                encode_reference = lambda: run([args.binary, "encode", "-q", str(reference), path, reference_coded] + threads)
+                encode_reference = lambda: run([args.binary, "encode", "-q", str(reference), path, reference_coded]
+                                               + threads + quantiser)
                 decode_reference = lambda: run([args.binary, "decode", reference_coded, reference_back] + threads)
                 encode_reference()
             print(f"{'image':18} {'level':>5} {'bpp':>7} {'encode s':>9} {'decode s':>9} {'enc/JPEG':>9} {'dec/JPEG':>9}"
@@ -171,7 +177,7 @@ def main():
             for level in levels:
                 coded = os.path.join(folder, f"q{level}.vqc")
                 back = os.path.join(folder, f"q{level}.png")
-                encode = lambda: run([args.binary, "encode", "-q", str(level), path, coded] + model + threads)
+                encode = lambda: run([args.binary, "encode", "-q", str(level), path, coded] + model + threads + quantiser)
                 decode = lambda: run([args.binary, "decode", coded, back] + model + threads)
                 if reference is None:
                     encode_s = median_seconds(encode, args.repetitions)
