@@ -207,10 +207,11 @@ enum CodeSearch {
                                            latentHeight: h, latentWidth: w, count: k)
         let (bits, candidateBits) = try ratePass(symbols: symbols, candidates: candidates, count: k, subject: subject,
                                                  tiles: tiles, latentHeight: h, latentWidth: w, threads: threads)
-        // The latent error of the nearest codes and its modelled distortion, position by position.
+        // The latent error e of the nearest codes and He at every position `[plane, C]`: the
+        // modelled distortion Σ eᵀHe now, the gradient 2He in the sweep.
         let decoded = codebooks.latent(symbols: symbols, batch: 1, height: h, width: w).data
         let H = curvature.matrix
-        var errors = [[Double]](repeating: [], count: plane)
+        var curvatureTimesError = [Double](repeating: 0, count: plane * channels)
         var latentDistortion = 0.0
         var e = [Double](repeating: 0, count: channels)
         for p in 0..<plane {
@@ -219,10 +220,10 @@ enum CodeSearch {
             for c in 0..<channels {
                 var row = 0.0
                 for j in 0..<channels { row += Double(H[c * channels + j]) * e[j] }
+                curvatureTimesError[p * channels + c] = row
                 sum += e[c] * row
             }
             latentDistortion += sum
-            errors[p] = e
         }
         let distortion = curvature.synthesisDistortion + latentDistortion
         let pixels = Double(image.width * image.height)
@@ -233,11 +234,7 @@ enum CodeSearch {
         var (distortionChange, bitsChange) = (0.0, 0.0)
         for p in 0..<plane {
             // ∂D/∂e = 2He at this position.
-            for c in 0..<channels {
-                var row = 0.0
-                for j in 0..<channels { row += Double(H[c * channels + j]) * errors[p][j] }
-                chooser.local[c] = 2 * row
-            }
+            for c in 0..<channels { chooser.local[c] = 2 * curvatureTimesError[p * channels + c] }
             let decision = chooser.decide(position: p, symbols: &symbols, candidateBits: candidateBits)
             distortionChange += decision.distortion
             bitsChange += decision.bits
