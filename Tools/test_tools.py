@@ -356,3 +356,53 @@ def test_the_model_list_quotes_the_kodak_measurements_of_the_shipped_models():
     (progressive,) = catalogue["progressive"]
     assert models == [f"{progressive['model']} q{k + 1}" for k in range(len(figures))]
     assert progressive["kodak"] == figures
+
+
+def test_packed_weights_round_trip_and_compact_packs_the_transforms_kernels(tmp_path):
+    import compact_model
+    import packed_weights
+    from safetensors import safe_open
+    from safetensors.numpy import save_file
+    rng = np.random.default_rng(3)
+    for bits in (2, 8, 10, 16):
+        w = rng.normal(size=(5, 3, 3, 3)).astype(np.float32)
+        w[2] = 0                                                      # an all-zero row: scale 0
+        scale, codes = packed_weights.pack(w, bits)
+        assert codes.dtype == np.uint8 and codes.size == (w.size * bits + 7) // 8
+        back = packed_weights.unpack(scale, codes, bits, w.shape)
+        limit = 2 ** (bits - 1) - 1
+        assert np.all(np.abs(back - w) <= scale[:, None, None, None] / 2 * 1.0001)
+        assert np.array_equal(np.abs(back).reshape(5, -1).max(axis=1), scale * limit)
+        assert np.all(back[2] == 0)
+    with pytest.raises(ValueError):
+        packed_weights.pack(np.ones((2, 2), np.float32), 17)
+
+    tensors = {"synthesis.0.weight": rng.normal(size=(4, 2, 3, 3)).astype(np.float32),
+               "synthesis.0.bias": np.ones(4, np.float32),
+               "analysis.1.gamma": np.eye(2, dtype=np.float32),
+               "quantizer.stage1.codebook": np.ones((1, 4, 2), np.float32),
+               "prior_int.stage1.embedding": np.ones((1, 4, 2), np.int16)}
+    source = tmp_path / "m.safetensors"
+    save_file(tensors, str(source), metadata={"rvq.config": "{}", "rvq.prior_int.config": "{}"})
+    assert compact_model.main(["--pack-transforms", "10", str(source), str(tmp_path / "p.safetensors")]) == 0
+    with safe_open(str(tmp_path / "p.safetensors"), framework="numpy") as f:
+        packed = {k: f.get_tensor(k) for k in f.keys()}
+        meta = f.metadata()
+    assert sorted(packed) == ["analysis.1.gamma", "prior_int.stage1.embedding", "quantizer.stage1.codebook",
+                              "synthesis.0.bias", "synthesis.0.weight.packed10", "synthesis.0.weight.scale"]
+    assert packed["synthesis.0.bias"].dtype == np.float16 and packed["analysis.1.gamma"].dtype == np.float16
+    assert "packed at 10 bits" in meta["weights"]
+    restored = packed_weights.unpack_all(packed, {"synthesis.0.weight": (4, 2, 3, 3)})
+    assert np.max(np.abs(restored["synthesis.0.weight"] - tensors["synthesis.0.weight"])) < 0.01
+    # Compacting a packed file again keeps its packed tensors as they are (the scales F32).
+    assert compact_model.main(["--decode-only", str(tmp_path / "p.safetensors"), str(tmp_path / "d.safetensors")]) == 0
+    with safe_open(str(tmp_path / "d.safetensors"), framework="numpy") as f:
+        again = {k: f.get_tensor(k) for k in f.keys()}
+    assert again["synthesis.0.weight.scale"].dtype == np.float32
+    assert np.array_equal(again["synthesis.0.weight.packed10"], packed["synthesis.0.weight.packed10"])
+    # A packed file is not packed again; a width outside 2…16 or a missing width is a usage error.
+    assert compact_model.main(["--pack-transforms", "8", str(tmp_path / "p.safetensors"),
+                               str(tmp_path / "q.safetensors")]) == 65
+    assert compact_model.main(["--pack-transforms", "20", str(source), str(tmp_path / "q.safetensors")]) == 65
+    assert compact_model.main([str(source), str(tmp_path / "q.safetensors"), "--pack-transforms"]) == 64
+    assert not (tmp_path / "q.safetensors").exists()

@@ -1,8 +1,10 @@
 /// Typed access to a file's tensors by name, for loaders: errors name the key.
 extension SafeTensorsFile {
-    /// The tensor named `key` as Floats, checking its shape when `shape` is given.
+    /// The tensor named `key` as Floats, checking its shape when `shape` is given. With `shape`
+    /// given, a tensor stored packed (``packedBits(of:)``) is unpacked.
     public func floats(_ key: String, shape: [Int]? = nil) throws(SafeTensorsError) -> [Float] {
-        try tensor(key, shape: shape).floats(key: key)
+        if let shape, let bits = try packedBits(of: key) { return try unpacked(key, shape: shape, bits: bits) }
+        return try tensor(key, shape: shape).floats(key: key)
     }
 
     /// The tensor named `key` as Int32s (from I32, I16, I8 or U8), checking its shape when `shape` is given.

@@ -51,11 +51,11 @@ public final class ProgressiveVQVAE {
             .parameters.map(\.name)
             + TransformNetworks.makeSynthesis(stride: configuration.stride, width: 1, latentChannels: 1, using: &generator)
             .parameters.map(\.name) + codebookKeys
-        let missing = names.filter { file.tensors[$0] == nil }
+        let missing = names.filter { !file.storesFloats($0) }
         if !missing.isEmpty { throw .weights(.missingTensors(missing.sorted { $0.utf8.lexicographicallyPrecedes($1.utf8) })) }
         let stored = file.tensors.reduce(0) { sum, entry in
             let ours = entry.key.hasPrefix("analysis.") || entry.key.hasPrefix("synthesis.") || codebookKeys.contains(entry.key)
-            return ours ? sum + entry.value.elementCount : sum
+            return ours ? sum + SafeTensorsFile.valuesHeld(key: entry.key, tensor: entry.value) : sum
         }
         guard stored >= configuration.minimumStoredValues else {
             throw .configurationExceedsWeights(key: key, needed: configuration.minimumStoredValues, found: stored)
@@ -66,7 +66,7 @@ public final class ProgressiveVQVAE {
                                                     latentChannels: configuration.latentChannels, using: &generator)
         do {
             let parameters = analysis.parameters + synthesis.parameters
-            let known = Set(parameters.map(\.name) + codebookKeys)
+            let known = Set(parameters.flatMap { file.storageKeys(of: $0.name) } + codebookKeys)
             let unexpected = file.tensors.keys.filter { key in
                 (key.hasPrefix("analysis.") || key.hasPrefix("synthesis.") || key.hasPrefix("quantizer.")) && !known.contains(key)
             }

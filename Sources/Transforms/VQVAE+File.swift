@@ -35,11 +35,11 @@ extension VQVAE {
                                                             latentChannels: configuration.groups,
                                                             groups: configuration.groups, codebookSize: 2),
                           seed: 0).parameters.map(\.name) + [Self.codebookKey]
-        let missing = names.filter { file.tensors[$0] == nil }
+        let missing = names.filter { !file.storesFloats($0) }
         if !missing.isEmpty { throw .weights(.missingTensors(missing.sorted { $0.utf8.lexicographicallyPrecedes($1.utf8) })) }
         let stored = file.tensors.reduce(0) { sum, entry in
             let ours = entry.key.hasPrefix("analysis.") || entry.key.hasPrefix("synthesis.") || entry.key == Self.codebookKey
-            return ours ? sum + entry.value.elementCount : sum
+            return ours ? sum + SafeTensorsFile.valuesHeld(key: entry.key, tensor: entry.value) : sum
         }
         guard stored >= configuration.minimumStoredValues else {
             throw .configurationExceedsWeights(key: Self.configurationKey, needed: configuration.minimumStoredValues, found: stored)
@@ -48,7 +48,7 @@ extension VQVAE {
         let (g, k, d) = (configuration.groups, configuration.codebookSize, configuration.dimension)
         do {
             let parameters = self.parameters
-            let known = Set(parameters.map(\.name) + [Self.codebookKey, Self.clusterSizeKey, Self.clusterSumKey, Self.stepsUnusedKey])
+            let known = Set(parameters.flatMap { file.storageKeys(of: $0.name) } + [Self.codebookKey, Self.clusterSizeKey, Self.clusterSumKey, Self.stepsUnusedKey])
             let unexpected = file.tensors.keys.filter { key in
                 (key.hasPrefix("analysis.") || key.hasPrefix("synthesis.") || key.hasPrefix("quantizer.")) && !known.contains(key)
             }

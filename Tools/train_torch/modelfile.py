@@ -9,14 +9,16 @@ from __future__ import annotations
 
 import json
 
+import numpy as np
 import torch
 from safetensors import safe_open
 from safetensors.torch import save_file
 
 from atomic_output import replace_atomically
+from packed_weights import PACKED, unpack_all
 
 from .model import (PixelCNNPrior, PriorConfig, ProgressivePrior, ProgressiveVQVAE, RVQConfig, StagePriorConfig,
-                    VQVAE, VQVAEConfig, group_mask)
+                    VQVAE, VQVAEConfig, group_mask, make_analysis, make_synthesis)
 
 VQVAE_CONFIG = "vqvae.config"
 PRIOR_CONFIG = "prior.config"
@@ -78,6 +80,7 @@ def load_rvq(path: str) -> tuple[ProgressiveVQVAE, dict[str, torch.Tensor], dict
         raise ValueError(f"{path}: the model file has no metadata \"{RVQ_CONFIG}\"; it holds no progressive model")
     value = json.loads(metadata[RVQ_CONFIG])
     model = ProgressiveVQVAE(RVQConfig(**value))
+    tensors = unpacked_transforms(tensors, value)
     for prefix, module in (("analysis.", model.analysis), ("synthesis.", model.synthesis)):
         state = {k[len(prefix):]: v.float() for k, v in tensors.items() if k.startswith(prefix)}
         module.load_state_dict(state, strict=True)
@@ -277,6 +280,20 @@ def read(path: str) -> tuple[dict[str, torch.Tensor], dict[str, str]]:
         for key in f.keys():
             tensors[key] = f.get_tensor(key)
     return tensors, metadata
+
+
+def unpacked_transforms(tensors: dict[str, torch.Tensor], shape: dict) -> dict[str, torch.Tensor]:
+    """`tensors` with the transforms' packed weights (`X.scale` + `X.packed<b>`, Formats/model.md
+    §1.1, written by `Tools/compact_model.py --pack-transforms`) unpacked to float32, their shapes
+    those of transforms of `shape` ({stride, width, latentChannels})."""
+    if not any(PACKED.match(k) for k in tensors):
+        return tensors
+    shapes = {}
+    for prefix, module in (("analysis.", make_analysis(shape["stride"], shape["width"], shape["latentChannels"])),
+                           ("synthesis.", make_synthesis(shape["stride"], shape["width"], shape["latentChannels"]))):
+        shapes.update({prefix + k: tuple(v.shape) for k, v in module.state_dict().items()})
+    arrays = {k: v.numpy() for k, v in tensors.items()}
+    return {k: torch.from_numpy(np.ascontiguousarray(v)) for k, v in unpack_all(arrays, shapes).items()}
 
 
 def load_vqvae(path: str) -> tuple[VQVAE, dict[str, torch.Tensor], dict[str, str]]:

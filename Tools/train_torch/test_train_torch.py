@@ -1183,3 +1183,21 @@ def test_a_progressive_run_with_a_rate_term_records_it_and_refuses_half_of_it(tm
                                   "--rate-weight", "0.01")) == 64
     assert "its stage priors are for stages" in capsys.readouterr().err
     assert not refused.exists()
+
+
+def test_transforms_start_from_a_file_with_packed_kernels():
+    import packed_weights
+    packed = str(ROOT / "Fixtures" / "models" / "progressive-tiny-packed10.safetensors")
+    shape, weights = train.transforms_of(packed)
+    reference_shape, reference = train.transforms_of(str(PROGRESSIVE_TINY))
+    assert shape == reference_shape and sorted(weights) == sorted(reference)
+    for key, value in reference.items():
+        assert weights[key].shape == value.shape, key
+        if value.dim() == 4:
+            scale, codes = packed_weights.pack(value.numpy(), 10)
+            expected = packed_weights.unpack(scale, codes, 10, tuple(value.shape))
+            assert torch.equal(weights[key], torch.from_numpy(expected)), key
+        else:
+            assert torch.equal(weights[key], value.half().float()), key
+    model, _, _ = modelfile.load_rvq(packed)                                # as rvq-prior --model reads it
+    assert torch.equal(model.synthesis[2].weight, weights["synthesis.2.weight"])

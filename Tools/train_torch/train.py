@@ -475,6 +475,7 @@ def transforms_of(path: str) -> tuple[dict, dict[str, torch.Tensor]]:
         raise Usage(f"--init-from {path}: not a vqcodec model file (no metadata vqvae.config or rvq.config)")
     value = json.loads(text)
     shape = {k: value[k] for k in ("stride", "width", "latentChannels")}
+    tensors = modelfile.unpacked_transforms(tensors, shape)
     weights = {k: v.float() for k, v in tensors.items() if k.startswith(("analysis.", "synthesis."))}
     return shape, weights
 
