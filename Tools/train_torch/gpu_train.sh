@@ -24,7 +24,10 @@
 # (default 1e-3; 3e-4 suits priors that start trained). With a vqcodec binary the model is frozen
 # with WEIGHT_BITS-bit prior weights (default 8, as shipped: a width-128 model so fits in 8 MB) and
 # compacted (F16 transforms and codebooks, no float priors: NAME-ship.safetensors), the form a
-# shipped model takes; its size is printed.
+# shipped model takes; its size is printed. PACK_BITS (e.g. 10; default none) packs the transforms'
+# kernels at that many bits after phase I (`compact_model.py --pack-transforms`), so that phase II
+# trains the priors on the symbols of the packed analysis the shipped file will hold: a model wider
+# than 128 channels needs it to fit 8 MB.
 # Resume after an interruption by running the same command again: each phase continues from its
 # checkpoint in WORK.
 set -euo pipefail
@@ -100,9 +103,16 @@ status=${PIPESTATUS[0]}
 set -e
 [ "$status" = 0 ] || { echo "gpu_train.sh: phase I stopped with status $status" >&2; exit "$status"; }
 
+prior_model="$phase1_file"
+if [ -n "${PACK_BITS:-}" ]; then
+    prior_model="$work/$name.phase1-packed${PACK_BITS}.safetensors"
+    python3 "$root/Tools/compact_model.py" --pack-transforms "$PACK_BITS" "$phase1_file" "$prior_model"
+    echo "transforms packed at $PACK_BITS bits: $prior_model"
+fi
+
 echo "== phase II: stage-conditional priors =="
 set +e
-python3 "$here/train.py" rvq-prior "${data_args[@]}" --model "$phase1_file" --out "$model_file" --seed 1 \
+python3 "$here/train.py" rvq-prior "${data_args[@]}" --model "$prior_model" --out "$model_file" --seed 1 \
     --max-seconds "$seconds2" "${device[@]}" "${phase2[@]}" "${init2[@]}" "${resume2[@]}" 2>&1 | tee -a "$out/$name.phase2.out"
 status=${PIPESTATUS[0]}
 set -e

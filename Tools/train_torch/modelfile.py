@@ -80,9 +80,9 @@ def load_rvq(path: str) -> tuple[ProgressiveVQVAE, dict[str, torch.Tensor], dict
         raise ValueError(f"{path}: the model file has no metadata \"{RVQ_CONFIG}\"; it holds no progressive model")
     value = json.loads(metadata[RVQ_CONFIG])
     model = ProgressiveVQVAE(RVQConfig(**value))
-    tensors = unpacked_transforms(tensors, value)
+    unpacked = unpacked_transforms(tensors, value)       # the file's tensors are returned as stored
     for prefix, module in (("analysis.", model.analysis), ("synthesis.", model.synthesis)):
-        state = {k[len(prefix):]: v.float() for k, v in tensors.items() if k.startswith(prefix)}
+        state = {k[len(prefix):]: v.float() for k, v in unpacked.items() if k.startswith(prefix)}
         module.load_state_dict(state, strict=True)
     load_stage_codebooks(model, tensors, path)
     return model, tensors, metadata

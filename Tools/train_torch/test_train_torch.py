@@ -1185,7 +1185,7 @@ def test_a_progressive_run_with_a_rate_term_records_it_and_refuses_half_of_it(tm
     assert not refused.exists()
 
 
-def test_transforms_start_from_a_file_with_packed_kernels():
+def test_transforms_start_from_a_file_with_packed_kernels(tmp_path):
     import packed_weights
     packed = str(ROOT / "Fixtures" / "models" / "progressive-tiny-packed10.safetensors")
     shape, weights = train.transforms_of(packed)
@@ -1199,5 +1199,17 @@ def test_transforms_start_from_a_file_with_packed_kernels():
             assert torch.equal(weights[key], torch.from_numpy(expected)), key
         else:
             assert torch.equal(weights[key], value.half().float()), key
-    model, _, _ = modelfile.load_rvq(packed)                                # as rvq-prior --model reads it
+    model, stored, _ = modelfile.load_rvq(packed)                           # as rvq-prior --model reads it
     assert torch.equal(model.synthesis[2].weight, weights["synthesis.2.weight"])
+    assert "synthesis.2.weight.packed10" in stored and "synthesis.2.weight" not in stored
+    # Priors trained for a packed model are written beside its packed kernels, as they were.
+    folder, second = make_two_folders(tmp_path)
+    out = tmp_path / "priors.safetensors"
+    assert train.main(["rvq-prior", "--model", packed, "--data", str(folder), "--data", str(second),
+                       "--out", str(out), "--steps", "1", "--batch", "2", "--crop", "4", "--channels", "8",
+                       "--blocks", "2", "--embedding", "4", "--head", "8", "--hold-out-every", "2", "--threads", "1",
+                       "--device", "cpu"]) == 0
+    written = modelfile.read(str(out))[0]
+    for key, value in stored.items():
+        if key.startswith(("analysis.", "synthesis.")):
+            assert torch.equal(written[key], value), key
