@@ -32,7 +32,9 @@ output channel (`X.scale`, `X.packed<B>`: Formats/model.md §1.1); their biases 
 parameters stay F16. The synthesis changes, and with it the model's identity and the decoded
 pixels; the analysis changes the encoder's symbols: train the priors on a file whose analysis was
 packed first (`--pack-transforms B` on the transforms' file, then train on it), and compare
-`vqcodec rd` of both files before shipping the smaller one.
+`vqcodec rd` of both files before shipping the smaller one. Kernels a file holds packed already
+stay as they are: a file whose analysis was packed, and whose synthesis was trained on since and
+grafted in, gets its synthesis packed and keeps the analysis its priors were trained for.
 """
 import sys
 
@@ -58,9 +60,6 @@ def compact(source: str, target: str, decode_only: bool = False, half_codebooks:
             if key.startswith(TRAINING_ONLY) or (decode_only and key.startswith(FLOAT_PRIOR)):
                 continue
             tensors[key] = f.get_tensor(key)
-    packed_before = [k for k in tensors if k.endswith(tuple(f".packed{b}" for b in BITS))]
-    if pack_bits is not None and packed_before:
-        raise ValueError(f"{source} is packed already: pack the file it was packed from")
     for key in list(tensors):
         value = tensors[key]
         kernel = key.startswith(("analysis.", "synthesis.")) and key.endswith(".weight") and value.ndim == 4

@@ -400,9 +400,18 @@ def test_packed_weights_round_trip_and_compact_packs_the_transforms_kernels(tmp_
         again = {k: f.get_tensor(k) for k in f.keys()}
     assert again["synthesis.0.weight.scale"].dtype == np.float32
     assert np.array_equal(again["synthesis.0.weight.packed10"], packed["synthesis.0.weight.packed10"])
-    # A packed file is not packed again; a width outside 2…16 or a missing width is a usage error.
-    assert compact_model.main(["--pack-transforms", "8", str(tmp_path / "p.safetensors"),
-                               str(tmp_path / "q.safetensors")]) == 65
+    # Packing again packs only float kernels: packed ones stay as they were.
+    partly = dict(packed)
+    partly["analysis.2.weight"] = rng.normal(size=(2, 2, 5, 5)).astype(np.float32)
+    save_file(partly, str(tmp_path / "partly.safetensors"), metadata={"rvq.config": "{}", "rvq.prior_int.config": "{}"})
+    assert compact_model.main(["--pack-transforms", "8", str(tmp_path / "partly.safetensors"),
+                               str(tmp_path / "r.safetensors")]) == 0
+    with safe_open(str(tmp_path / "r.safetensors"), framework="numpy") as f:
+        repacked = {k: f.get_tensor(k) for k in f.keys()}
+    assert np.array_equal(repacked["synthesis.0.weight.packed10"], packed["synthesis.0.weight.packed10"])
+    assert repacked["synthesis.0.weight.scale"].dtype == np.float32
+    assert "analysis.2.weight.packed8" in repacked and "analysis.2.weight" not in repacked
+    # A width outside 2…16 or a missing width is a usage error.
     assert compact_model.main(["--pack-transforms", "20", str(source), str(tmp_path / "q.safetensors")]) == 65
     assert compact_model.main([str(source), str(tmp_path / "q.safetensors"), "--pack-transforms"]) == 64
     assert not (tmp_path / "q.safetensors").exists()
