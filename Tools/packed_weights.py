@@ -31,14 +31,11 @@ def pack(value: np.ndarray, bits: int) -> tuple[np.ndarray, np.ndarray]:
     return scale, np.packbits(bit_array, bitorder="little")
 
 
-def unpack(scale: np.ndarray, codes: np.ndarray, bits: int, shape: tuple[int, ...] | None = None) -> np.ndarray:
-    """The float32 values of a packed tensor; `shape` defaults to [d0, rest] with rest = the most
-    whole rows the codes hold (pass the real shape where it is known)."""
+def unpack(scale: np.ndarray, codes: np.ndarray, bits: int, shape: tuple[int, ...]) -> np.ndarray:
+    """The float32 values of a packed tensor of `shape` (the file does not store it: its reader
+    knows it)."""
     scale = np.asarray(scale, dtype=np.float32)
     d0 = scale.shape[0]
-    if shape is None:
-        per_row = (codes.size * 8 // bits) // d0
-        shape = (d0, per_row)
     count = int(np.prod(shape))
     bit_array = np.unpackbits(np.asarray(codes, dtype=np.uint8), bitorder="little")[: count * bits]
     unsigned = (bit_array.reshape(count, bits).astype(np.int64) << np.arange(bits)).sum(axis=1)
@@ -47,15 +44,17 @@ def unpack(scale: np.ndarray, codes: np.ndarray, bits: int, shape: tuple[int, ..
     return values.astype(np.float32).reshape(shape)
 
 
-def unpack_all(tensors: dict, shapes: dict | None = None) -> dict:
+def unpack_all(tensors: dict, shapes: dict) -> dict:
     """`tensors` (numpy arrays) with every packed pair replaced by its float32 tensor; `shapes` maps
-    names to their shapes where known."""
+    each packed tensor's name to its shape."""
     out = dict(tensors)
     for key in list(tensors):
         m = PACKED.match(key)
         if not m or m.group(1) + ".scale" not in tensors:
             continue
         name, bits = m.group(1), int(m.group(2))
-        out[name] = unpack(tensors[name + ".scale"], tensors[key], bits, (shapes or {}).get(name))
+        if name not in shapes:
+            raise ValueError(f"{name} is packed, and its shape is not one this reader knows")
+        out[name] = unpack(tensors[name + ".scale"], tensors[key], bits, shapes[name])
         del out[key], out[name + ".scale"]
     return out

@@ -26,9 +26,7 @@ extension SafeTensorsFile {
     }
 
     /// True when the file holds `key` as a tensor or in a packed form.
-    public func storesFloats(_ key: String) -> Bool {
-        tensors[key] != nil || Self.packedBitRange.contains { tensors[Self.packedKey(key, bits: $0)] != nil }
-    }
+    public func storesFloats(_ key: String) -> Bool { !storageKeys(of: key).isEmpty }
 
     /// The names under which the file holds `key`: `[key]`, or its scale and packed codes.
     public func storageKeys(of key: String) -> [String] {
